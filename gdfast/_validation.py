@@ -1,0 +1,275 @@
+"""Input checks shared by ``gdfast.kernels`` and ``gdfast.reference``.
+
+Every public function funnels its arguments through here, so that both
+implementations accept exactly the same inputs and raise the same errors. The
+rules: float32 and float64 arrays in C or Fortran order are used in place;
+anything else is converted once (float16 to float32, integers and booleans to
+float64); complex, string and object data that is not numeric are refused with
+a ``TypeError``; wrong shapes and non-finite values get a ``ValueError``. No
+function here writes to an array it was given.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+LOSSES: dict[str, int] = {
+    "squared_error": 0,
+    "huber": 1,
+    "epsilon_insensitive": 2,
+    "squared_epsilon_insensitive": 3,
+}
+
+
+def float_dtype(dtype: np.dtype) -> np.dtype:
+    """The floating dtype gdfast computes in for data of ``dtype``."""
+    if dtype == np.float32 or dtype == np.float16:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _numeric_array(a: Any, name: str) -> np.ndarray:
+    """``a`` as an ndarray of a real numeric dtype, or a TypeError naming ``name``."""
+    arr = np.asarray(a)
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} must be real-valued; got complex data (dtype {arr.dtype}).")
+    if kind in "USV":
+        raise TypeError(f"{name} must contain numbers; got dtype {arr.dtype}.")
+    if kind == "O" or kind == "M" or kind == "m":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name} must contain numbers; got dtype {np.asarray(a).dtype} "
+                f"that cannot be converted to float ({exc})."
+            ) from None
+    return arr
+
+
+def check_matrix(X: Any, name: str = "X", *, accept_sparse: bool = True):
+    """Validate a 2-D design matrix.
+
+    Returns a float32/float64 ndarray that is C- or F-contiguous (the input
+    itself when it already is) or a CSR matrix with float data and consistent
+    int32/int64 index arrays.
+    """
+    if sp.issparse(X):
+        if not accept_sparse:
+            raise TypeError(f"{name} must be a dense array; sparse input is not supported here.")
+        return _check_csr(X, name)
+    arr = _numeric_array(X, name)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, n_features); "
+            f"got a {arr.ndim}-D array of shape {arr.shape}."
+        )
+    dtype = float_dtype(arr.dtype)
+    if arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        arr = np.ascontiguousarray(arr)
+    return arr
+
+
+def _check_csr(X, name: str):
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D; got a sparse array of shape {X.shape}.")
+    if X.dtype.kind == "c":
+        raise TypeError(f"{name} must be real-valued; got complex data (dtype {X.dtype}).")
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must contain numbers; got dtype {X.dtype}.")
+    if X.format != "csr":
+        X = X.tocsr()
+    dtype = float_dtype(X.dtype)
+    data = np.ascontiguousarray(X.data, dtype=dtype)
+    index_dtype = (
+        np.int32 if X.indices.dtype == np.int32 and X.indptr.dtype == np.int32 else np.int64
+    )
+    indices = np.ascontiguousarray(X.indices, dtype=index_dtype)
+    indptr = np.ascontiguousarray(X.indptr, dtype=index_dtype)
+    n_rows, n_cols = X.shape
+    # The kernels index with these arrays unchecked: a malformed matrix must
+    # stop here, never reach them.
+    if indptr.shape != (n_rows + 1,) or indptr[0] != 0:
+        raise ValueError(f"{name} is a malformed CSR matrix: indptr has the wrong shape or start.")
+    if np.any(np.diff(indptr) < 0) or indptr[-1] > min(indices.shape[0], data.shape[0]):
+        raise ValueError(
+            f"{name} is a malformed CSR matrix: indptr is not non-decreasing or overruns."
+        )
+    nnz = int(indptr[-1])
+    if nnz and (indices[:nnz].min() < 0 or indices[:nnz].max() >= n_cols):
+        raise ValueError(f"{name} is a malformed CSR matrix: column indices out of range.")
+    if data is X.data and indices is X.indices and indptr is X.indptr:
+        return X
+    out = X.__class__((data, indices, indptr), shape=X.shape)
+    # The constructor may re-derive index dtypes; keep the validated arrays.
+    out.data, out.indices, out.indptr = data, indices, indptr
+    return out
+
+
+def check_finite(a: np.ndarray, name: str) -> None:
+    """ValueError naming ``name`` if ``a`` holds NaN or infinity."""
+    if a.size and not np.isfinite(a).all():
+        kind = "NaN" if np.isnan(a).any() else "infinity"
+        raise ValueError(f"{name} contains {kind}; all values must be finite.")
+
+
+def check_vector(v: Any, name: str, length: int, dtype: np.dtype) -> np.ndarray:
+    """A 1-D finite array of ``length`` values of ``dtype`` (C-contiguous)."""
+    arr = _numeric_array(v, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D of length {length}; got shape {arr.shape}.")
+    if arr.shape[0] != length:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} entries; expected {length} (one per row of X)."
+        )
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    check_finite(arr, name)
+    return arr
+
+
+def check_targets(y: Any, n_rows: int, dtype: np.dtype, name: str = "y") -> np.ndarray:
+    """y as a finite (n_rows, k) C-contiguous array of ``dtype`` (k=1 for 1-D y)."""
+    arr = _numeric_array(y, name)
+    if arr.ndim not in (1, 2):
+        raise ValueError(
+            f"{name} must be 1-D (n_samples,) or 2-D (n_samples, n_targets); "
+            f"got a {arr.ndim}-D array of shape {arr.shape}."
+        )
+    if arr.shape[0] != n_rows:
+        raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n_rows}; they must match.")
+    if arr.ndim == 2 and arr.shape[1] == 0:
+        raise ValueError(f"{name} has no targets (shape {arr.shape}).")
+    arr = np.ascontiguousarray(arr if arr.ndim == 2 else arr[:, None], dtype=dtype)
+    check_finite(arr, name)
+    return arr
+
+
+def check_sample_weight(sample_weight: Any, n_rows: int, dtype: np.dtype) -> np.ndarray | None:
+    """None, or finite non-negative weights as a C-contiguous array of ``dtype``."""
+    if sample_weight is None:
+        return None
+    sw = check_vector(sample_weight, "sample_weight", n_rows, dtype)
+    if sw.size and sw.min() < 0:
+        raise ValueError("sample_weight contains negative values; weights must be >= 0.")
+    return sw
+
+
+def check_coef(coef: Any, n_features: int, n_targets: int | None, name: str = "coef") -> np.ndarray:
+    """Coefficients as a finite float64 (k, n_features) array.
+
+    ``n_targets`` None means "single output": coef must be 1-D (n_features,).
+    """
+    arr = _numeric_array(coef, name)
+    if n_targets is None:
+        if arr.ndim != 1 or arr.shape[0] != n_features:
+            raise ValueError(
+                f"{name} must have shape ({n_features},) to match X's {n_features} "
+                f"features; got shape {arr.shape}."
+            )
+    elif arr.shape != (n_targets, n_features):
+        raise ValueError(
+            f"{name} must have shape ({n_targets}, {n_features}) for {n_targets} targets "
+            f"and {n_features} features; got shape {arr.shape}."
+        )
+    arr = np.array(arr, dtype=np.float64, order="C", ndmin=2, copy=True)
+    check_finite(arr, name)
+    return arr
+
+
+def check_intercept(intercept: Any, n_targets: int | None, name: str = "intercept") -> np.ndarray:
+    """Intercepts as a finite float64 (k,) array; a scalar when single-output."""
+    arr = _numeric_array(intercept, name)
+    k = 1 if n_targets is None else n_targets
+    if n_targets is None:
+        if arr.size != 1 or arr.ndim > 1:
+            raise ValueError(f"{name} must be a scalar; got shape {arr.shape}.")
+    elif arr.ndim == 0:
+        arr = np.full(k, arr)
+    elif arr.shape != (k,):
+        raise ValueError(f"{name} must be a scalar or have shape ({k},); got shape {arr.shape}.")
+    arr = np.array(arr, dtype=np.float64, copy=True).reshape(k)
+    check_finite(arr, name)
+    return arr
+
+
+def check_loss(loss: Any, epsilon: Any) -> tuple[int, float]:
+    """The kernel code of ``loss`` and a validated ``epsilon``."""
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}; got {loss!r}.")
+    if isinstance(epsilon, bool) or not isinstance(epsilon, Real):
+        raise TypeError(f"epsilon must be a real number; got {epsilon!r}.")
+    if not np.isfinite(epsilon) or epsilon < 0:
+        raise ValueError(f"epsilon must be finite and >= 0; got {epsilon!r}.")
+    return LOSSES[loss], float(epsilon)
+
+
+class LossGradArgs(NamedTuple):
+    """Validated arguments of ``loss_grad``."""
+
+    X: Any
+    y: np.ndarray  # (n, k), X's dtype
+    coef: np.ndarray  # (k, p) float64
+    intercept: np.ndarray  # (k,) float64
+    sample_weight: np.ndarray | None
+    loss_kind: int
+    epsilon: float
+    multi_output: bool
+
+
+def check_loss_grad_args(X, y, coef, intercept, loss, epsilon, sample_weight) -> LossGradArgs:
+    """Validate every argument of ``loss_grad`` (shared by kernels and reference)."""
+    X = check_matrix(X)
+    n_rows, n_features = X.shape
+    y_arr = np.asarray(y) if not sp.issparse(y) else y
+    if sp.issparse(y_arr):
+        raise TypeError("y must be a dense array; got a sparse matrix.")
+    multi = getattr(y_arr, "ndim", 1) == 2
+    y2 = check_targets(y_arr, n_rows, X.dtype)
+    k = y2.shape[1] if multi else None
+    coef2 = check_coef(coef, n_features, k)
+    b = check_intercept(intercept, k)
+    sw = check_sample_weight(sample_weight, n_rows, X.dtype)
+    kind, eps = check_loss(loss, epsilon)
+    return LossGradArgs(X, y2, coef2, b, sw, kind, eps, multi)
+
+
+class PredictArgs(NamedTuple):
+    """Validated arguments of ``predict``."""
+
+    X: Any
+    coef: np.ndarray  # (k, p) float64
+    intercept: np.ndarray  # (k,) float64
+    multi_output: bool
+
+
+def check_predict_args(X, coef, intercept) -> PredictArgs:
+    """Validate the arguments of ``predict`` (shared by kernels and reference)."""
+    X = check_matrix(X)
+    coef_arr = _numeric_array(coef, "coef")
+    multi = coef_arr.ndim == 2
+    k = coef_arr.shape[0] if multi else None
+    coef2 = check_coef(coef_arr, X.shape[1], k)
+    b = check_intercept(intercept, k)
+    return PredictArgs(X, coef2, b, multi)
+
+
+def nonfinite_error(X, what: str) -> Exception:
+    """The exception for a kernel result that is not finite.
+
+    Non-finite input in X (the kernels detect it while computing, at no extra
+    cost) is a ValueError; finite input that overflowed is a FloatingPointError.
+    """
+    data = X.data if sp.issparse(X) else X
+    if data.size and not np.isfinite(data).all():
+        kind = "NaN" if np.isnan(data).any() else "infinity"
+        return ValueError(f"X contains {kind}; all values must be finite.")
+    return FloatingPointError(
+        f"{what} overflowed: the result is not finite although every input is. "
+        "Scale the features (e.g. StandardScaler) or use smaller coefficients."
+    )

@@ -1,0 +1,242 @@
+// Shared building blocks of the gdfast kernels: matrix views, status codes,
+// the thread count and the fixed row partition that makes parallel sums
+// independent of the number of threads.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+// Hot loops are compiled twice from one always-inlined body: for the baseline
+// ISA and for AVX2+FMA, picked at run time (see use_avx2). Wheels thus run on
+// any x86-64 and use the wider units where they exist.
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define GDFAST_X86_CLONES 1
+#define GDFAST_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define GDFAST_X86_CLONES 0
+#define GDFAST_AVX2
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define GDFAST_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define GDFAST_INLINE __forceinline
+#else
+#define GDFAST_INLINE inline
+#endif
+
+#if defined(_MSC_VER)
+#define GDFAST_RESTRICT __restrict
+#else
+#define GDFAST_RESTRICT __restrict__
+#endif
+
+// Lets the compiler vectorize a sum (it may reorder it, the same way every run).
+#if defined(_OPENMP) || defined(GDFAST_OPENMP_SIMD)
+#define GDFAST_PRAGMA(x) _Pragma(#x)
+#define GDFAST_SIMD_REDUCTION(...) GDFAST_PRAGMA(omp simd reduction(+ : __VA_ARGS__))
+#else
+#define GDFAST_SIMD_REDUCTION(...)
+#endif
+
+namespace gdfast {
+
+using index_t = std::ptrdiff_t;
+
+// Set to 1 to run the baseline code on an AVX2 machine (tests compare both).
+inline std::atomic<int>& avx2_disabled() {
+    static std::atomic<int> flag{0};
+    return flag;
+}
+
+inline void set_avx2_disabled(int disabled) { avx2_disabled().store(disabled, std::memory_order_relaxed); }
+
+inline bool cpu_has_avx2_fma() {
+#if GDFAST_X86_CLONES
+    static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return supported;
+#else
+    return false;
+#endif
+}
+
+inline bool use_avx2() { return cpu_has_avx2_fma() && avx2_disabled().load(std::memory_order_relaxed) == 0; }
+
+// From an always-inlined `name##_impl`, defines `name##_generic`, `name##_avx2`
+// (the same body compiled for AVX2+FMA) and `name`, which calls the best one.
+#define GDFAST_MULTIVERSION(name)                                                       \
+    template <class... Args>                                                            \
+    auto name##_generic(Args&&... args) {                                               \
+        return name##_impl(std::forward<Args>(args)...);                                \
+    }                                                                                   \
+    template <class... Args>                                                            \
+    GDFAST_AVX2 auto name##_avx2(Args&&... args) {                                      \
+        return name##_impl(std::forward<Args>(args)...);                                \
+    }                                                                                   \
+    template <class... Args>                                                            \
+    auto name(Args&&... args) {                                                         \
+        if (use_avx2()) return name##_avx2(std::forward<Args>(args)...);                \
+        return name##_generic(std::forward<Args>(args)...);                             \
+    }
+
+// Outcome of a kernel call. Kernels never throw from inside a parallel region:
+// they record one of these and the binding turns it into a Python exception.
+enum Status : int {
+    status_ok = 0,
+    status_nonfinite = 1,    // a prediction, loss or parameter became NaN/inf
+    status_interrupted = 2,  // the interrupt callback asked to stop (Ctrl-C)
+    status_diverged = 3,     // the training objective blew up
+};
+
+// A dense matrix of T addressed with element strides, so that C-ordered,
+// Fortran-ordered and sliced NumPy arrays are all read in place.
+template <class T>
+struct DenseMatrix {
+    using value_type = T;
+    const T* data;
+    index_t n_rows;
+    index_t n_cols;
+    index_t row_stride;  // elements between X[i, j] and X[i + 1, j]
+    index_t col_stride;  // elements between X[i, j] and X[i, j + 1]
+
+    const T* row(index_t i) const { return data + i * row_stride; }
+    const T* col(index_t j) const { return data + j * col_stride; }
+    // Fortran order: kernels then sweep columns, which are contiguous.
+    bool column_major() const { return row_stride == 1 && n_rows > 1 && (col_stride != 1 || n_cols == 1); }
+};
+
+// A CSR matrix (scipy.sparse layout); I is the index type of indices/indptr.
+template <class T, class I>
+struct CsrMatrix {
+    using value_type = T;
+    const T* data;
+    const I* indices;
+    const I* indptr;
+    index_t n_rows;
+    index_t n_cols;
+};
+
+template <class M>
+struct is_csr : std::false_type {};
+template <class T, class I>
+struct is_csr<CsrMatrix<T, I>> : std::true_type {};
+
+// Which rows a kernel reads: rows[0..count) when `rows` is set, else the
+// range [0, count). Mini-batches pass the shuffled indices of the batch.
+struct RowSet {
+    const index_t* rows;
+    index_t count;
+
+    index_t operator[](index_t r) const { return rows ? rows[r] : r; }
+};
+
+inline bool openmp_enabled() {
+#ifdef _OPENMP
+    return true;
+#else
+    return false;
+#endif
+}
+
+// Threads used when the caller passes n_jobs=None: OpenMP's current limit,
+// which follows OMP_NUM_THREADS and threadpoolctl.
+inline int default_threads() {
+#ifdef _OPENMP
+    return std::max(1, omp_get_max_threads());
+#else
+    return 1;
+#endif
+}
+
+inline int available_cores() {
+#ifdef _OPENMP
+    return std::max(1, omp_get_num_procs());
+#else
+    return 1;
+#endif
+}
+
+// joblib's convention: 0 is invalid (checked in Python), -1 all cores,
+// -2 all but one, and so on.
+inline int resolve_threads(int n_jobs) {
+    if (n_jobs > 0) return openmp_enabled() ? n_jobs : 1;
+    if (n_jobs < 0) return std::max(1, available_cores() + 1 + n_jobs);
+    return default_threads();
+}
+
+// Rows are split into blocks whose size depends only on the problem shape, never
+// on the thread count; per-block partial sums are then added in block order.
+// That is what makes every reduction bitwise identical for any n_jobs.
+struct RowBlocks {
+    index_t n_rows;
+    index_t rows_per_block;
+    index_t n_blocks;
+
+    index_t begin(index_t b) const { return b * rows_per_block; }
+    index_t end(index_t b) const { return std::min(n_rows, (b + 1) * rows_per_block); }
+};
+
+// `accumulator_width` is the number of doubles one block's partial sum holds;
+// the block count is capped so that those partial sums stay under ~32 MiB.
+inline RowBlocks make_row_blocks(index_t n_rows, index_t accumulator_width) {
+    constexpr index_t min_rows = 1024;
+    constexpr index_t max_blocks = 256;
+    constexpr index_t budget_doubles = index_t(1) << 22;
+    const index_t width = std::max<index_t>(1, accumulator_width);
+    const index_t cap = std::max<index_t>(1, std::min(max_blocks, budget_doubles / width));
+    index_t per_block = std::max(min_rows, (n_rows + cap - 1) / cap);
+    if (n_rows == 0) return RowBlocks{0, per_block, 0};
+    return RowBlocks{n_rows, per_block, (n_rows + per_block - 1) / per_block};
+}
+
+// Threads worth starting for `work` multiply-adds: below ~64k the fork costs more
+// than it saves. The result never changes a value, only the speed.
+inline int threads_for_work(int n_threads, double work, index_t n_blocks) {
+    if (work < 65536.0) return 1;
+    return static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, n_blocks)));
+}
+
+// Runs body(i) for i in [0, n) on up to n_threads threads. Callers make the
+// result independent of which thread ran which i (see RowBlocks).
+template <class Body>
+inline void parallel_for(index_t n, int n_threads, Body&& body) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1)
+#endif
+    for (index_t i = 0; i < n; ++i) body(i);
+}
+
+inline int current_thread() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+// Hooks the binding provides to long loops, so that the C++ core needs no
+// Python: `interrupted` takes the GIL briefly and polls for Ctrl-C.
+struct Callbacks {
+    void* context = nullptr;
+    int (*interrupted)(void* context) = nullptr;
+
+    bool poll_interrupt() const { return interrupted != nullptr && interrupted(context) != 0; }
+};
+
+inline bool all_finite(const double* v, index_t n) {
+    for (index_t i = 0; i < n; ++i)
+        if (!std::isfinite(v[i])) return false;
+    return true;
+}
+
+}  // namespace gdfast

@@ -1,0 +1,319 @@
+// The fused loss-and-gradient pass and the prediction kernel.
+//
+// For k outputs, coefficients W (k x p, row-major) and intercepts b (k):
+//   p_it = x_i . W_t + b_t
+//   loss = sum_i sum_t s_i l(p_it, y_it)
+//   G_t  = sum_i s_i l'(p_it, y_it) x_i          gb_t = sum_i s_i l'(p_it, y_it)
+// Rows are processed in cache-sized tiles (predict the tile, evaluate the loss,
+// add the tile's gradient while it is still in cache), so X is read from memory
+// once per call.
+#pragma once
+
+#include "common.hpp"
+#include "losses.hpp"
+#include "rowops.hpp"
+
+namespace gdfast {
+
+// Scratch memory kept between calls, so that a loop calling the kernel once per
+// mini-batch allocates nothing after the first call.
+struct LossGradWorkspace {
+    std::vector<double> partials;  // one block's partial sums: [loss, gb (k), G (k x p)]
+    std::vector<double> tiles;     // per thread: predictions and derivatives of a tile
+    std::vector<int> flags;        // per block: a prediction was not finite
+    std::vector<float> coef_float; // W rounded to float, for float32 rows
+};
+
+// Rows per tile: about 128 KiB of X, so a tile read for the predictions is still
+// in L2 when its gradient is added.
+inline index_t tile_rows_for(index_t n_cols, std::size_t element_size) {
+    const index_t bytes_per_row = std::max<index_t>(1, n_cols * static_cast<index_t>(element_size));
+    const index_t rows = std::clamp<index_t>(131072 / bytes_per_row, 8, 512);
+    return rows - rows % 8;
+}
+
+// P[t * m + r] = b_t + X[row r0 + r] . W_t, for the m rows of a tile.
+template <class T>
+GDFAST_INLINE void tile_predict(const DenseMatrix<T>& X, const RowSet& rows, index_t r0, index_t m, const double* W,
+                  const double* b, index_t k, double* P) {
+    const index_t p = X.n_cols;
+    if (X.column_major()) {
+        for (index_t t = 0; t < k; ++t) {
+            double* Pt = P + t * m;
+            for (index_t r = 0; r < m; ++r) Pt[r] = b[t];
+            for (index_t j = 0; j < p; ++j) {
+                const double w = W[t * p + j];
+                const T* col = X.col(j);
+                if (rows.rows == nullptr) {
+                    const T* c = col + r0;
+                    for (index_t r = 0; r < m; ++r) Pt[r] += w * static_cast<double>(c[r]);
+                } else {
+                    for (index_t r = 0; r < m; ++r) Pt[r] += w * static_cast<double>(col[rows.rows[r0 + r]]);
+                }
+            }
+        }
+        return;
+    }
+    for (index_t r = 0; r < m; ++r) {
+        const DenseRow<T> x = row_of(X, rows[r0 + r]);
+        for (index_t t = 0; t < k; ++t) P[t * m + r] = b[t] + x.dot(W + t * p);
+    }
+}
+
+template <class T, class I>
+GDFAST_INLINE void tile_predict(const CsrMatrix<T, I>& X, const RowSet& rows, index_t r0, index_t m, const double* W,
+                  const double* b, index_t k, double* P) {
+    const index_t p = X.n_cols;
+    for (index_t r = 0; r < m; ++r) {
+        const SparseRow<T, I> x = row_of(X, rows[r0 + r]);
+        for (index_t t = 0; t < k; ++t) P[t * m + r] = b[t] + x.dot(W + t * p);
+    }
+}
+
+// G_t += sum_r D[t * m + r] * X[row r0 + r], for the m rows of a tile.
+template <class T>
+GDFAST_INLINE void tile_gradient(const DenseMatrix<T>& X, const RowSet& rows, index_t r0, index_t m, const double* D,
+                   index_t k, double* G) {
+    const index_t p = X.n_cols;
+    if (X.column_major()) {
+        for (index_t t = 0; t < k; ++t) {
+            const double* Dt = D + t * m;
+            for (index_t j = 0; j < p; ++j) {
+                const T* col = X.col(j);
+                double s;
+                if (rows.rows == nullptr) {
+                    s = dot_contiguous(col + r0, Dt, m);
+                } else {
+                    s = 0.0;
+                    for (index_t r = 0; r < m; ++r) s += static_cast<double>(col[rows.rows[r0 + r]]) * Dt[r];
+                }
+                G[t * p + j] += s;
+            }
+        }
+        return;
+    }
+    for (index_t r = 0; r < m; ++r) {
+        const DenseRow<T> x = row_of(X, rows[r0 + r]);
+        for (index_t t = 0; t < k; ++t) {
+            const double d = D[t * m + r];
+            if (d != 0.0) x.axpy(d, G + t * p);
+        }
+    }
+}
+
+template <class T, class I>
+GDFAST_INLINE void tile_gradient(const CsrMatrix<T, I>& X, const RowSet& rows, index_t r0, index_t m, const double* D,
+                   index_t k, double* G) {
+    const index_t p = X.n_cols;
+    for (index_t r = 0; r < m; ++r) {
+        const SparseRow<T, I> x = row_of(X, rows[r0 + r]);
+        for (index_t t = 0; t < k; ++t) {
+            const double d = D[t * m + r];
+            if (d != 0.0) x.axpy(d, G + t * p);
+        }
+    }
+}
+
+// Turns the tile's predictions P into weighted derivatives D, adding the weighted
+// losses to *loss_sum and the derivatives to gb. Returns false if a prediction
+// was not finite (NaN/inf in X, or overflow).
+template <class T>
+GDFAST_INLINE bool tile_loss(const RowSet& rows, index_t r0, index_t m, const T* y, const T* sample_weight, index_t k,
+               const Loss& loss, const double* P, double* D, double* loss_sum, double* gb) {
+    bool finite = true;
+    double total = 0.0;
+    for (index_t t = 0; t < k; ++t) {
+        double g = 0.0;
+        for (index_t r = 0; r < m; ++r) {
+            const index_t i = rows[r0 + r];
+            const double pred = P[t * m + r];
+            finite = finite && std::isfinite(pred);
+            const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
+            double d;
+            const double v = loss.value_and_derivative(pred, static_cast<double>(y[i * k + t]), &d);
+            total += s * v;
+            D[t * m + r] = s * d;
+            g += s * d;
+        }
+        gb[t] += g;
+    }
+    *loss_sum += total;
+    return finite;
+}
+
+// Row-major X: predict, differentiate and accumulate four rows at a time while
+// they sit in L1. Handles rows [r0, r1) of `rows` and adds to part = [loss, gb, G].
+template <class T>
+GDFAST_INLINE bool rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
+                                  const T* sample_weight, const double* W, const T* Wt, const double* b,
+                                  index_t k, const Loss& loss_ref, double* part) {
+    // Locals, not loads through `part`: the compiler cannot tell that the
+    // gradient stores do not alias them, and would reload them every row.
+    const Loss loss = loss_ref;
+    const index_t p = X.n_cols;
+    double* gb = part + 1;
+    double* G = part + 1 + k;
+    double loss_sum = 0.0;
+    bool finite = true;
+    index_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        index_t idx[4];
+        const T* x[4];
+        double s[4];
+        for (int u = 0; u < 4; ++u) {
+            idx[u] = rows[r + u];
+            x[u] = X.row(idx[u]);
+            s[u] = sample_weight ? static_cast<double>(sample_weight[idx[u]]) : 1.0;
+        }
+        for (index_t t = 0; t < k; ++t) {
+            double pred[4], d[4];
+            dot_four_rows(x, Wt + t * p, p, pred);
+            double g = 0.0;
+            for (int u = 0; u < 4; ++u) {
+                const double pu = pred[u] + b[t];
+                finite &= static_cast<bool>(std::isfinite(pu));
+                double du;
+                loss_sum += s[u] * loss.value_and_derivative(pu, static_cast<double>(y[idx[u] * k + t]), &du);
+                d[u] = s[u] * du;
+                g += d[u];
+            }
+            gb[t] += g;
+            if (d[0] != 0.0 || d[1] != 0.0 || d[2] != 0.0 || d[3] != 0.0) axpy_four_rows(d, x, G + t * p, p);
+        }
+    }
+    for (; r < r1; ++r) {
+        const index_t i = rows[r];
+        const DenseRow<T> x = row_of(X, i);
+        const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
+        for (index_t t = 0; t < k; ++t) {
+            const double pu = x.dot(W + t * p) + b[t];
+            finite &= static_cast<bool>(std::isfinite(pu));
+            double du;
+            loss_sum += s * loss.value_and_derivative(pu, static_cast<double>(y[i * k + t]), &du);
+            gb[t] += s * du;
+            if (du != 0.0) x.axpy(s * du, G + t * p);
+        }
+    }
+    part[0] += loss_sum;
+    return finite;
+}
+
+// The coefficients in the element type of X: W itself for double, a float copy
+// (kept in `buffer`) for float.
+template <class T>
+const T* coef_as(const double* W, index_t n, std::vector<float>& buffer) {
+    if constexpr (std::is_same_v<T, float>) {
+        buffer.resize(static_cast<std::size_t>(n));
+        for (index_t j = 0; j < n; ++j) buffer[static_cast<std::size_t>(j)] = static_cast<float>(W[j]);
+        return buffer.data();
+    } else {
+        return W;
+    }
+}
+
+// One block of the fused pass: rows [r0, r1) of `rows`, added to part = [loss,
+// gb, G]. P and D are scratch for a tile. Returns false on a non-finite prediction.
+template <class Matrix, class T>
+GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
+                                        const T* sample_weight, const double* W, const T* Wt, const double* b,
+                                        index_t k, const Loss& loss, index_t tile, double* P, double* D,
+                                        double* part) {
+    if constexpr (!is_csr<Matrix>::value) {
+        if (X.col_stride == 1 && !X.column_major())
+            return rows_loss_grad(X, rows, r0, r1, y, sample_weight, W, Wt, b, k, loss, part);
+    }
+    bool finite = true;
+    for (index_t t0 = r0; t0 < r1; t0 += tile) {
+        const index_t m = std::min(tile, r1 - t0);
+        tile_predict(X, rows, t0, m, W, b, k, P);
+        finite = tile_loss(rows, t0, m, y, sample_weight, k, loss, P, D, part, part + 1) && finite;
+        tile_gradient(X, rows, t0, m, D, k, part + 1 + k);
+    }
+    return finite;
+}
+GDFAST_MULTIVERSION(block_loss_grad)
+
+// out[i * k + t] for the rows [r0, r1); returns false on a non-finite output.
+template <class Matrix, class T>
+GDFAST_INLINE bool block_predict_impl(const Matrix& X, index_t r0, index_t r1, const double* W, const double* b,
+                                      index_t k, index_t tile, double* P, T* out) {
+    const RowSet all{nullptr, X.n_rows};
+    bool finite = true;
+    for (index_t t0 = r0; t0 < r1; t0 += tile) {
+        const index_t m = std::min(tile, r1 - t0);
+        tile_predict(X, all, t0, m, W, b, k, P);
+        for (index_t r = 0; r < m; ++r)
+            for (index_t t = 0; t < k; ++t) {
+                const T v = static_cast<T>(P[t * m + r]);
+                finite = finite && std::isfinite(v);
+                out[(t0 + r) * k + t] = v;
+            }
+    }
+    return finite;
+}
+GDFAST_MULTIVERSION(block_predict)
+
+// The fused pass over the rows in `rows`. y is (n, k) row-major and sample_weight
+// (n,) or null, both indexed by the original row number. Outputs: *loss_out,
+// G_out (k x p) and gb_out (k). Returns status_nonfinite if a prediction was not
+// finite; the sums are still written.
+template <class Matrix, class T = typename Matrix::value_type>
+Status loss_grad(const Matrix& X, const RowSet& rows, const T* y, const T* sample_weight, const double* W,
+                 const double* b, index_t k, const Loss& loss, int n_threads, LossGradWorkspace& ws,
+                 double* loss_out, double* G_out, double* gb_out) {
+    const index_t p = X.n_cols;
+    const index_t width = 1 + k + k * p;
+    const RowBlocks blocks = make_row_blocks(rows.count, width);
+    const index_t tile = tile_rows_for(p, sizeof(T));
+    const int threads = threads_for_work(n_threads, 2.0 * static_cast<double>(rows.count) * p * k, blocks.n_blocks);
+
+    ws.partials.assign(static_cast<std::size_t>(blocks.n_blocks * width), 0.0);
+    ws.flags.assign(static_cast<std::size_t>(blocks.n_blocks), 0);
+    ws.tiles.resize(static_cast<std::size_t>(threads * 2 * k * tile));
+    const T* Wt = coef_as<T>(W, k * p, ws.coef_float);
+
+    parallel_for(blocks.n_blocks, threads, [&](index_t blk) {
+        double* part = ws.partials.data() + blk * width;
+        double* P = ws.tiles.data() + static_cast<index_t>(current_thread()) * 2 * k * tile;
+        double* D = P + k * tile;
+        const bool finite = block_loss_grad(X, rows, blocks.begin(blk), blocks.end(blk), y, sample_weight, W, Wt,
+                                            b, k, loss, tile, P, D, part);
+        ws.flags[static_cast<std::size_t>(blk)] = finite ? 0 : 1;
+    });
+
+    *loss_out = 0.0;
+    std::fill(gb_out, gb_out + k, 0.0);
+    std::fill(G_out, G_out + k * p, 0.0);
+    bool finite = true;
+    for (index_t blk = 0; blk < blocks.n_blocks; ++blk) {
+        const double* part = ws.partials.data() + blk * width;
+        *loss_out += part[0];
+        for (index_t t = 0; t < k; ++t) gb_out[t] += part[1 + t];
+        for (index_t q = 0; q < k * p; ++q) G_out[q] += part[1 + k + q];
+        finite = finite && ws.flags[static_cast<std::size_t>(blk)] == 0;
+    }
+    return finite ? status_ok : status_nonfinite;
+}
+
+// out[i * k + t] = x_i . W_t + b_t for every row. Returns status_nonfinite if an
+// output is not finite.
+template <class Matrix, class T = typename Matrix::value_type>
+Status predict(const Matrix& X, const double* W, const double* b, index_t k, int n_threads, T* out) {
+    const index_t n = X.n_rows;
+    const index_t p = X.n_cols;
+    const RowBlocks blocks = make_row_blocks(n, 1);
+    const index_t tile = tile_rows_for(p, sizeof(T));
+    const int threads = threads_for_work(n_threads, static_cast<double>(n) * p * k, blocks.n_blocks);
+    std::vector<double> scratch(static_cast<std::size_t>(threads * k * tile));
+    std::vector<int> flags(static_cast<std::size_t>(blocks.n_blocks), 0);
+    parallel_for(blocks.n_blocks, threads, [&](index_t blk) {
+        double* P = scratch.data() + static_cast<index_t>(current_thread()) * k * tile;
+        const bool finite = block_predict(X, blocks.begin(blk), blocks.end(blk), W, b, k, tile, P, out);
+        flags[static_cast<std::size_t>(blk)] = finite ? 0 : 1;
+    });
+    for (int f : flags)
+        if (f) return status_nonfinite;
+    return status_ok;
+}
+
+}  // namespace gdfast

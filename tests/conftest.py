@@ -1,0 +1,48 @@
+"""Shared fixtures and data generators for the gdfast tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from gdfast import _core
+
+LOSSES = ["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"]
+LAYOUTS = ["C", "F", "strided", "csr"]
+
+
+def make_layout(X: np.ndarray, layout: str):
+    """X in the requested memory layout (same values)."""
+    if layout == "C":
+        return np.ascontiguousarray(X)
+    if layout == "F":
+        return np.asfortranarray(X)
+    if layout == "strided":
+        wide = np.zeros((X.shape[0], 2 * X.shape[1]), dtype=X.dtype)
+        wide[:, ::2] = X
+        return wide[:, ::2]
+    if layout == "csr":
+        return sp.csr_matrix(X)
+    raise ValueError(layout)
+
+
+def make_regression_data(n=300, p=7, k=None, dtype=np.float64, seed=0, noise=0.1, sparsity=0.0):
+    """Random linear-regression data; y is (n,) for k None, else (n, k)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    if sparsity:
+        X[rng.random((n, p)) < sparsity] = 0.0
+    coef = rng.standard_normal((p,) if k is None else (k, p))
+    y = X @ coef.T + 0.5 + noise * rng.standard_normal((n,) if k is None else (n, k))
+    return X.astype(dtype), y.astype(dtype), coef
+
+
+@pytest.fixture(params=["avx2", "baseline"])
+def simd(request):
+    """Run a test with the AVX2 code and with the baseline code."""
+    if request.param == "avx2" and not _core.simd() == "avx2+fma":
+        pytest.skip("this CPU has no AVX2+FMA")
+    _core.set_baseline_simd(request.param == "baseline")
+    yield request.param
+    _core.set_baseline_simd(False)
