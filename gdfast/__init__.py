@@ -16,8 +16,19 @@ except ImportError as exc:  # pragma: no cover - depends on how Python was start
     ) from exc
 
 from gdfast import kernels, reference
+from gdfast._base import DivergenceError
 from gdfast._config import show_config
+from gdfast._gd import GDRegressor
+from gdfast._sgd import SGDRegressor
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "kernels", "reference", "show_config"]
+__all__ = [
+    "DivergenceError",
+    "GDRegressor",
+    "SGDRegressor",
+    "__version__",
+    "kernels",
+    "reference",
+    "show_config",
+]

@@ -10,7 +10,8 @@ and returns a status the Python layer turns into an exception.
 """
 
 from cpython.exc cimport PyErr_CheckSignals
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
+from libcpp.vector cimport vector
 
 import numpy as np
 
@@ -47,9 +48,135 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
     cdef cppclass LossGradWorkspace:
         pass
 
+    cdef cppclass EpochInfo:
+        int epoch
+        double objective
+        double mean_loss
+        double coef_norm
+        index_t coef_nonzeros
+        double intercept
+        double updates
+        double step_size
+        bint has_validation
+        double validation_score
+
     cdef cppclass Callbacks:
         void* context
         int (*interrupted)(void*) noexcept nogil
+        void (*epoch_end)(void*, const EpochInfo&) noexcept nogil
+
+    cdef cppclass SgdParams:
+        Loss loss
+        int penalty
+        double alpha
+        double l1_ratio
+        int learning_rate
+        double eta0
+        double power_t
+        bint fit_intercept
+        double intercept_decay
+        double average
+        int max_iter
+        double tol
+        int n_iter_no_change
+        bint shuffle
+        uint32_t seed
+        bint early_stopping
+        double divergence_threshold
+        int divergence_window
+        bint verbose
+
+    cdef cppclass SgdState:
+        double* coef
+        double intercept
+        double* avg_coef
+        double avg_intercept
+        double t
+        int n_iter
+        int failed_epoch
+        double failed_objective
+        vector[double] objectives
+        vector[double] validation_scores
+
+    cdef cppclass GdParams:
+        Loss loss
+        int penalty
+        double alpha
+        double l1_ratio
+        int optimizer
+        double momentum
+        bint momentum_restart
+        double beta_1
+        double beta_2
+        double rho
+        double eps
+        int schedule
+        bint auto_lr
+        double eta0
+        double power_t
+        double gamma
+        int step_size
+        int cosine_epochs
+        double optimal_t0
+        double min_lr_scale
+        bint fit_intercept
+        index_t batch_size
+        int max_iter
+        double tol
+        bint tol_relative
+        bint gradient_rule
+        int n_iter_no_change
+        bint shuffle
+        uint32_t seed
+        bint early_stopping
+        double divergence_threshold
+        int divergence_window
+        double average
+        bint verbose
+        int n_threads
+        bint use_gram
+
+    cdef cppclass GdState:
+        double* coef
+        double* intercept
+        double* m1
+        double* m2
+        double* avg
+        double step
+        double epoch
+        double lr_scale
+        double base_lr
+        double fista_t
+        double last_objective
+        int n_iter
+        int failed_epoch
+        double failed_objective
+        double last_lr
+        vector[double] objectives
+        vector[double] validation_scores
+
+    Status gd_fit[M, T](const M& X, const T* y, index_t k, const T* sample_weight,
+                        const index_t* train_rows, index_t n_train, const index_t* val_rows,
+                        index_t n_val, const double* mean, const double* scale, const GdParams& P,
+                        GdState& S, const Callbacks& cb) except +
+    void column_stats[M, T](const M& X, const RowSet& rows, const T* sample_weight, int n_threads,
+                            double* mean, double* var) except +
+    double centered_comoments[M, T](const M& X, const RowSet& rows, const T* y, index_t k,
+                                    const T* sample_weight, int n_threads, double* zbar,
+                                    double* C) except +
+
+    void apply_sgd[T](T* theta, const T* g, index_t n, double lr)
+    void apply_momentum[T](T* theta, const T* g, T* v, index_t n, double lr, double beta)
+    void apply_nesterov[T](T* theta, const T* g, T* v, index_t n, double lr, double beta)
+    void apply_adagrad[T](T* theta, const T* g, T* sum_sq, index_t n, double lr, double eps)
+    void apply_rmsprop[T](T* theta, const T* g, T* mean_sq, index_t n, double lr, double rho,
+                          double eps)
+    void apply_adam[T](T* theta, const T* g, T* m, T* v, index_t n, double lr, double beta_1,
+                       double beta_2, double eps, double step, double weight_decay)
+
+    bint blowing_up(const vector[double]& objectives, double threshold, int window)
+    Status sgd_fit[M, T](const M& X, const T* y, const T* sample_weight, const uint8_t* validation,
+                         const SgdParams& P, SgdState& S, const Callbacks& cb) except +
 
     bint openmp_enabled()
     bint cpu_has_avx2_fma()
@@ -108,22 +235,59 @@ cdef inline CsrMatrix[floating, index_int] csr_view(
     return M
 
 
-cdef int poll_interrupt(void* context) noexcept nogil:
-    # Takes the GIL for a moment; a pending KeyboardInterrupt stays set and is
-    # raised by raise_pending() once the kernel has returned.
+cdef class Loop:
+    """Context of one long kernel call: the verbose callback and a pending error.
+
+    The C++ loop calls back (taking the GIL briefly) to poll for Ctrl-C and to
+    report epochs; an exception raised there is kept here and re-raised by
+    ``reraise`` once the kernel has returned with the GIL.
+    """
+    cdef object callback
+    cdef object error
+    cdef Callbacks c
+
+    def __cinit__(self, callback=None):
+        self.callback = callback
+        self.error = None
+        self.c.context = <void*>self
+        self.c.interrupted = loop_poll
+        self.c.epoch_end = NULL
+        if callback is not None:
+            self.c.epoch_end = loop_epoch_end
+
+    def reraise(self):
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
+cdef int loop_poll(void* context) noexcept nogil:
     with gil:
-        return 1 if PyErr_CheckSignals() != 0 else 0
+        loop = <Loop>context
+        if loop.error is not None:
+            return 1
+        try:
+            PyErr_CheckSignals()
+        except BaseException as exc:
+            loop.error = exc
+            return 1
+        return 0
 
 
-cdef int raise_pending() except -1:
-    return -1
-
-
-cdef Callbacks make_callbacks() noexcept:
-    cdef Callbacks cb
-    cb.context = NULL
-    cb.interrupted = poll_interrupt
-    return cb
+cdef void loop_epoch_end(void* context, const EpochInfo& info) noexcept nogil:
+    with gil:
+        loop = <Loop>context
+        if loop.error is not None:
+            return
+        try:
+            loop.callback(dict(
+                epoch=info.epoch, objective=info.objective, mean_loss=info.mean_loss,
+                coef_norm=info.coef_norm, coef_nonzeros=info.coef_nonzeros,
+                intercept=info.intercept, updates=info.updates, step_size=info.step_size,
+                validation_score=info.validation_score if info.has_validation else None,
+            ))
+        except BaseException as exc:
+            loop.error = exc
 
 
 # ---------------------------------------------------------------- config
@@ -262,3 +426,305 @@ def read_sum(const floating[::1] x, int n_threads):
     with nogil:
         s = stream_sum(&x[0], n, n_threads)
     return s
+
+
+# ---------------------------------------------------------------- per-sample SGD
+
+cdef SgdParams sgd_params(dict p) except *:
+    cdef SgdParams P
+    P.loss = make_loss(p["loss"], p["epsilon"])
+    P.penalty = p["penalty"]
+    P.alpha = p["alpha"]
+    P.l1_ratio = p["l1_ratio"]
+    P.learning_rate = p["learning_rate"]
+    P.eta0 = p["eta0"]
+    P.power_t = p["power_t"]
+    P.fit_intercept = p["fit_intercept"]
+    P.intercept_decay = p["intercept_decay"]
+    P.average = p["average"]
+    P.max_iter = p["max_iter"]
+    P.tol = p["tol"]
+    P.n_iter_no_change = p["n_iter_no_change"]
+    P.shuffle = p["shuffle"]
+    P.seed = p["seed"]
+    P.early_stopping = p["early_stopping"]
+    P.divergence_threshold = p["divergence_threshold"]
+    P.divergence_window = p["divergence_window"]
+    P.verbose = p["verbose"]
+    return P
+
+
+cdef dict sgd_result(Status status, SgdState& S):
+    return dict(
+        status=int(status), intercept=S.intercept, avg_intercept=S.avg_intercept, t=S.t,
+        n_iter=S.n_iter, failed_epoch=S.failed_epoch, failed_objective=S.failed_objective,
+        objectives=list(S.objectives), validation_scores=list(S.validation_scores),
+    )
+
+
+def sgd_fit_dense(const floating[:, :] X, const floating[::1] y, const floating[::1] sample_weight,
+                  const uint8_t[::1] validation, double[::1] coef, double intercept,
+                  double[::1] avg_coef, double avg_intercept, double t, dict params, Loop loop):
+    """Per-sample SGD epochs over C-ordered X; coef/avg_coef are updated in place."""
+    cdef DenseMatrix[floating] M = dense_view(X)
+    cdef SgdParams P = sgd_params(params)
+    cdef SgdState S
+    S.coef = &coef[0] if coef.shape[0] > 0 else NULL
+    S.intercept = intercept
+    S.avg_coef = &avg_coef[0] if avg_coef is not None and avg_coef.shape[0] > 0 else NULL
+    S.avg_intercept = avg_intercept
+    S.t = t
+    cdef const uint8_t* mask = &validation[0] if validation is not None else NULL
+    cdef Status status
+    with nogil:
+        status = sgd_fit(M, &y[0], &sample_weight[0], mask, P, S, loop.c)
+    loop.reraise()
+    return sgd_result(status, S)
+
+
+def sgd_fit_csr(const floating[::1] data, const index_int[::1] indices, const index_int[::1] indptr,
+                Py_ssize_t n_cols, const floating[::1] y, const floating[::1] sample_weight,
+                const uint8_t[::1] validation, double[::1] coef, double intercept,
+                double[::1] avg_coef, double avg_intercept, double t, dict params, Loop loop):
+    """Per-sample SGD epochs over a CSR matrix; O(nnz) per update."""
+    cdef CsrMatrix[floating, index_int] M = csr_view(data, indices, indptr, n_cols)
+    cdef SgdParams P = sgd_params(params)
+    cdef SgdState S
+    S.coef = &coef[0] if coef.shape[0] > 0 else NULL
+    S.intercept = intercept
+    S.avg_coef = &avg_coef[0] if avg_coef is not None and avg_coef.shape[0] > 0 else NULL
+    S.avg_intercept = avg_intercept
+    S.t = t
+    cdef const uint8_t* mask = &validation[0] if validation is not None else NULL
+    cdef Status status
+    with nogil:
+        status = sgd_fit(M, &y[0], &sample_weight[0], mask, P, S, loop.c)
+    loop.reraise()
+    return sgd_result(status, S)
+
+
+def diverging(list objectives, double threshold, int window):
+    """The kernels' divergence rule applied to a list of epoch objectives."""
+    cdef vector[double] v = objectives
+    return bool(blowing_up(v, threshold, window))
+
+
+# ---------------------------------------------------------------- statistics
+
+def column_stats_dense(const floating[:, :] X, const floating[::1] sample_weight, int n_threads):
+    """Weighted column means and variances of dense X."""
+    cdef DenseMatrix[floating] M = dense_view(X)
+    cdef RowSet rows
+    rows.rows = NULL
+    rows.count = M.n_rows
+    mean = np.zeros(M.n_cols)
+    var = np.zeros(M.n_cols)
+    cdef double[::1] mv = mean
+    cdef double[::1] vv = var
+    cdef const floating* sw = NULL
+    if sample_weight is not None and sample_weight.shape[0] > 0:
+        sw = &sample_weight[0]
+    if M.n_cols > 0 and M.n_rows > 0:
+        with nogil:
+            column_stats(M, rows, sw, n_threads, &mv[0], &vv[0])
+    return mean, var
+
+
+def column_stats_csr(const floating[::1] data, const index_int[::1] indices,
+                     const index_int[::1] indptr, Py_ssize_t n_cols,
+                     const floating[::1] sample_weight, int n_threads):
+    """Weighted column means and variances of a CSR matrix."""
+    cdef CsrMatrix[floating, index_int] M = csr_view(data, indices, indptr, n_cols)
+    cdef RowSet rows
+    rows.rows = NULL
+    rows.count = M.n_rows
+    mean = np.zeros(n_cols)
+    var = np.zeros(n_cols)
+    cdef double[::1] mv = mean
+    cdef double[::1] vv = var
+    cdef const floating* sw = NULL
+    if sample_weight is not None and sample_weight.shape[0] > 0:
+        sw = &sample_weight[0]
+    if n_cols > 0 and M.n_rows > 0:
+        with nogil:
+            column_stats(M, rows, sw, n_threads, &mv[0], &vv[0])
+    return mean, var
+
+
+def comoments_dense(const floating[:, :] X, const floating[::1] y, Py_ssize_t k,
+                    const floating[::1] sample_weight, int n_threads):
+    """Centered weighted co-moments of [X, Y]: (total weight, zbar, C)."""
+    cdef DenseMatrix[floating] M = dense_view(X)
+    cdef RowSet rows
+    rows.rows = NULL
+    rows.count = M.n_rows
+    cdef Py_ssize_t q = M.n_cols + k
+    zbar = np.zeros(q)
+    C = np.zeros((q, q))
+    cdef double[::1] zv = zbar
+    cdef double[:, ::1] cv = C
+    cdef const floating* sw = NULL
+    if sample_weight is not None and sample_weight.shape[0] > 0:
+        sw = &sample_weight[0]
+    cdef double total = 0.0
+    with nogil:
+        total = centered_comoments(M, rows, &y[0], k, sw, n_threads, &zv[0], &cv[0, 0])
+    return total, zbar, C
+
+
+# ---------------------------------------------------------------- descent engine
+
+cdef GdParams gd_params(dict p) except *:
+    cdef GdParams P
+    P.loss = make_loss(p["loss"], p["epsilon"])
+    P.penalty = p["penalty"]
+    P.alpha = p["alpha"]
+    P.l1_ratio = p["l1_ratio"]
+    P.optimizer = p["optimizer"]
+    P.momentum = p["momentum"]
+    P.momentum_restart = p["momentum_restart"]
+    P.beta_1 = p["beta_1"]
+    P.beta_2 = p["beta_2"]
+    P.rho = p["rho"]
+    P.eps = p["eps"]
+    P.schedule = p["schedule"]
+    P.auto_lr = p["auto_lr"]
+    P.eta0 = p["eta0"]
+    P.power_t = p["power_t"]
+    P.gamma = p["gamma"]
+    P.step_size = p["step_size"]
+    P.cosine_epochs = p["cosine_epochs"]
+    P.optimal_t0 = p["optimal_t0"]
+    P.min_lr_scale = p["min_lr_scale"]
+    P.fit_intercept = p["fit_intercept"]
+    P.batch_size = p["batch_size"]
+    P.max_iter = p["max_iter"]
+    P.tol = p["tol"]
+    P.tol_relative = p["tol_relative"]
+    P.gradient_rule = p["gradient_rule"]
+    P.n_iter_no_change = p["n_iter_no_change"]
+    P.shuffle = p["shuffle"]
+    P.seed = p["seed"]
+    P.early_stopping = p["early_stopping"]
+    P.divergence_threshold = p["divergence_threshold"]
+    P.divergence_window = p["divergence_window"]
+    P.average = p["average"]
+    P.verbose = p["verbose"]
+    P.n_threads = p["n_threads"]
+    P.use_gram = p["use_gram"]
+    return P
+
+
+cdef int gd_state_in(GdState& S, dict state, double[::1] coef, double[::1] intercept,
+                     double[::1] m1, double[::1] m2, double[::1] avg) except -1:
+    S.coef = &coef[0] if coef.shape[0] > 0 else NULL
+    S.intercept = &intercept[0]
+    S.m1 = &m1[0]
+    S.m2 = &m2[0]
+    S.avg = &avg[0] if avg is not None else NULL
+    S.step = state["step"]
+    S.epoch = state["epoch"]
+    S.lr_scale = state["lr_scale"]
+    S.base_lr = state["base_lr"]
+    S.fista_t = state["fista_t"]
+    return 0
+
+
+cdef dict gd_state_out(Status status, GdState& S):
+    return dict(
+        status=int(status), n_iter=S.n_iter, failed_epoch=S.failed_epoch,
+        failed_objective=S.failed_objective, objectives=list(S.objectives),
+        validation_scores=list(S.validation_scores), last_lr=S.last_lr,
+        state=dict(step=S.step, epoch=S.epoch, lr_scale=S.lr_scale, base_lr=S.base_lr,
+                   fista_t=S.fista_t),
+    )
+
+
+def gd_fit_dense(const floating[:, :] X, const floating[::1] y, Py_ssize_t k,
+                 const floating[::1] sample_weight, const Py_ssize_t[::1] train_rows,
+                 const Py_ssize_t[::1] val_rows, const double[::1] mean, const double[::1] scale,
+                 double[::1] coef, double[::1] intercept, double[::1] m1, double[::1] m2,
+                 double[::1] avg, dict params, dict state, Loop loop):
+    """Descent epochs over dense X; parameters and optimizer state updated in place."""
+    cdef DenseMatrix[floating] M = dense_view(X)
+    cdef GdParams P = gd_params(params)
+    cdef GdState S
+    gd_state_in(S, state, coef, intercept, m1, m2, avg)
+    cdef const floating* sw = NULL
+    if sample_weight is not None and sample_weight.shape[0] > 0:
+        sw = &sample_weight[0]
+    cdef const Py_ssize_t* vr = &val_rows[0] if val_rows.shape[0] > 0 else NULL
+    cdef const double* mp = &mean[0] if mean.shape[0] > 0 else NULL
+    cdef const double* sp = &scale[0] if scale.shape[0] > 0 else NULL
+    cdef Status status
+    with nogil:
+        status = gd_fit(M, &y[0], k, sw, &train_rows[0], train_rows.shape[0], vr,
+                        val_rows.shape[0], mp, sp, P, S, loop.c)
+    loop.reraise()
+    return gd_state_out(status, S)
+
+
+def gd_fit_csr(const floating[::1] data, const index_int[::1] indices, const index_int[::1] indptr,
+               Py_ssize_t n_cols, const floating[::1] y, Py_ssize_t k,
+               const floating[::1] sample_weight, const Py_ssize_t[::1] train_rows,
+               const Py_ssize_t[::1] val_rows, const double[::1] mean, const double[::1] scale,
+               double[::1] coef, double[::1] intercept, double[::1] m1, double[::1] m2,
+               double[::1] avg, dict params, dict state, Loop loop):
+    """Descent epochs over a CSR matrix."""
+    cdef CsrMatrix[floating, index_int] M = csr_view(data, indices, indptr, n_cols)
+    cdef GdParams P = gd_params(params)
+    cdef GdState S
+    gd_state_in(S, state, coef, intercept, m1, m2, avg)
+    cdef const floating* sw = NULL
+    if sample_weight is not None and sample_weight.shape[0] > 0:
+        sw = &sample_weight[0]
+    cdef const Py_ssize_t* vr = &val_rows[0] if val_rows.shape[0] > 0 else NULL
+    cdef const double* mp = &mean[0] if mean.shape[0] > 0 else NULL
+    cdef const double* sp = &scale[0] if scale.shape[0] > 0 else NULL
+    cdef Status status
+    with nogil:
+        status = gd_fit(M, &y[0], k, sw, &train_rows[0], train_rows.shape[0], vr,
+                        val_rows.shape[0], mp, sp, P, S, loop.c)
+    loop.reraise()
+    return gd_state_out(status, S)
+
+
+# ---------------------------------------------------------------- optimizer steps
+
+def step_sgd(floating[::1] theta, const floating[::1] g, double lr):
+    """theta -= lr g, in place."""
+    with nogil:
+        apply_sgd(&theta[0], &g[0], theta.shape[0], lr)
+
+
+def step_momentum(floating[::1] theta, const floating[::1] g, floating[::1] v, double lr,
+                  double beta, bint nesterov):
+    """Heavy-ball or Nesterov momentum step, in place."""
+    with nogil:
+        if nesterov:
+            apply_nesterov(&theta[0], &g[0], &v[0], theta.shape[0], lr, beta)
+        else:
+            apply_momentum(&theta[0], &g[0], &v[0], theta.shape[0], lr, beta)
+
+
+def step_adagrad(floating[::1] theta, const floating[::1] g, floating[::1] sum_sq, double lr,
+                 double eps):
+    """Adagrad step, in place."""
+    with nogil:
+        apply_adagrad(&theta[0], &g[0], &sum_sq[0], theta.shape[0], lr, eps)
+
+
+def step_rmsprop(floating[::1] theta, const floating[::1] g, floating[::1] mean_sq, double lr,
+                 double rho, double eps):
+    """RMSprop step, in place."""
+    with nogil:
+        apply_rmsprop(&theta[0], &g[0], &mean_sq[0], theta.shape[0], lr, rho, eps)
+
+
+def step_adam(floating[::1] theta, const floating[::1] g, floating[::1] m, floating[::1] v,
+              double lr, double beta_1, double beta_2, double eps, double step,
+              double weight_decay):
+    """Adam / AdamW step, in place."""
+    with nogil:
+        apply_adam(&theta[0], &g[0], &m[0], &v[0], theta.shape[0], lr, beta_1, beta_2, eps, step,
+                   weight_decay)

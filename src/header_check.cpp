@@ -1,18 +1,39 @@
 // Compiled with -Wall -Wextra -Wpedantic -Werror (see CMakeLists.txt) and linked
 // into nothing: it makes a warning in any kernel header fail the build. The
-// explicit instantiations cover both element types and both index types.
+// explicit instantiations cover every entry point for both element types and
+// both CSR index types.
+#include <cstdint>
+
 #include "gdfast/gdfast.hpp"
 
 namespace gdfast {
-template Status loss_grad(const DenseMatrix<float>&, const RowSet&, const float*, const float*, const double*,
-                          const double*, index_t, const Loss&, int, LossGradWorkspace&, double*, double*, double*);
-template Status loss_grad(const DenseMatrix<double>&, const RowSet&, const double*, const double*, const double*,
-                          const double*, index_t, const Loss&, int, LossGradWorkspace&, double*, double*, double*);
-template Status loss_grad(const CsrMatrix<float, int>&, const RowSet&, const float*, const float*, const double*,
-                          const double*, index_t, const Loss&, int, LossGradWorkspace&, double*, double*, double*);
-template Status loss_grad(const CsrMatrix<double, long long>&, const RowSet&, const double*, const double*,
-                          const double*, const double*, index_t, const Loss&, int, LossGradWorkspace&, double*,
-                          double*, double*);
-template Status predict(const DenseMatrix<float>&, const double*, const double*, index_t, int, float*);
-template Status predict(const CsrMatrix<double, int>&, const double*, const double*, index_t, int, double*);
+
+#define GDFAST_INSTANTIATE(M, T)                                                                           \
+    template Status loss_grad(const M&, const RowSet&, const T*, const T*, const double*, const double*,   \
+                              index_t, const Loss&, int, LossGradWorkspace&, double*, double*, double*);   \
+    template Status predict(const M&, const double*, const double*, index_t, int, T*);                     \
+    template Status sgd_fit(const M&, const T*, const T*, const std::uint8_t*, const SgdParams&, SgdState&, \
+                            const Callbacks&);                                                             \
+    template Status gd_fit(const M&, const T*, index_t, const T*, const index_t*, index_t, const index_t*, \
+                           index_t, const double*, const double*, const GdParams&, GdState&,               \
+                           const Callbacks&);                                                              \
+    template void column_stats(const M&, const RowSet&, const T*, int, double*, double*);                  \
+    template double centered_comoments(const M&, const RowSet&, const T*, index_t, const T*, int, double*, \
+                                       double*);
+
+GDFAST_INSTANTIATE(DenseMatrix<float>, float)
+GDFAST_INSTANTIATE(DenseMatrix<double>, double)
+using CsrFloat32 = CsrMatrix<float, std::int32_t>;
+using CsrDouble64 = CsrMatrix<double, std::int64_t>;
+GDFAST_INSTANTIATE(CsrFloat32, float)
+GDFAST_INSTANTIATE(CsrDouble64, double)
+
+template void apply_sgd(float*, const float*, index_t, double);
+template void apply_momentum(double*, const double*, double*, index_t, double, double);
+template void apply_nesterov(float*, const float*, float*, index_t, double, double);
+template void apply_adagrad(double*, const double*, double*, index_t, double, double);
+template void apply_rmsprop(float*, const float*, float*, index_t, double, double, double);
+template void apply_adam(double*, const double*, double*, double*, index_t, double, double, double, double, double,
+                         double);
+template double stream_sum(const float*, index_t, int);
 }  // namespace gdfast

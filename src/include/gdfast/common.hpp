@@ -210,6 +210,7 @@ inline int threads_for_work(int n_threads, double work, index_t n_blocks) {
 // result independent of which thread ran which i (see RowBlocks).
 template <class Body>
 inline void parallel_for(index_t n, int n_threads, Body&& body) {
+    (void)n_threads;  // unused without OpenMP
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1)
 #endif
@@ -224,14 +225,60 @@ inline int current_thread() {
 #endif
 }
 
+// What a training loop reports at the end of each epoch (for `verbose`).
+struct EpochInfo {
+    int epoch = 0;                   // 1-based
+    double objective = 0.0;          // training objective (mean loss + penalty)
+    double mean_loss = 0.0;          // mean loss without the penalty
+    double coef_norm = 0.0;          // L2 norm of the coefficients
+    index_t coef_nonzeros = 0;
+    double intercept = 0.0;
+    double updates = 0.0;            // parameter updates so far in this call
+    double step_size = 0.0;          // learning rate at the end of the epoch
+    bool has_validation = false;
+    double validation_score = 0.0;   // R^2 on the held-out rows
+};
+
 // Hooks the binding provides to long loops, so that the C++ core needs no
-// Python: `interrupted` takes the GIL briefly and polls for Ctrl-C.
+// Python: `interrupted` takes the GIL briefly and polls for Ctrl-C; `epoch_end`
+// (optional) prints progress.
 struct Callbacks {
     void* context = nullptr;
     int (*interrupted)(void* context) = nullptr;
+    void (*epoch_end)(void* context, const EpochInfo& info) = nullptr;
 
     bool poll_interrupt() const { return interrupted != nullptr && interrupted(context) != 0; }
+    void report(const EpochInfo& info) const {
+        if (epoch_end != nullptr) epoch_end(context, info);
+    }
 };
+
+// Random permutations: scikit-learn's 32-bit xorshift (Marsaglia) reduced to
+// [0, 2^31), so that a seed gives the same sample order as scikit-learn.
+inline std::uint32_t xorshift_next(std::uint32_t* state) {
+    if (*state == 0) *state = 1;
+    *state ^= *state << 13;
+    *state ^= *state >> 17;
+    *state ^= *state << 5;
+    return *state % (static_cast<std::uint32_t>(0x7FFFFFFF) + 1u);
+}
+
+// Fisher-Yates shuffle of idx[0..n) driven by `seed` (passed by value: every
+// epoch restarts the generator, the permutation carries over, as in scikit-learn).
+inline void shuffle_indices(index_t* idx, index_t n, std::uint32_t seed) {
+    for (std::uint32_t i = 0; static_cast<index_t>(i) + 1 < n; ++i) {
+        const std::uint32_t j = i + xorshift_next(&seed) % (static_cast<std::uint32_t>(n) - i);
+        std::swap(idx[i], idx[j]);
+    }
+}
+
+inline void prefetch(const void* address) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(address, 0, 1);
+#else
+    (void)address;
+#endif
+}
 
 inline bool all_finite(const double* v, index_t n) {
     for (index_t i = 0; i < n; ++i)

@@ -1,0 +1,596 @@
+"""GDRegressor: full-batch and mini-batch gradient descent that needs no tuning."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import ShuffleSplit
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import validate_data
+
+from gdfast._base import SparseCoefMixin, divergence_threshold, linear_predict
+from gdfast._config import resolve_n_jobs
+from gdfast._descent import (
+    ADAPTIVE_OPTIMIZERS,
+    MAX_INT,
+    OPTIMIZERS,
+    SCHEDULES,
+    EngineState,
+    base_params,
+    optimal_t0,
+    run_engine,
+    standardization,
+    to_original,
+    to_working,
+)
+from gdfast._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
+from gdfast._validation import LOSSES
+
+# tol="auto": full-batch descent on a smooth objective stops when the gradient
+# has shrunk by this factor (enough for a 1e-6 relative gap even at condition
+# number ~1e6); otherwise, when the objective improves by less than this
+# relative amount for n_iter_no_change epochs.
+AUTO_TOL_GRADIENT = 1e-8
+AUTO_TOL_OBJECTIVE = 1e-4
+
+
+class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Linear regression by gradient descent that converges without tuning.
+
+    The same losses and penalties as :class:`SGDRegressor`, with full-batch or
+    mini-batch descent, seven optimizers, learning-rate schedules, a step size
+    derived from the data (``learning_rate="auto"``), feature standardization
+    done inside the kernels (X is never copied), several targets in one pass,
+    early stopping, a loss curve and a clear error when descent diverges.
+
+    The objective, in the standardized coordinates when ``standardize=True``
+    (as in a ``StandardScaler`` + model pipeline), is::
+
+        sum_i s_i loss(x_i . w + b, y_i) / sum_i s_i
+            + alpha * ((1 - l1_ratio) / 2 * ||w||_2^2 + l1_ratio * ||w||_1)
+
+    ``coef_`` and ``intercept_`` are always reported in the original units.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "huber", "epsilon_insensitive", \
+            "squared_epsilon_insensitive"}, default="squared_error"
+        The loss; ``squared_error`` is half the squared residual.
+    penalty : {"l2", "l1", "elasticnet", None}, default=None
+        The regularization term (None: plain least squares / robust regression).
+    alpha : float, default=0.0001
+        Regularization strength (used when ``penalty`` is set).
+    l1_ratio : float, default=0.15
+        Elastic-net mixing: 0 is pure L2, 1 pure L1.
+    fit_intercept : bool, default=True
+        Whether to fit an intercept.
+    batch_size : int or None, default=None
+        None: full batch (one step per epoch over all rows). An integer k:
+        mini-batches of k rows, reshuffled each epoch from ``random_state``;
+        1 is per-sample descent.
+    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", \
+            "adamw"}, default="nesterov"
+        The update rule; each is one fused in-place pass over the parameters.
+    learning_rate : {"auto", "constant", "invscaling", "optimal", "adaptive", \
+            "step", "exponential", "cosine"}, default="auto"
+        Step-size schedule. ``auto`` derives the step from the data: ``1 / L``
+        with ``L`` the largest eigenvalue of the Hessian (power iteration; for
+        mini-batches, the expected smoothness of a batch), scaled by the loss's
+        curvature bound; decaying as ``1/sqrt(t)`` for the non-smooth
+        ``epsilon_insensitive`` loss and for the adaptive optimizers, whose
+        base step is a tenth of the spread of ``y``. The others multiply
+        ``eta0``: ``invscaling`` by ``t**-power_t``, ``step`` by
+        ``gamma**(epoch // step_size)``, ``exponential`` by ``gamma**epoch``,
+        ``cosine`` anneals to 0 at ``max_iter``, ``adaptive`` divides by 5 when
+        progress stalls; ``optimal`` is ``1 / (alpha (t0 + t))`` (needs alpha > 0).
+    eta0 : float, default=0.01
+        Base step size of the schedules other than ``auto`` and ``optimal``.
+    power_t : float, default=0.25
+        Exponent of ``invscaling``.
+    gamma : float, default=0.9
+        Decay factor of ``step`` and ``exponential``.
+    step_size : int, default=10
+        Epochs between decays of ``step``.
+    momentum : float or "auto", default="auto"
+        Momentum of ``momentum`` and ``nesterov``. ``auto``: Nesterov's
+        accelerated sequence with adaptive restart for full batches (optimal
+        without knowing the conditioning), 0.9 for mini-batches.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of Adam's first and second moment estimates.
+    rho : float, default=0.9
+        Decay rate of RMSprop's mean square.
+    eps : float, default=1e-8
+        Numerical stabilizer of Adagrad, RMSprop and Adam (not the loss's
+        ``epsilon``).
+    standardize : bool, default=True
+        Standardize the features inside the kernels: ``(x - mean) / std`` is
+        applied implicitly, X is never copied, and the coefficients are
+        reported in the original units. The penalty applies to the
+        standardized coefficients.
+    max_iter : int, default=10000
+        Maximum number of epochs (full batch: steps).
+    tol : float, None or "auto", default="auto"
+        Stopping rule. Full batch with a smooth objective (no L1, not
+        ``epsilon_insensitive``, no early stopping): stop when the gradient norm
+        has fallen below ``tol`` times its value at the start (``auto``: 1e-8),
+        or when the objective has not improved at all for
+        ``10 * n_iter_no_change`` epochs. Otherwise: stop when the objective (or
+        the validation score) has not improved by ``tol`` times its magnitude
+        for ``n_iter_no_change`` epochs (``auto``: 1e-4). None disables the rule.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before stopping.
+    shuffle : bool, default=True
+        Reshuffle the mini-batches each epoch.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop on their R^2.
+    validation_fraction : float, default=0.1
+        Share of rows held out for early stopping.
+    epsilon : float, default=0.1
+        Width of the Huber and epsilon-insensitive losses.
+    average : bool or int, default=False
+        Return the average of the iterates (from the ``average``-th update on
+        when an int).
+    precompute : bool or "auto", default="auto"
+        Full-batch squared error only: compute the centered Gram matrix of
+        [X, y] in one pass and take each step in O(n_features^2) instead of a
+        pass over X (the same iterates up to rounding). ``auto`` does so when
+        n_features <= 1024.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffling and the validation split.
+    warm_start : bool, default=False
+        Start ``fit`` from the previous coefficients (optimizer state is reset).
+    verbose : int, default=0
+        Print epoch, objective, step size and elapsed time after each epoch.
+    n_jobs : int, default=None
+        Threads of the kernels (None: OpenMP's limit; -1: all cores). Results
+        do not depend on it.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        Coefficients in the original units, in X's dtype.
+    intercept_ : float or ndarray of shape (n_targets,)
+        Intercept(s).
+    n_iter_ : int
+        Epochs run by the last ``fit`` / ``partial_fit``.
+    t_ : int
+        Parameter updates so far.
+    loss_curve_ : list of float
+        Training objective after each epoch of the last call.
+    validation_scores_ : list of float or None
+        Validation R^2 after each epoch when ``early_stopping``.
+    learning_rate_ : float
+        The base step size used (the one ``auto`` derived, or ``eta0``).
+    feature_mean_, feature_scale_ : ndarray of shape (n_features,)
+        The implicit standardization (0 and 1 when ``standardize=False``).
+    optimizer_state_ : dict
+        Moments, step count and schedule position: what ``partial_fit`` resumes.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when X had string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gdfast import GDRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(200, 3) * [1, 100, 10000]  # very different scales: no problem
+    >>> y = X @ [1.0, 0.02, 0.0003] + 1
+    >>> reg = GDRegressor().fit(X, y)
+    >>> bool(np.allclose(reg.coef_, [1.0, 0.02, 0.0003]))
+    True
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "loss": [StrOptions(set(LOSSES))],
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "fit_intercept": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "learning_rate": [StrOptions(set(SCHEDULES) | {"auto"})],
+        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "gamma": [Interval(Real, 0, 1, closed="right")],
+        "step_size": [Interval(Integral, 1, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "rho": [Interval(Real, 0, 1, closed="left")],
+        "eps": [Interval(Real, 0, None, closed="neither")],
+        "standardize": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"}), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
+        "precompute": ["boolean", StrOptions({"auto"})],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        loss: str = "squared_error",
+        *,
+        penalty: str | None = None,
+        alpha: float = 0.0001,
+        l1_ratio: float = 0.15,
+        fit_intercept: bool = True,
+        batch_size: int | None = None,
+        optimizer: str = "nesterov",
+        learning_rate: str = "auto",
+        eta0: float = 0.01,
+        power_t: float = 0.25,
+        gamma: float = 0.9,
+        step_size: int = 10,
+        momentum: float | str = "auto",
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        rho: float = 0.9,
+        eps: float = 1e-8,
+        standardize: bool = True,
+        max_iter: int = 10000,
+        tol: float | str | None = "auto",
+        n_iter_no_change: int = 5,
+        shuffle: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        epsilon: float = 0.1,
+        average: bool | int = False,
+        precompute: bool | str = "auto",
+        random_state: Any = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        n_jobs: int | None = None,
+    ) -> None:
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.gamma = gamma
+        self.step_size = step_size
+        self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.rho = rho
+        self.eps = eps
+        self.standardize = standardize
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.epsilon = epsilon
+        self.average = average
+        self.precompute = precompute
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+
+    # ------------------------------------------------------------------ fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model by gradient descent.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32/float64 in C or Fortran order and CSR are
+            used in place.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets; several targets are fitted in one pass over X per step.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples.
+
+        Returns
+        -------
+        self : GDRegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        DivergenceError
+            If the training objective blows up or becomes NaN/inf.
+        """
+        self._check_param_combination()
+        warm = self.warm_start and hasattr(self, "coef_")
+        return self._fit(X, y, sample_weight, first_call=True, max_iter=self.max_iter, warm=warm)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Run one epoch on the given rows, resuming the optimizer state.
+
+        The first call also fixes the standardization (from its rows); later
+        calls keep it, with the moments, step count and schedule position.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A batch of training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Its targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples.
+
+        Returns
+        -------
+        self : GDRegressor
+            The updated estimator.
+        """
+        first_call = not hasattr(self, "coef_")
+        if first_call:
+            self._check_param_combination()
+            if self.early_stopping:
+                raise ValueError("early_stopping should be False with partial_fit")
+        return self._fit(X, y, sample_weight, first_call=first_call, max_iter=1, warm=False)
+
+    def _check_param_combination(self) -> None:
+        if self.learning_rate == "optimal" and (self.penalty is None or self.alpha == 0):
+            raise ValueError(
+                "learning_rate='optimal' is 1 / (alpha (t0 + t)): it needs a penalty with "
+                "alpha > 0."
+            )
+
+    def _fit(self, X, y, sample_weight, *, first_call: bool, max_iter: int, warm: bool):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            multi_output=True,
+            y_numeric=True,
+            reset=first_call,
+        )
+        if not sp.issparse(X) and not (X.flags.c_contiguous or X.flags.f_contiguous):
+            X = np.ascontiguousarray(X)
+        if not first_call and (y.ndim == 2) != (self.coef_.ndim == 2):
+            raise ValueError(
+                f"y has {y.ndim} dimension(s) but the model was fitted with "
+                f"{self.coef_.ndim}; partial_fit needs the same targets."
+            )
+        multi = y.ndim == 2
+        y2 = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=X.dtype)
+        n_samples, n_features = X.shape
+        k = y2.shape[1]
+        if not first_call and self.coef_.reshape(-1, n_features).shape[0] != k:
+            raise ValueError(
+                f"y has {k} targets but the model was fitted with "
+                f"{self.coef_.reshape(-1, n_features).shape[0]}."
+            )
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
+        threads = resolve_n_jobs(self.n_jobs)
+        full_batch = self.batch_size is None or self.batch_size >= n_samples
+
+        train_rows, val_rows = self._split(n_samples, y2, sample_weight)
+        rng = check_random_state(self.random_state)
+        seed = rng.randint(0, MAX_INT)
+
+        if first_call:
+            if self.standardize:
+                mean, scale = standardization(X, train_rows, sample_weight, threads)
+            else:
+                mean, scale = np.zeros(n_features), np.ones(n_features)
+            if warm:
+                coef0 = np.asarray(self.coef_, dtype=np.float64).reshape(k, n_features)
+                intercept0 = np.asarray(self.intercept_, dtype=np.float64).reshape(k)
+                V, c = to_working(coef0, intercept0, mean, scale)
+            else:
+                V, c = np.zeros((k, n_features)), np.zeros(k)
+            state = EngineState.fresh(k * n_features + k, bool(self.average))
+        else:
+            mean, scale = self.feature_mean_, self.feature_scale_
+            V, c = self._working_coef, self._working_intercept
+            state = self._engine_state
+
+        params = self._engine_params(
+            X, y2, sample_weight, train_rows, full_batch, max_iter, seed, threads
+        )
+        out = run_engine(
+            name=type(self).__name__,
+            X=X,
+            y2=y2,
+            sample_weight=sample_weight,
+            train_rows=train_rows,
+            val_rows=val_rows,
+            mean=mean,
+            scale=scale,
+            V=V,
+            c=c,
+            state=state,
+            params=params,
+            verbose=bool(self.verbose),
+            final_check=max_iter > 1,
+            trail=getattr(self, "loss_curve_trail_", []) if not first_call else [],
+            advice=self._divergence_advice(),
+        )
+
+        # Commit.
+        new_state = out["engine_state"]
+        V_new, c_new = out["V"], out["c"]
+        if (
+            self.average
+            and new_state.avg is not None
+            and self.average <= new_state.counters["step"]
+        ):
+            V_report = new_state.avg[: k * n_features].reshape(k, n_features)
+            c_report = new_state.avg[k * n_features :]
+        else:
+            V_report, c_report = V_new, c_new
+        coef, intercept = to_original(V_report, c_report, mean, scale)
+        if not self.fit_intercept:
+            intercept = np.zeros(k)
+        self.feature_mean_, self.feature_scale_ = mean, scale
+        self._working_coef, self._working_intercept = V_new, c_new
+        self._engine_state = new_state
+        self.coef_ = (coef if multi else coef[0]).astype(X.dtype)
+        self.intercept_ = intercept.astype(X.dtype) if multi else float(intercept[0])
+        self.n_iter_ = out["n_iter"]
+        self.t_ = int(new_state.counters["step"])
+        self.loss_curve_ = out["objectives"]
+        self.loss_curve_trail_ = (list(getattr(self, "loss_curve_trail_", [])) + out["objectives"])[
+            -20:
+        ]
+        self.validation_scores_ = out["validation_scores"] if self.early_stopping else None
+        self.learning_rate_ = float(
+            new_state.counters["base_lr"] if params["auto_lr"] else params["eta0"]
+        )
+        self.optimizer_state_ = {
+            "m1": new_state.m1,
+            "m2": new_state.m2,
+            "average": new_state.avg,
+            **new_state.counters,
+        }
+        if max_iter > 1 and params["tol"] > -np.inf and self.n_iter_ == max_iter:
+            warnings.warn(
+                f"{type(self).__name__} reached max_iter={max_iter} before the objective "
+                "stopped improving; increase max_iter (or tol).",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _split(self, n_samples: int, y2, sample_weight):
+        """Training and validation row indices (all rows train without early stopping)."""
+        all_rows = np.arange(n_samples, dtype=np.intp)
+        if not self.early_stopping:
+            return all_rows, np.empty(0, dtype=np.intp)
+        cv = ShuffleSplit(test_size=self.validation_fraction, random_state=self.random_state)
+        idx_train, idx_val = next(cv.split(np.zeros((n_samples, 1)), y2))
+        if idx_train.shape[0] == 0 or idx_val.shape[0] == 0:
+            raise ValueError(
+                f"Splitting {n_samples} samples with validation_fraction="
+                f"{self.validation_fraction!r} left an empty set; change "
+                "validation_fraction, add samples, or disable early_stopping."
+            )
+        if not np.any(sample_weight[idx_val] > 0):
+            raise ValueError(
+                "The sample weights of the validation set are all zero; use another random_state."
+            )
+        return np.sort(idx_train).astype(np.intp), np.sort(idx_val).astype(np.intp)
+
+    def _engine_params(
+        self, X, y2, sample_weight, train_rows, full_batch, max_iter, seed, threads
+    ) -> dict:
+        smooth = self.loss != "epsilon_insensitive" and self.penalty not in ("l1", "elasticnet")
+        gradient_rule = full_batch and smooth and not self.early_stopping
+        tol = self.tol
+        if tol == "auto":
+            tol = AUTO_TOL_GRADIENT if gradient_rule else AUTO_TOL_OBJECTIVE
+        params = base_params(
+            loss=self.loss,
+            epsilon=self.epsilon,
+            penalty=self.penalty,
+            alpha=self.alpha,
+            l1_ratio=self.l1_ratio,
+            fit_intercept=self.fit_intercept,
+            max_iter=max_iter,
+            tol=tol,
+            tol_relative=True,
+            n_iter_no_change=self.n_iter_no_change,
+            shuffle=self.shuffle,
+            seed=seed,
+            early_stopping=self.early_stopping,
+            divergence_threshold=divergence_threshold(
+                y2[train_rows], self.loss, self.epsilon, sample_weight[train_rows]
+            ),
+            verbose=bool(self.verbose),
+            n_threads=threads,
+        )
+        params["cosine_epochs"] = int(self.max_iter)
+        params["gradient_rule"] = gradient_rule
+        params["optimizer"] = OPTIMIZERS[self.optimizer]
+        params["batch_size"] = 0 if full_batch else int(self.batch_size)
+        if self.momentum == "auto":
+            params["momentum"] = 0.9
+            params["momentum_restart"] = full_batch
+        else:
+            params["momentum"] = float(self.momentum)
+        params.update(beta_1=self.beta_1, beta_2=self.beta_2, rho=self.rho, eps=self.eps)
+        params.update(power_t=self.power_t, gamma=self.gamma, step_size=self.step_size)
+        params["eta0"] = float(self.eta0)
+        params["average"] = float(self.average)
+        if self.learning_rate == "auto":
+            if self.optimizer in ADAPTIVE_OPTIMIZERS:
+                # Coordinate-wise normalized steps move each parameter by about
+                # the step size: start at a tenth of the spread of y, decay.
+                spread = float(np.max(np.std(y2[train_rows], axis=0))) or 1.0
+                params.update(eta0=0.1 * spread, schedule=SCHEDULES["invscaling"], power_t=0.5)
+            else:
+                params["auto_lr"] = True
+                if self.loss == "epsilon_insensitive":  # non-smooth: subgradient steps decay
+                    params.update(schedule=SCHEDULES["invscaling"], power_t=0.5)
+            if not full_batch:
+                # Mini-batch noise: when progress stalls, shrink the step fivefold
+                # (down to 1e-4 of the start) instead of stopping.
+                params.update(schedule=SCHEDULES["adaptive"], min_lr_scale=1e-4)
+        else:
+            params["schedule"] = SCHEDULES[self.learning_rate]
+            if self.learning_rate == "optimal":
+                params["optimal_t0"] = optimal_t0(self.loss, self.epsilon, self.alpha)
+        precompute = self.precompute
+        if precompute == "auto":
+            precompute = X.shape[1] <= 1024
+        params["use_gram"] = bool(precompute and full_batch and self.loss == "squared_error")
+        return params
+
+    def _divergence_advice(self) -> str:
+        if self.learning_rate == "auto":
+            return (
+                "with learning_rate='auto' this should not happen; please report it, and "
+                "meanwhile set standardize=True or a smaller constant eta0."
+            )
+        return "lower eta0 (now {}) or use learning_rate='auto'{}.".format(
+            self.eta0, "" if self.standardize else " and standardize=True"
+        )
+
+    # ------------------------------------------------------------------ predicting
+
+    def predict(self, X):
+        """Predict with the linear model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Predicted values.
+        """
+        return linear_predict(self, X, self.n_jobs)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "coef_")

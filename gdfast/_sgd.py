@@ -1,0 +1,689 @@
+"""SGDRegressor: a drop-in replacement for scikit-learn's, with the epochs in C++."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import ShuffleSplit
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import validate_data
+
+from gdfast import _core
+from gdfast._base import (
+    DIVERGENCE_WINDOW,
+    EpochPrinter,
+    SparseCoefMixin,
+    divergence_threshold,
+    linear_predict,
+    raise_on_failure,
+)
+from gdfast._config import resolve_n_jobs
+from gdfast._descent import (
+    SCHEDULES,
+    EngineState,
+    base_params,
+    optimal_t0,
+    run_engine_unchecked,
+)
+from gdfast._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
+from gdfast._validation import LOSSES
+
+LEARNING_RATES = {"constant": 1, "optimal": 2, "invscaling": 3, "adaptive": 4, "pa1": 5, "pa2": 6}
+PENALTIES = {None: 0, "l1": 1, "l2": 2, "elasticnet": 3}
+# scikit-learn draws its seeds below this bound (np.int32 max).
+MAX_INT = np.iinfo(np.int32).max
+# scikit-learn damps intercept updates on sparse data by this factor.
+SPARSE_INTERCEPT_DECAY = 0.01
+
+
+class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
+    """Linear regression by stochastic gradient descent, compiled.
+
+    A drop-in replacement for :class:`sklearn.linear_model.SGDRegressor`: the
+    same parameters, defaults, methods, attributes and objective, and with the
+    same ``random_state`` the same sample order, so swapping the import is all a
+    user changes. The per-sample loop runs in C++ without the GIL.
+
+    The objective is ``mean_i loss(x_i . w + b, y_i) + alpha * R(w)`` with
+    ``R(w) = (1 - l1_ratio) / 2 * ||w||_2^2 + l1_ratio * ||w||_1``.
+
+    Unlike scikit-learn, a descent that blows up raises :class:`DivergenceError`
+    (a ``ValueError``) that says what to do, instead of returning a useless model.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "huber", "epsilon_insensitive", \
+            "squared_epsilon_insensitive"}, default="squared_error"
+        The loss. ``squared_error`` is half the squared residual.
+    penalty : {"l2", "l1", "elasticnet", None}, default="l2"
+        The regularization term.
+    alpha : float, default=0.0001
+        Regularization strength; also sets the step size when
+        ``learning_rate="optimal"``.
+    l1_ratio : float, default=0.15
+        Elastic-net mixing: 0 is pure L2, 1 pure L1.
+    fit_intercept : bool, default=True
+        Whether to fit an intercept.
+    max_iter : int, default=1000
+        Maximum number of epochs (passes over the data) in ``fit``.
+    tol : float or None, default=1e-3
+        Stop when the training objective (or the validation score with
+        ``early_stopping``) has not improved by ``tol`` for ``n_iter_no_change``
+        epochs. None disables the rule.
+    shuffle : bool, default=True
+        Shuffle the samples before each epoch.
+    verbose : int, default=0
+        Print the objective after each epoch.
+    epsilon : float, default=0.1
+        Width of the Huber and epsilon-insensitive losses.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffling and the validation split.
+    learning_rate : {"constant", "optimal", "invscaling", "adaptive", "pa1", "pa2"}, \
+            default="invscaling"
+        Step size schedule: ``eta0``; ``1 / (alpha (t0 + t))``;
+        ``eta0 / t**power_t``; ``eta0`` divided by 5 when progress stalls;
+        passive-aggressive I / II (``epsilon_insensitive`` loss only).
+    eta0 : float, default=0.01
+        Initial step size (the aggressiveness ``C`` for ``pa1``/``pa2``).
+    power_t : float, default=0.25
+        Exponent of ``invscaling``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data and stop when the R^2 on
+        it stops improving.
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before stopping (or, for ``adaptive``,
+        before dividing the step size by 5).
+    warm_start : bool, default=False
+        Start ``fit`` from the previous solution.
+    average : bool or int, default=False
+        Return the average of the iterates (from the ``average``-th update on
+        when an int).
+    batch_size : int, default=1
+        Samples per update. 1 is scikit-learn's per-sample SGD; larger values
+        average the gradient over shuffled mini-batches, one fused pass each.
+    n_jobs : int, default=None
+        Threads for mini-batch gradients, validation scores and ``predict``
+        (None: OpenMP's limit; -1: all cores). Per-sample SGD is sequential.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+        Coefficients, in the dtype of X (float32 stays float32).
+    intercept_ : ndarray of shape (1,)
+        Intercept.
+    n_iter_ : int
+        Epochs run by the last ``fit`` (1 for ``partial_fit``).
+    t_ : float
+        Number of weight updates performed, plus one.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when X had string column names.
+    loss_curve_ : list of float
+        Training objective (mean loss + penalty) of each epoch of the last
+        ``fit`` or ``partial_fit``.
+    validation_scores_ : list of float or None
+        R^2 on the held-out set after each epoch when ``early_stopping``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from gdfast import SGDRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X, y = rng.randn(100, 5), rng.randn(100)
+    >>> reg = make_pipeline(StandardScaler(), SGDRegressor(random_state=0)).fit(X, y)
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "loss": [StrOptions(set(LOSSES))],
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
+        "fit_intercept": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "shuffle": ["boolean"],
+        "verbose": ["verbose"],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "learning_rate": [StrOptions(set(LEARNING_RATES))],
+        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, None, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        loss: str = "squared_error",
+        *,
+        penalty: str | None = "l2",
+        alpha: float = 0.0001,
+        l1_ratio: float | None = 0.15,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float | None = 1e-3,
+        shuffle: bool = True,
+        verbose: int = 0,
+        epsilon: float = 0.1,
+        random_state: Any = None,
+        learning_rate: str = "invscaling",
+        eta0: float = 0.01,
+        power_t: float = 0.25,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 5,
+        warm_start: bool = False,
+        average: bool | int = False,
+        batch_size: int = 1,
+        n_jobs: int | None = None,
+    ) -> None:
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.average = average
+        self.batch_size = batch_size
+        self.n_jobs = n_jobs
+
+    # ------------------------------------------------------------------ checks
+
+    def _more_validate_params(self, for_partial_fit: bool = False) -> None:
+        """The rules that tie parameters together (scikit-learn's, same messages)."""
+        if self.early_stopping and for_partial_fit:
+            raise ValueError("early_stopping should be False with partial_fit")
+        if self.learning_rate == "optimal" and self.alpha == 0:
+            raise ValueError(
+                "alpha must be > 0 since learning_rate is 'optimal'. alpha is used "
+                "to compute the optimal learning rate."
+            )
+        if self.learning_rate in ("pa1", "pa2") and self.loss != "epsilon_insensitive":
+            raise ValueError(
+                f"Learning rate '{self.learning_rate}' only works with loss 'epsilon_insensitive'."
+            )
+        if self.learning_rate in ("pa1", "pa2") and self.batch_size != 1:
+            raise ValueError(
+                f"Learning rate '{self.learning_rate}' is a per-sample rule; it needs batch_size=1."
+            )
+        if self.penalty == "elasticnet" and self.l1_ratio is None:
+            raise ValueError("l1_ratio must be set when penalty is 'elasticnet'")
+
+    def _l1_ratio(self) -> float:
+        return 0.0 if self.l1_ratio is None else float(self.l1_ratio)
+
+    # ------------------------------------------------------------------ fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+        """Fit the model by stochastic gradient descent.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Target values.
+        coef_init : array-like of shape (n_features,), default=None
+            Initial coefficients (warm start).
+        intercept_init : array-like of shape (1,), default=None
+            Initial intercept (warm start).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples (1 when None).
+
+        Returns
+        -------
+        self : SGDRegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        DivergenceError
+            If the training objective blows up or becomes NaN/inf.
+        """
+        self._more_validate_params()
+        warm = self.warm_start and getattr(self, "coef_", None) is not None
+        self._partial_fit(
+            X,
+            y,
+            max_iter=self.max_iter,
+            sample_weight=sample_weight,
+            coef_init=coef_init,
+            intercept_init=intercept_init,
+            first_call=not warm,
+            t=1.0,
+            final_check=True,
+        )
+        if self.tol is not None and self.tol > -np.inf and self.n_iter_ == self.max_iter:
+            warnings.warn(
+                "Maximum number of iteration reached before convergence. Consider "
+                "increasing max_iter to improve the fit.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        if self.power_t < 0:
+            warnings.warn(
+                "Negative values for `power_t` are deprecated in scikit-learn 1.8 and "
+                "will raise an error in 1.10. Use values in the range [0.0, inf) instead.",
+                FutureWarning,
+                stacklevel=2,
+            )
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Run one epoch of stochastic gradient descent on the given samples.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A batch of training data.
+        y : array-like of shape (n_samples,)
+            Its targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples.
+
+        Returns
+        -------
+        self : SGDRegressor
+            The updated estimator.
+        """
+        first_call = not hasattr(self, "coef_")
+        if first_call:
+            self._more_validate_params(for_partial_fit=True)
+        return self._partial_fit(
+            X,
+            y,
+            max_iter=1,
+            sample_weight=sample_weight,
+            coef_init=None,
+            intercept_init=None,
+            first_call=first_call,
+            t=1.0 if first_call else self.t_,
+            final_check=False,
+        )
+
+    def _partial_fit(
+        self,
+        X,
+        y,
+        *,
+        max_iter,
+        sample_weight,
+        coef_init,
+        intercept_init,
+        first_call,
+        t,
+        final_check,
+    ):
+        """Validate, set up the parameters, run the engine, then commit the state.
+
+        As in scikit-learn, a first call starts from ``coef_init`` (or zeros); a
+        later one (``partial_fit``, or ``fit`` with ``warm_start``) continues from
+        the current coefficients and averages. Nothing on ``self`` changes unless
+        the run succeeds: a divergence or a Ctrl-C leaves the estimator as it was.
+        """
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            copy=False,
+            order="C" if self.batch_size == 1 else None,
+            dtype=[np.float64, np.float32],
+            reset=first_call,
+        )
+        y = y.astype(X.dtype, copy=False)
+        n_features = X.shape[1]
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
+        dtype = X.dtype
+        average_coef = average_intercept = None
+        if first_call:
+            standard_coef = self._initial_coef(coef_init, n_features, dtype)
+            standard_intercept = self._initial_intercept(intercept_init, dtype)
+        elif coef_init is not None or intercept_init is not None:
+            standard_coef = (
+                self.coef_
+                if coef_init is None
+                else self._initial_coef(coef_init, n_features, dtype)
+            )
+            standard_intercept = (
+                self.intercept_
+                if intercept_init is None
+                else self._initial_intercept(intercept_init, dtype)
+            )
+        elif self.average and hasattr(self, "_standard_coef"):
+            standard_coef, standard_intercept = self._standard_coef, self._standard_intercept
+            average_coef = getattr(self, "_average_coef", None)
+            average_intercept = getattr(self, "_average_intercept", None)
+        else:
+            standard_coef, standard_intercept = self.coef_, self.intercept_
+        if self.average and average_coef is None:
+            average_coef = np.zeros(n_features, dtype=dtype)
+            average_intercept = np.zeros(1, dtype=dtype)
+
+        result = self._run_engine(
+            X,
+            y,
+            sample_weight,
+            standard_coef,
+            standard_intercept,
+            average_coef,
+            average_intercept,
+            t,
+            max_iter,
+            final_check=final_check,
+        )
+
+        # Commit: only now does the estimator change.
+        coef, intercept, avg_coef, avg_intercept = result["params"]
+        self.n_iter_ = result["n_iter"]
+        self.t_ = float(result["t"])
+        self.loss_curve_ = result["objectives"]
+        self._objective_trail = (
+            list(getattr(self, "_objective_trail", [])) + result["objectives"]
+        )[-DIVERGENCE_WINDOW:]
+        self.validation_scores_ = result["validation_scores"] if self.early_stopping else None
+        if self.average:
+            self._standard_coef = coef
+            self._standard_intercept = intercept
+            self._average_coef = avg_coef
+            self._average_intercept = avg_intercept
+            if self.average <= self.t_ - 1.0:
+                self.coef_, self.intercept_ = avg_coef, avg_intercept
+            else:
+                self.coef_, self.intercept_ = coef, intercept
+        else:
+            self.coef_, self.intercept_ = coef, intercept
+        return self
+
+    @staticmethod
+    def _initial_coef(coef_init, n_features, dtype) -> np.ndarray:
+        if coef_init is None:
+            return np.zeros(n_features, dtype=dtype)
+        coef = np.asarray(coef_init, dtype=dtype).ravel()
+        if coef.shape != (n_features,):
+            raise ValueError("Provided coef_init does not match dataset.")
+        return coef
+
+    @staticmethod
+    def _initial_intercept(intercept_init, dtype) -> np.ndarray:
+        if intercept_init is None:
+            return np.zeros(1, dtype=dtype)
+        intercept = np.asarray(intercept_init, dtype=dtype)
+        if intercept.shape not in ((1,), ()):
+            raise ValueError("Provided intercept_init does not match dataset.")
+        return intercept.reshape(1)
+
+    def _validation_mask(self, y, sample_weight) -> np.ndarray:
+        """scikit-learn's held-out split for early stopping (same random draws)."""
+        n_samples = y.shape[0]
+        mask = np.zeros(n_samples, dtype=np.uint8)
+        if not self.early_stopping:
+            return mask
+        cv = ShuffleSplit(test_size=self.validation_fraction, random_state=self.random_state)
+        idx_train, idx_val = next(cv.split(np.zeros((n_samples, 1)), y))
+        if not np.any(sample_weight[idx_val] > 0):
+            raise ValueError(
+                "The sample weights for validation set are all zero, consider using a"
+                " different random state."
+            )
+        if idx_train.shape[0] == 0 or idx_val.shape[0] == 0:
+            raise ValueError(
+                f"Splitting {n_samples} samples into a train set and a validation set "
+                f"with validation_fraction={self.validation_fraction!r} led to an empty "
+                f"set ({idx_train.shape[0]} and {idx_val.shape[0]} samples). Please either "
+                "change validation_fraction, increase number of samples, or disable "
+                "early_stopping."
+            )
+        mask[idx_val] = 1
+        return mask
+
+    def _run_engine(
+        self,
+        X,
+        y,
+        sample_weight,
+        coef,
+        intercept,
+        avg_coef,
+        avg_intercept,
+        t,
+        max_iter,
+        final_check,
+    ) -> dict:
+        """Run the compiled epochs on copies of the parameters; raise on failure.
+
+        Returns the new parameters, n_iter, the objectives and the new t_.
+        """
+        validation = self._validation_mask(y, sample_weight)
+        # The draws scikit-learn makes, in its order: the shuffling seed, then the
+        # dataset's own seed (unused here, drawn to keep the stream identical).
+        rng = check_random_state(self.random_state)
+        seed = rng.randint(0, MAX_INT)
+        rng.randint(1, MAX_INT)
+        threshold = divergence_threshold(y[validation == 0], self.loss, self.epsilon)
+        trail = getattr(self, "_objective_trail", [])
+        run = self._per_sample if self.batch_size == 1 else self._mini_batch
+        out = run(
+            X,
+            y,
+            sample_weight,
+            validation,
+            coef,
+            intercept,
+            avg_coef,
+            avg_intercept,
+            t,
+            max_iter,
+            seed,
+            threshold,
+        )
+        raise_on_failure(
+            type(self).__name__, out, threshold, final_check, trail, X, self._divergence_advice()
+        )
+        if self.verbose and out["n_iter"] < max_iter:
+            print(f"Convergence after {out['n_iter']} epochs.")
+        return out
+
+    def _engine_params(self, max_iter, seed, threshold) -> dict:
+        return base_params(
+            loss=self.loss,
+            epsilon=self.epsilon,
+            penalty=self.penalty,
+            alpha=self.alpha,
+            l1_ratio=self._l1_ratio(),
+            fit_intercept=self.fit_intercept,
+            max_iter=max_iter,
+            tol=self.tol,
+            tol_relative=False,
+            n_iter_no_change=self.n_iter_no_change,
+            shuffle=self.shuffle,
+            seed=seed,
+            early_stopping=self.early_stopping,
+            divergence_threshold=threshold,
+            verbose=bool(self.verbose),
+            n_threads=resolve_n_jobs(self.n_jobs),
+        )
+
+    def _per_sample(
+        self,
+        X,
+        y,
+        sample_weight,
+        validation,
+        coef,
+        intercept,
+        avg_coef,
+        avg_intercept,
+        t,
+        max_iter,
+        seed,
+        threshold,
+    ) -> dict:
+        """scikit-learn's per-sample loop, in C++."""
+        params = self._engine_params(max_iter, seed, threshold)
+        params.update(
+            learning_rate=LEARNING_RATES[self.learning_rate],
+            eta0=float(self.eta0),
+            power_t=float(self.power_t),
+            intercept_decay=SPARSE_INTERCEPT_DECAY if sp.issparse(X) else 1.0,
+            average=float(self.average),
+        )
+        w = np.array(coef, dtype=np.float64)
+        aw = None if avg_coef is None else np.array(avg_coef, dtype=np.float64)
+        b0 = float(intercept[0])
+        ab0 = 0.0 if avg_intercept is None else float(avg_intercept[0])
+        loop = _core.Loop(EpochPrinter() if self.verbose else None)
+        if sp.issparse(X):
+            out = _core.sgd_fit_csr(
+                X.data,
+                X.indices,
+                X.indptr,
+                X.shape[1],
+                y,
+                sample_weight,
+                validation,
+                w,
+                b0,
+                aw,
+                ab0,
+                float(t),
+                params,
+                loop,
+            )
+        else:
+            out = _core.sgd_fit_dense(
+                X, y, sample_weight, validation, w, b0, aw, ab0, float(t), params, loop
+            )
+        dtype = X.dtype
+        out["params"] = (
+            w.astype(dtype),
+            np.array([out["intercept"]], dtype=dtype),
+            None if aw is None else aw.astype(dtype),
+            None if aw is None else np.array([out["avg_intercept"]], dtype=dtype),
+        )
+        out["t"] = t + out["n_iter"] * X.shape[0]
+        return out
+
+    def _mini_batch(
+        self,
+        X,
+        y,
+        sample_weight,
+        validation,
+        coef,
+        intercept,
+        avg_coef,
+        avg_intercept,
+        t,
+        max_iter,
+        seed,
+        threshold,
+    ) -> dict:
+        """Mini-batch SGD on the shared descent engine: the gradient of each batch
+        (one fused pass), the same schedules and penalties, t_ counting updates."""
+        params = self._engine_params(max_iter, seed, threshold)
+        params.update(
+            schedule=SCHEDULES[self.learning_rate],
+            eta0=float(self.eta0),
+            power_t=float(self.power_t),
+            batch_size=int(self.batch_size),
+            average=float(self.average),
+            min_lr_scale=1e-6 / float(self.eta0),  # scikit-learn: adaptive stops at eta 1e-6
+        )
+        if self.learning_rate == "optimal":
+            params["optimal_t0"] = optimal_t0(self.loss, self.epsilon, self.alpha)
+        n_features = X.shape[1]
+        state = EngineState.fresh(n_features + 1, bool(self.average))
+        state.counters["step"] = float(t) - 1.0
+        if avg_coef is not None:
+            state.avg = np.concatenate([avg_coef, avg_intercept]).astype(np.float64)
+        out = run_engine_unchecked(
+            X=X,
+            y2=y[:, None],
+            sample_weight=sample_weight,
+            train_rows=np.flatnonzero(validation == 0).astype(np.intp),
+            val_rows=np.flatnonzero(validation).astype(np.intp),
+            mean=np.zeros(n_features),
+            scale=np.ones(n_features),
+            V=np.asarray(coef, dtype=np.float64)[None, :],
+            c=np.asarray(intercept, dtype=np.float64).reshape(1),
+            state=state,
+            params=params,
+            verbose=bool(self.verbose),
+        )
+        dtype = X.dtype
+        new_state = out["engine_state"]
+        avg = new_state.avg
+        out["params"] = (
+            out["V"][0].astype(dtype),
+            out["c"].astype(dtype),
+            None if avg is None else avg[:n_features].astype(dtype),
+            None if avg is None else avg[n_features:].astype(dtype),
+        )
+        out["t"] = 1.0 + new_state.counters["step"]
+        return out
+
+    def _divergence_advice(self) -> str:
+        if self.learning_rate == "optimal":
+            return (
+                "standardize X (e.g. make_pipeline(StandardScaler(), SGDRegressor())) "
+                f"or increase alpha (now {self.alpha}), which sets the optimal step size."
+            )
+        return (
+            "standardize X (e.g. make_pipeline(StandardScaler(), SGDRegressor())) "
+            f"or lower eta0 (now {self.eta0})."
+        )
+
+    # ------------------------------------------------------------------ predicting
+
+    def predict(self, X):
+        """Predict with the linear model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Predicted values.
+        """
+        return linear_predict(self, X, self.n_jobs)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

@@ -1,0 +1,467 @@
+// Per-sample stochastic gradient descent with scikit-learn's semantics.
+//
+// For each sample i, in an order shuffled once per epoch:
+//   p = w . x_i + b
+//   w <- max(0, 1 - (1 - l1_ratio) eta alpha) w       (L2 shrinkage, O(1) via a scale)
+//   w <- w - eta s_i l'(p, y_i) x_i,   b <- b - eta s_i l'(p, y_i) decay
+//   L1 part: cumulative truncated gradient (Tsuruoka et al., 2009)
+//   averaged SGD: the average of the iterates from t = average on (Bottou's trick)
+// Whole epochs run here without the GIL; every update costs O(nnz(x_i)).
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#include "common.hpp"
+#include "losses.hpp"
+#include "rowops.hpp"
+
+namespace gdfast {
+
+enum Penalty : int { penalty_none = 0, penalty_l1 = 1, penalty_l2 = 2, penalty_elasticnet = 3 };
+
+enum LearningRate : int {
+    lr_constant = 1,
+    lr_optimal = 2,
+    lr_invscaling = 3,
+    lr_adaptive = 4,
+    lr_pa1 = 5,
+    lr_pa2 = 6,
+};
+
+struct SgdParams {
+    Loss loss;
+    int penalty = penalty_l2;
+    double alpha = 1e-4;
+    double l1_ratio = 0.15;
+    int learning_rate = lr_invscaling;
+    double eta0 = 0.01;
+    double power_t = 0.25;
+    bool fit_intercept = true;
+    double intercept_decay = 1.0;   // 0.01 for sparse X, as in scikit-learn
+    double average = 0.0;           // 0: off; else averaging starts at this t
+    int max_iter = 1000;
+    double tol = -std::numeric_limits<double>::infinity();  // -inf: no stopping rule
+    int n_iter_no_change = 5;
+    bool shuffle = true;
+    std::uint32_t seed = 0;
+    bool early_stopping = false;
+    // See blowing_up(): an objective above the threshold that does not fall
+    // tenfold over `divergence_window` epochs means descent has diverged.
+    double divergence_threshold = std::numeric_limits<double>::infinity();
+    int divergence_window = 20;
+    bool verbose = false;
+};
+
+// Whether the last `window` objectives are all above `threshold` and fell less
+// than tenfold across the window: a transient blow-up (scikit-learn's "optimal"
+// schedule starts with one) recovers faster than that; a step size that is too
+// large for the data does not.
+inline bool blowing_up(const std::vector<double>& objectives, double threshold, int window) {
+    const std::size_t n = objectives.size();
+    if (window <= 0 || n < static_cast<std::size_t>(window)) return false;
+    for (std::size_t e = n - static_cast<std::size_t>(window); e < n; ++e)
+        if (!(objectives[e] > threshold)) return false;
+    return objectives[n - static_cast<std::size_t>(window)] < 10.0 * objectives[n - 1];
+}
+
+// Parameters in and out. coef/avg_coef hold n_features doubles; avg_coef may be
+// null when averaging is off. t is scikit-learn's t_ (starts at 1).
+struct SgdState {
+    double* coef = nullptr;
+    double intercept = 0.0;
+    double* avg_coef = nullptr;
+    double avg_intercept = 0.0;
+    double t = 1.0;
+    // outputs
+    int n_iter = 0;
+    int failed_epoch = 0;            // epoch of a non-finite or diverged model
+    double failed_objective = 0.0;
+    std::vector<double> objectives;  // training objective of each epoch
+    std::vector<double> validation_scores;
+};
+
+// w = wscale * w_raw, so that L2 shrinkage is O(1); plus the running average
+// avg = (aw + average_a * w_raw) / average_b, so that averaging is O(nnz).
+struct ScaledWeights {
+    double* w;
+    index_t n;
+    double wscale = 1.0;
+    double* aw = nullptr;
+    double average_a = 0.0;
+    double average_b = 1.0;
+    double sq_raw = 0.0;  // sum w_raw^2, kept current when norms are tracked
+    double l1_raw = 0.0;  // sum |w_raw|
+
+    void recompute_norms() {
+        double s = 0.0, l = 0.0;
+        for (index_t j = 0; j < n; ++j) {
+            s += w[j] * w[j];
+            l += std::fabs(w[j]);
+        }
+        sq_raw = s;
+        l1_raw = l;
+    }
+    double sq_norm() const { return std::max(0.0, sq_raw) * wscale * wscale; }
+    double l1_norm() const { return std::max(0.0, l1_raw) * std::fabs(wscale); }
+
+    void reset_scale() {
+        if (aw != nullptr) {
+            for (index_t j = 0; j < n; ++j) aw[j] = (aw[j] + average_a * w[j]) / average_b;
+            average_a = 0.0;
+            average_b = 1.0;
+        }
+        for (index_t j = 0; j < n; ++j) w[j] *= wscale;
+        wscale = 1.0;
+        recompute_norms();
+    }
+
+    void scale(double c) {
+        wscale *= c;
+        if (wscale < 1e-9) reset_scale();
+    }
+};
+
+// w_raw += a * x (a already divided by wscale); keeps sq_raw / l1_raw current.
+template <class T>
+GDFAST_INLINE void add_row(ScaledWeights& W, const DenseRow<T>& x, double a, bool track_norms) {
+    double* GDFAST_RESTRICT w = W.w;
+    const T* GDFAST_RESTRICT xv = x.x;
+    const index_t n = x.n;
+    if (!track_norms) {
+        for (index_t j = 0; j < n; ++j) w[j] += a * static_cast<double>(xv[j]);
+        return;
+    }
+    double s = 0.0, l = 0.0;
+    GDFAST_SIMD_REDUCTION(s, l)
+    for (index_t j = 0; j < n; ++j) {
+        const double v = w[j] + a * static_cast<double>(xv[j]);
+        w[j] = v;
+        s += v * v;
+        l += std::fabs(v);
+    }
+    W.sq_raw = s;
+    W.l1_raw = l;
+}
+
+template <class T, class I>
+GDFAST_INLINE void add_row(ScaledWeights& W, const SparseRow<T, I>& x, double a, bool track_norms) {
+    double* w = W.w;
+    if (!track_norms) {
+        for (index_t q = 0; q < x.nnz; ++q) w[x.idx[q]] += a * static_cast<double>(x.values[q]);
+        return;
+    }
+    double ds = 0.0, dl = 0.0;
+    for (index_t q = 0; q < x.nnz; ++q) {
+        const index_t j = static_cast<index_t>(x.idx[q]);
+        const double old = w[j];
+        const double v = old + a * static_cast<double>(x.values[q]);
+        w[j] = v;
+        ds += v * v - old * old;
+        dl += std::fabs(v) - std::fabs(old);
+    }
+    W.sq_raw += ds;
+    W.l1_raw += dl;
+}
+
+// aw -= average_a * c / wscale * x, then the averaging coefficients move on.
+template <class Row>
+GDFAST_INLINE void add_average(ScaledWeights& W, const Row& x, double c, double num_iter) {
+    const double mu = 1.0 / num_iter;
+    x.axpy(W.average_a * (-c / W.wscale), W.aw);
+    if (num_iter > 1) W.average_b /= (1.0 - mu);
+    W.average_a += mu * W.average_b * W.wscale;
+}
+
+// Truncated-gradient L1 step on the coordinates x touches; q holds the penalty
+// each coordinate has already received, u the total it should have received.
+GDFAST_INLINE void l1_truncate(ScaledWeights& W, double* q, index_t j, double u, bool track_norms) {
+    double* w = W.w;
+    const double z = w[j];
+    const double ws = W.wscale;
+    if (ws * z > 0.0)
+        w[j] = std::max(0.0, w[j] - (u + q[j]) / ws);
+    else if (ws * z < 0.0)
+        w[j] = std::min(0.0, w[j] + (u - q[j]) / ws);
+    q[j] += ws * (w[j] - z);
+    if (track_norms) {
+        W.sq_raw += w[j] * w[j] - z * z;
+        W.l1_raw += std::fabs(w[j]) - std::fabs(z);
+    }
+}
+
+template <class T>
+GDFAST_INLINE void l1_penalty(ScaledWeights& W, double* q, const DenseRow<T>& x, double u, bool track_norms) {
+    for (index_t j = 0; j < x.n; ++j) l1_truncate(W, q, j, u, track_norms);
+}
+
+template <class T, class I>
+GDFAST_INLINE void l1_penalty(ScaledWeights& W, double* q, const SparseRow<T, I>& x, double u, bool track_norms) {
+    for (index_t k = 0; k < x.nnz; ++k) l1_truncate(W, q, static_cast<index_t>(x.idx[k]), u, track_norms);
+}
+
+template <class T>
+GDFAST_INLINE double row_sq_norm(const DenseRow<T>& x) {
+    double s = 0.0;
+    for (index_t j = 0; j < x.n; ++j) s += static_cast<double>(x.x[j * x.stride]) * static_cast<double>(x.x[j * x.stride]);
+    return s;
+}
+
+template <class T, class I>
+GDFAST_INLINE double row_sq_norm(const SparseRow<T, I>& x) {
+    double s = 0.0;
+    for (index_t q = 0; q < x.nnz; ++q) s += static_cast<double>(x.values[q]) * static_cast<double>(x.values[q]);
+    return s;
+}
+
+// Start loading the row a few samples ahead: shuffled rows are random accesses.
+template <class T>
+GDFAST_INLINE void prefetch_row(const DenseMatrix<T>& X, index_t i) {
+    const char* p = reinterpret_cast<const char*>(X.row(i));
+    const index_t bytes = std::min<index_t>(X.n_cols * static_cast<index_t>(sizeof(T)), 512);
+    for (index_t off = 0; off < bytes; off += 64) prefetch(p + off);
+}
+
+template <class T, class I>
+GDFAST_INLINE void prefetch_row(const CsrMatrix<T, I>& X, index_t i) {
+    const index_t start = static_cast<index_t>(X.indptr[i]);
+    prefetch(X.data + start);
+    prefetch(X.indices + start);
+}
+
+// Mutable per-call state of the epoch loop (scikit-learn keeps these local to one
+// fit/partial_fit call).
+struct SgdRun {
+    double eta = 0.0;
+    double optimal_init = 0.0;
+    double u = 0.0;        // cumulative L1 penalty
+    double count = 0.0;    // updates in this call
+    double objective_sum = 0.0;
+    double loss_sum = 0.0;
+    bool interrupted = false;
+};
+
+// One epoch over the shuffled order idx (validation rows skipped).
+template <class Matrix, class T>
+GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_weight, const std::uint8_t* validation,
+                                  const index_t* idx, const SgdParams& P, ScaledWeights& W, SgdState& S,
+                                  double* q, SgdRun& run, const Callbacks& cb) {
+    const index_t n = X.n_rows;
+    const Loss loss = P.loss;
+    const bool pa = P.learning_rate == lr_pa1 || P.learning_rate == lr_pa2;
+    const double l1_ratio = P.l1_ratio;
+    const bool l2_shrink = P.penalty == penalty_l2 || P.penalty == penalty_elasticnet;
+    const bool l1 = P.penalty == penalty_l1 || P.penalty == penalty_elasticnet;
+    const bool track_norms = P.penalty != penalty_none && !pa;
+    const bool averaging = W.aw != nullptr && P.average > 0;
+    constexpr index_t ahead = 8;
+    for (index_t r = 0; r < n; ++r) {
+        if (r + ahead < n) prefetch_row(X, idx[r + ahead]);
+        if ((r & 0xFFFF) == 0xFFFF && cb.poll_interrupt()) {
+            run.interrupted = true;
+            return;
+        }
+        const index_t i = idx[r];
+        if (validation != nullptr && validation[i]) continue;
+        const auto x = row_of(X, i);
+        const double yi = static_cast<double>(y[i]);
+        const double p = W.wscale * x.dot(W.w) + S.intercept;
+        if (P.learning_rate == lr_optimal)
+            run.eta = 1.0 / (P.alpha * (run.optimal_init + S.t - 1.0));
+        else if (P.learning_rate == lr_invscaling)
+            run.eta = P.eta0 / std::pow(S.t, P.power_t);
+
+        double dloss;
+        const double cur = loss.value_and_derivative(p, yi, &dloss);
+        run.loss_sum += cur;
+        run.objective_sum += cur;
+        if (track_norms)
+            run.objective_sum += P.alpha * ((1.0 - l1_ratio) * 0.5 * W.sq_norm() + l1_ratio * W.l1_norm());
+
+        double update;
+        if (P.learning_rate == lr_pa1) {
+            update = row_sq_norm(x);
+            if (update == 0.0) continue;
+            update = std::min(P.eta0, cur / update);
+        } else if (P.learning_rate == lr_pa2) {
+            update = cur / (row_sq_norm(x) + 0.5 / P.eta0);
+        } else {
+            // Clipped, as in scikit-learn, to keep one outlier from blowing up w.
+            update = -run.eta * std::clamp(dloss, -1e12, 1e12);
+        }
+        if (pa && yi - p < 0.0) update = -update;
+        update *= static_cast<double>(sample_weight[i]);
+
+        if (l2_shrink) W.scale(std::max(0.0, 1.0 - (1.0 - l1_ratio) * run.eta * P.alpha));
+        if (update != 0.0) {
+            add_row(W, x, update / W.wscale, track_norms);
+            if (P.fit_intercept) S.intercept += update * P.intercept_decay;
+        }
+        if (averaging && P.average <= S.t) {
+            const double num_iter = S.t - P.average + 1.0;
+            add_average(W, x, update, num_iter);
+            S.avg_intercept += (S.intercept - S.avg_intercept) / num_iter;
+        }
+        if (l1) {
+            run.u += l1_ratio * run.eta * P.alpha;
+            l1_penalty(W, q, x, run.u, track_norms);
+        }
+        S.t += 1.0;
+        run.count += 1.0;
+    }
+}
+GDFAST_MULTIVERSION(sgd_epoch)
+
+// R^2 of the current model on the validation rows (weighted, like r2_score).
+template <class Matrix, class T>
+double validation_r2(const Matrix& X, const T* y, const T* sample_weight, const std::vector<index_t>& rows,
+                     const ScaledWeights& W, double intercept, double ss_total) {
+    double ss_res = 0.0;
+    for (index_t i : rows) {
+        const double p = W.wscale * row_of(X, i).dot(W.w) + intercept;
+        const double r = static_cast<double>(y[i]) - p;
+        ss_res += static_cast<double>(sample_weight[i]) * r * r;
+    }
+    if (ss_total == 0.0) return ss_res == 0.0 ? 1.0 : 0.0;
+    return 1.0 - ss_res / ss_total;
+}
+
+// Runs up to max_iter epochs. Returns status_ok, status_nonfinite (a parameter
+// became NaN/inf: S.failed_epoch says when), status_diverged (the objective
+// passed P.divergence_threshold) or status_interrupted. On success the scale
+// and the average are folded into coef / avg_coef.
+template <class Matrix, class T = typename Matrix::value_type>
+Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::uint8_t* validation,
+               const SgdParams& P, SgdState& S, const Callbacks& cb) {
+    const index_t n = X.n_rows;
+    const index_t n_features = X.n_cols;
+    ScaledWeights W{S.coef, n_features};
+    W.aw = P.average > 0 ? S.avg_coef : nullptr;
+    W.recompute_norms();
+
+    std::vector<index_t> idx(static_cast<std::size_t>(n));
+    std::vector<index_t> validation_rows;
+    index_t n_train = 0;
+    for (index_t i = 0; i < n; ++i) {
+        idx[static_cast<std::size_t>(i)] = i;
+        if (validation != nullptr && validation[i])
+            validation_rows.push_back(i);
+        else
+            ++n_train;
+    }
+    double ss_total = 0.0;
+    if (P.early_stopping) {
+        double sw = 0.0, swy = 0.0;
+        for (index_t i : validation_rows) {
+            sw += static_cast<double>(sample_weight[i]);
+            swy += static_cast<double>(sample_weight[i]) * static_cast<double>(y[i]);
+        }
+        const double mean = sw > 0.0 ? swy / sw : 0.0;
+        for (index_t i : validation_rows) {
+            const double r = static_cast<double>(y[i]) - mean;
+            ss_total += static_cast<double>(sample_weight[i]) * r * r;
+        }
+    }
+    std::vector<double> q;
+    if (P.penalty == penalty_l1 || P.penalty == penalty_elasticnet) q.assign(static_cast<std::size_t>(n_features), 0.0);
+
+    SgdParams params = P;
+    if (P.penalty == penalty_l2) params.l1_ratio = 0.0;
+    if (P.penalty == penalty_l1) params.l1_ratio = 1.0;
+    SgdRun run;
+    run.eta = P.eta0;
+    if (P.learning_rate == lr_optimal) {
+        const double typw = std::sqrt(1.0 / std::sqrt(P.alpha));
+        const double initial_eta0 = typw / std::max(1.0, P.loss.derivative(-typw, 1.0));
+        run.optimal_init = 1.0 / (initial_eta0 * P.alpha);
+    }
+
+    const double inf = std::numeric_limits<double>::infinity();
+    double best_objective = inf, best_score = -inf;
+    int no_improvement = 0;
+    Status status = status_ok;
+    S.objectives.clear();
+    S.validation_scores.clear();
+    int epoch = 0;
+    for (; epoch < P.max_iter; ++epoch) {
+        run.objective_sum = 0.0;
+        run.loss_sum = 0.0;
+        if (P.shuffle) shuffle_indices(idx.data(), n, P.seed);
+        if (params.penalty != penalty_none && (n_features < 4096 || epoch == 0)) W.recompute_norms();
+        sgd_epoch(X, y, sample_weight, validation, idx.data(), params, W, S, q.empty() ? nullptr : q.data(), run,
+                  cb);
+        if (run.interrupted) {
+            status = status_interrupted;
+            break;
+        }
+        bool finite = std::isfinite(S.intercept) && std::isfinite(W.wscale);
+        for (index_t j = 0; finite && j < n_features; ++j) finite = std::isfinite(W.w[j]);
+        const double objective = run.objective_sum / static_cast<double>(std::max<index_t>(1, n_train));
+        S.objectives.push_back(objective);
+        if (!finite || !std::isfinite(objective)) {
+            status = status_nonfinite;
+            S.failed_epoch = epoch + 1;
+            S.failed_objective = objective;
+            break;
+        }
+        if (blowing_up(S.objectives, P.divergence_threshold, P.divergence_window)) {
+            status = status_diverged;
+            S.failed_epoch = epoch + 1;
+            S.failed_objective = objective;
+            break;
+        }
+        double score = 0.0;
+        if (P.early_stopping) {
+            score = validation_r2(X, y, sample_weight, validation_rows, W, S.intercept, ss_total);
+            S.validation_scores.push_back(score);
+            if (P.tol > -inf && score < best_score + P.tol)
+                ++no_improvement;
+            else
+                no_improvement = 0;
+            if (score > best_score) best_score = score;
+        } else {
+            if (P.tol > -inf && objective > best_objective - P.tol)
+                ++no_improvement;
+            else
+                no_improvement = 0;
+            if (objective < best_objective) best_objective = objective;
+        }
+        if (P.verbose) {
+            EpochInfo info;
+            info.epoch = epoch + 1;
+            info.objective = objective;
+            info.mean_loss = run.loss_sum / static_cast<double>(std::max<index_t>(1, n_train));
+            info.coef_norm = std::sqrt(W.sq_norm());
+            if (params.penalty == penalty_none) {
+                double s = 0.0;
+                for (index_t j = 0; j < n_features; ++j) s += W.w[j] * W.w[j];
+                info.coef_norm = std::sqrt(s) * W.wscale;
+            }
+            for (index_t j = 0; j < n_features; ++j) info.coef_nonzeros += W.w[j] != 0.0;
+            info.intercept = S.intercept;
+            info.updates = run.count;
+            info.step_size = run.eta;
+            info.has_validation = P.early_stopping;
+            info.validation_score = score;
+            cb.report(info);
+        }
+        if (no_improvement >= P.n_iter_no_change) {
+            if (P.learning_rate == lr_adaptive && run.eta > 1e-6) {
+                run.eta /= 5.0;
+                no_improvement = 0;
+            } else {
+                ++epoch;
+                break;
+            }
+        }
+        if (cb.poll_interrupt()) {
+            status = status_interrupted;
+            break;
+        }
+    }
+    S.n_iter = std::min(epoch, P.max_iter);
+    if (status == status_ok) W.reset_scale();
+    return status;
+}
+
+}  // namespace gdfast
