@@ -19,6 +19,7 @@ from gdfast import kernels, reference
 from gdfast._base import DivergenceError
 from gdfast._config import show_config
 from gdfast._gd import GDRegressor
+from gdfast._plot import plot_loss_curve
 from gdfast._sgd import SGDRegressor
 
 __version__ = "0.1.0"
@@ -29,6 +30,7 @@ __all__ = [
     "SGDRegressor",
     "__version__",
     "kernels",
+    "plot_loss_curve",
     "reference",
     "show_config",
 ]

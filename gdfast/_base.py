@@ -133,10 +133,12 @@ def linear_predict(estimator, X, n_jobs=None) -> np.ndarray:
 
 
 class EpochPrinter:
-    """Prints one block per epoch for ``verbose`` (scikit-learn's format)."""
+    """Prints one block per epoch for ``verbose``: scikit-learn's format, plus the
+    step size when ``show_step`` (GDRegressor)."""
 
-    def __init__(self) -> None:
+    def __init__(self, show_step: bool = False) -> None:
         self.start = time.perf_counter()
+        self.show_step = show_step
 
     def __call__(self, info: dict) -> None:
         print(f"-- Epoch {info['epoch']}")
@@ -147,6 +149,8 @@ class EpochPrinter:
         )
         if info["validation_score"] is not None:
             line += f", Validation score: {info['validation_score']:f}"
+        if self.show_step:
+            line += f", Step size: {info['step_size']:.6g}"
         print(line)
         print(f"Total training time: {time.perf_counter() - self.start:.2f} seconds.")
 

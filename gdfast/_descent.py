@@ -125,6 +125,7 @@ def run_engine_unchecked(
     state: EngineState,
     params: dict,
     verbose: bool,
+    show_step: bool = False,
 ) -> dict:
     """Run the compiled epochs on copies of (V, c) and ``state``.
 
@@ -136,7 +137,7 @@ def run_engine_unchecked(
     coef = np.array(V, dtype=np.float64, order="C").reshape(-1)
     intercept = np.array(c, dtype=np.float64)
     new_state = state.copy()
-    loop = _core.Loop(EpochPrinter() if verbose else None)
+    loop = _core.Loop(EpochPrinter(show_step) if verbose else None)
     args = (
         y2.reshape(-1),
         k,

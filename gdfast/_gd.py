@@ -83,8 +83,10 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
         with ``L`` the largest eigenvalue of the Hessian (power iteration; for
         mini-batches, the expected smoothness of a batch), scaled by the loss's
         curvature bound; decaying as ``1/sqrt(t)`` for the non-smooth
-        ``epsilon_insensitive`` loss and for the adaptive optimizers, whose
-        base step is a tenth of the spread of ``y``. The others multiply
+        ``epsilon_insensitive`` loss. The adaptive optimizers start at a tenth
+        of the spread of ``y`` (RMSprop and Adam then decay as ``1/sqrt(t)``).
+        With mini-batches, ``auto`` also divides the step by 5 whenever progress
+        stalls for ``n_iter_no_change`` epochs, down to 1e-4 of its start. The others multiply
         ``eta0``: ``invscaling`` by ``t**-power_t``, ``step`` by
         ``gamma**(epoch // step_size)``, ``exponential`` by ``gamma**epoch``,
         ``cosine`` anneals to 0 at ``max_iter``, ``adaptive`` divides by 5 when
@@ -425,6 +427,7 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
             state=state,
             params=params,
             verbose=bool(self.verbose),
+            show_step=True,
             final_check=max_iter > 1,
             trail=getattr(self, "loss_curve_trail_", []) if not first_call else [],
             advice=self._divergence_advice(),
@@ -538,9 +541,12 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
         if self.learning_rate == "auto":
             if self.optimizer in ADAPTIVE_OPTIMIZERS:
                 # Coordinate-wise normalized steps move each parameter by about
-                # the step size: start at a tenth of the spread of y, decay.
+                # the step size: start at a tenth of the spread of y. Adagrad's
+                # accumulator already shrinks its steps; the others decay as 1/sqrt(t).
                 spread = float(np.max(np.std(y2[train_rows], axis=0))) or 1.0
-                params.update(eta0=0.1 * spread, schedule=SCHEDULES["invscaling"], power_t=0.5)
+                params["eta0"] = 0.1 * spread
+                if self.optimizer != "adagrad":
+                    params.update(schedule=SCHEDULES["invscaling"], power_t=0.5)
             else:
                 params["auto_lr"] = True
                 if self.loss == "epsilon_insensitive":  # non-smooth: subgradient steps decay

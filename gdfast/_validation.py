@@ -273,3 +273,71 @@ def nonfinite_error(X, what: str) -> Exception:
         f"{what} overflowed: the result is not finite although every input is. "
         "Scale the features (e.g. StandardScaler) or use smaller coefficients."
     )
+
+
+def check_optimizer_arrays(params: Any, grad: Any, *states: Any) -> tuple[np.ndarray, ...]:
+    """Validate the arrays of an in-place optimizer step.
+
+    ``params`` and each state array must be writable, C-contiguous float32 or
+    float64 ndarrays of one dtype and shape (they are updated in place); ``grad``
+    may be anything convertible to that shape and dtype, and must be finite.
+    Returns flat views (params, grad, *states).
+    """
+    names = ["params"] + [f"state array {i + 1}" for i in range(len(states))]
+    arrays = [params, *states]
+    for name, a in zip(names, arrays, strict=True):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(
+                f"{name} must be a NumPy array (it is updated in place); got {type(a)}."
+            )
+        if a.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{name} must be float32 or float64; got {a.dtype}.")
+        if not a.flags.c_contiguous or not a.flags.writeable:
+            raise ValueError(
+                f"{name} must be a writable C-contiguous array (it is updated in place)."
+            )
+    for name, a in zip(names[1:], arrays[1:], strict=True):
+        if a.dtype != params.dtype or a.shape != params.shape:
+            raise ValueError(
+                f"{name} must match params: dtype {params.dtype} and shape {params.shape}; got "
+                f"{a.dtype} and {a.shape}."
+            )
+    g = _numeric_array(grad, "grad")
+    if g.shape != params.shape:
+        raise ValueError(f"grad must have the shape of params {params.shape}; got {g.shape}.")
+    g = np.ascontiguousarray(g, dtype=params.dtype)
+    check_finite(g, "grad")
+    for name, a in zip(names, arrays, strict=True):
+        check_finite(a, name)
+    return tuple(a.reshape(-1) for a in (params, g, *states))
+
+
+def check_hyperparameter(
+    value: Any,
+    name: str,
+    *,
+    low: float,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = True,
+) -> float:
+    """A finite real number in the given interval, or a ValueError/TypeError naming it."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number; got {value!r}.")
+    v = float(value)
+    too_low = v <= low if low_open else v < low
+    too_high = high is not None and (v >= high if high_open else v > high)
+    if not np.isfinite(v) or too_low or too_high:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ValueError(
+            f"{name} must be in {lo}{low}, {high if high is not None else 'inf'}{hi}; got {v!r}."
+        )
+    return v
+
+
+def check_step(step: Any) -> int:
+    """Adam's 1-based update count."""
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"step must be an integer >= 1 (the count of this update); got {step!r}.")
+    return int(step)

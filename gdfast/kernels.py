@@ -18,9 +18,26 @@ import scipy.sparse as sp
 
 from gdfast import _core
 from gdfast._config import resolve_n_jobs
-from gdfast._validation import check_loss_grad_args, check_predict_args, nonfinite_error
+from gdfast._validation import (
+    check_hyperparameter,
+    check_loss_grad_args,
+    check_optimizer_arrays,
+    check_predict_args,
+    check_step,
+    nonfinite_error,
+)
 
-__all__ = ["loss_grad", "predict"]
+__all__ = [
+    "apply_adagrad",
+    "apply_adam",
+    "apply_adamw",
+    "apply_momentum",
+    "apply_nesterov",
+    "apply_rmsprop",
+    "apply_sgd",
+    "loss_grad",
+    "predict",
+]
 
 
 def loss_grad(
@@ -177,3 +194,275 @@ def predict(X: Any, coef: Any, intercept: Any, *, n_jobs: int | None = None) -> 
     if status != _core.STATUS_OK:
         raise nonfinite_error(a.X, "predict")
     return out if a.multi_output else out[:, 0]
+
+
+# --------------------------------------------------------------------------- optimizer steps
+#
+# Each function updates ``params`` and its state arrays in place with one fused
+# pass (no temporaries), with the GIL released. params and the state arrays are
+# writable C-contiguous float32/float64 arrays of one shape and dtype.
+
+
+def apply_sgd(params: np.ndarray, grad: Any, *, learning_rate: float) -> None:
+    """Plain gradient step: ``params -= learning_rate * grad``.
+
+    Parameters
+    ----------
+    params : ndarray
+        Parameters, updated in place.
+    grad : array-like of params' shape
+        Gradient at ``params``.
+    learning_rate : float
+        Step size (>= 0).
+    """
+    p, g = check_optimizer_arrays(params, grad)
+    _core.step_sgd(p, g, check_hyperparameter(learning_rate, "learning_rate", low=0.0, high=None))
+
+
+def apply_momentum(
+    params: np.ndarray,
+    grad: Any,
+    velocity: np.ndarray,
+    *,
+    learning_rate: float,
+    momentum: float = 0.9,
+) -> None:
+    """Heavy-ball step (PyTorch's convention), in place.
+
+    ``velocity = momentum * velocity + grad``; ``params -= learning_rate * velocity``.
+
+    Parameters
+    ----------
+    params : ndarray
+        Parameters, updated in place.
+    grad : array-like
+        Gradient at ``params``.
+    velocity : ndarray
+        Momentum buffer (start with zeros), updated in place.
+    learning_rate : float
+        Step size.
+    momentum : float, default=0.9
+        Momentum coefficient in [0, 1).
+    """
+    p, g, v = check_optimizer_arrays(params, grad, velocity)
+    _core.step_momentum(
+        p,
+        g,
+        v,
+        check_hyperparameter(learning_rate, "learning_rate", low=0.0),
+        check_hyperparameter(momentum, "momentum", low=0.0, high=1.0),
+        False,
+    )
+
+
+def apply_nesterov(
+    params: np.ndarray,
+    grad: Any,
+    velocity: np.ndarray,
+    *,
+    learning_rate: float,
+    momentum: float = 0.9,
+) -> None:
+    """Nesterov momentum step (PyTorch's convention), in place.
+
+    ``velocity = momentum * velocity + grad``;
+    ``params -= learning_rate * (grad + momentum * velocity)``.
+
+    Parameters
+    ----------
+    params : ndarray
+        Parameters, updated in place.
+    grad : array-like
+        Gradient at ``params``.
+    velocity : ndarray
+        Momentum buffer (start with zeros), updated in place.
+    learning_rate : float
+        Step size.
+    momentum : float, default=0.9
+        Momentum coefficient in [0, 1).
+    """
+    p, g, v = check_optimizer_arrays(params, grad, velocity)
+    _core.step_momentum(
+        p,
+        g,
+        v,
+        check_hyperparameter(learning_rate, "learning_rate", low=0.0),
+        check_hyperparameter(momentum, "momentum", low=0.0, high=1.0),
+        True,
+    )
+
+
+def apply_adagrad(
+    params: np.ndarray,
+    grad: Any,
+    sum_sq: np.ndarray,
+    *,
+    learning_rate: float,
+    eps: float = 1e-8,
+) -> None:
+    """Adagrad step, in place.
+
+    ``sum_sq += grad**2``; ``params -= learning_rate * grad / (sqrt(sum_sq) + eps)``.
+
+    Parameters
+    ----------
+    params : ndarray
+        Parameters, updated in place.
+    grad : array-like
+        Gradient at ``params``.
+    sum_sq : ndarray
+        Running sum of squared gradients (start with zeros), updated in place.
+    learning_rate : float
+        Step size.
+    eps : float, default=1e-8
+        Stabilizer (> 0).
+    """
+    p, g, s = check_optimizer_arrays(params, grad, sum_sq)
+    _core.step_adagrad(
+        p,
+        g,
+        s,
+        check_hyperparameter(learning_rate, "learning_rate", low=0.0),
+        check_hyperparameter(eps, "eps", low=0.0, low_open=True),
+    )
+
+
+def apply_rmsprop(
+    params: np.ndarray,
+    grad: Any,
+    mean_sq: np.ndarray,
+    *,
+    learning_rate: float,
+    rho: float = 0.9,
+    eps: float = 1e-8,
+) -> None:
+    """RMSprop step, in place.
+
+    ``mean_sq = rho * mean_sq + (1 - rho) * grad**2``;
+    ``params -= learning_rate * grad / (sqrt(mean_sq) + eps)``.
+
+    Parameters
+    ----------
+    params : ndarray
+        Parameters, updated in place.
+    grad : array-like
+        Gradient at ``params``.
+    mean_sq : ndarray
+        Running mean of squared gradients (start with zeros), updated in place.
+    learning_rate : float
+        Step size.
+    rho : float, default=0.9
+        Decay rate in [0, 1).
+    eps : float, default=1e-8
+        Stabilizer (> 0).
+    """
+    p, g, s = check_optimizer_arrays(params, grad, mean_sq)
+    _core.step_rmsprop(
+        p,
+        g,
+        s,
+        check_hyperparameter(learning_rate, "learning_rate", low=0.0),
+        check_hyperparameter(rho, "rho", low=0.0, high=1.0),
+        check_hyperparameter(eps, "eps", low=0.0, low_open=True),
+    )
+
+
+def apply_adam(
+    params: np.ndarray,
+    grad: Any,
+    m: np.ndarray,
+    v: np.ndarray,
+    step: int,
+    *,
+    learning_rate: float,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    eps: float = 1e-8,
+) -> None:
+    """Adam step, in place.
+
+    ``m = beta_1 m + (1 - beta_1) grad``; ``v = beta_2 v + (1 - beta_2) grad**2``;
+    ``params -= learning_rate * m_hat / (sqrt(v_hat) + eps)`` with the bias
+    corrections ``m_hat = m / (1 - beta_1**step)``, ``v_hat = v / (1 - beta_2**step)``.
+
+    Parameters
+    ----------
+    params : ndarray
+        Parameters, updated in place.
+    grad : array-like
+        Gradient at ``params``.
+    m, v : ndarray
+        First and second moment estimates (start with zeros), updated in place.
+    step : int
+        1-based count of this update.
+    learning_rate : float
+        Step size.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates in [0, 1).
+    eps : float, default=1e-8
+        Stabilizer (> 0).
+    """
+    apply_adamw(
+        params,
+        grad,
+        m,
+        v,
+        step,
+        learning_rate=learning_rate,
+        weight_decay=0.0,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        eps=eps,
+    )
+
+
+def apply_adamw(
+    params: np.ndarray,
+    grad: Any,
+    m: np.ndarray,
+    v: np.ndarray,
+    step: int,
+    *,
+    learning_rate: float,
+    weight_decay: float,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    eps: float = 1e-8,
+) -> None:
+    """AdamW step (Adam with decoupled weight decay), in place.
+
+    ``params *= 1 - learning_rate * weight_decay``, then the Adam update of
+    :func:`apply_adam`.
+
+    Parameters
+    ----------
+    params : ndarray
+        Parameters, updated in place.
+    grad : array-like
+        Gradient at ``params`` (without the decay term).
+    m, v : ndarray
+        First and second moment estimates (start with zeros), updated in place.
+    step : int
+        1-based count of this update.
+    learning_rate : float
+        Step size.
+    weight_decay : float
+        Decoupled decay rate (>= 0).
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates in [0, 1).
+    eps : float, default=1e-8
+        Stabilizer (> 0).
+    """
+    p, g, mm, vv = check_optimizer_arrays(params, grad, m, v)
+    _core.step_adam(
+        p,
+        g,
+        mm,
+        vv,
+        check_hyperparameter(learning_rate, "learning_rate", low=0.0),
+        check_hyperparameter(beta_1, "beta_1", low=0.0, high=1.0),
+        check_hyperparameter(beta_2, "beta_2", low=0.0, high=1.0),
+        check_hyperparameter(eps, "eps", low=0.0, low_open=True),
+        float(check_step(step)),
+        check_hyperparameter(weight_decay, "weight_decay", low=0.0),
+    )

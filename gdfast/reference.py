@@ -16,11 +16,29 @@ import scipy.sparse as sp
 from gdfast._validation import (
     LOSSES,
     check_loss_grad_args,
+    check_matrix,
+    check_optimizer_arrays,
     check_predict_args,
+    check_sample_weight,
+    check_step,
+    check_targets,
     nonfinite_error,
 )
 
-__all__ = ["loss_derivative", "loss_grad", "loss_value", "predict"]
+__all__ = [
+    "apply_adagrad",
+    "apply_adam",
+    "apply_adamw",
+    "apply_momentum",
+    "apply_nesterov",
+    "apply_rmsprop",
+    "apply_sgd",
+    "descent",
+    "loss_derivative",
+    "loss_grad",
+    "loss_value",
+    "predict",
+]
 
 
 def loss_value(r: np.ndarray, loss: str, epsilon: float) -> np.ndarray:
@@ -113,3 +131,239 @@ def loss_grad(
     if a.multi_output:
         return value, np.ascontiguousarray(grad), grad_b
     return value, np.ascontiguousarray(grad[0]), float(grad_b[0])
+
+
+# --------------------------------------------------------------------------- optimizer steps
+
+
+def apply_sgd(params: np.ndarray, grad: Any, *, learning_rate: float) -> None:
+    """``params -= learning_rate * grad``; see :func:`gdfast.kernels.apply_sgd`."""
+    p, g = check_optimizer_arrays(params, grad)
+    p -= learning_rate * g
+
+
+def apply_momentum(params, grad, velocity, *, learning_rate: float, momentum: float = 0.9) -> None:
+    """Heavy ball; see :func:`gdfast.kernels.apply_momentum`."""
+    p, g, v = check_optimizer_arrays(params, grad, velocity)
+    v *= momentum
+    v += g
+    p -= learning_rate * v
+
+
+def apply_nesterov(params, grad, velocity, *, learning_rate: float, momentum: float = 0.9) -> None:
+    """Nesterov momentum; see :func:`gdfast.kernels.apply_nesterov`."""
+    p, g, v = check_optimizer_arrays(params, grad, velocity)
+    v *= momentum
+    v += g
+    p -= learning_rate * (g + momentum * v)
+
+
+def apply_adagrad(params, grad, sum_sq, *, learning_rate: float, eps: float = 1e-8) -> None:
+    """Adagrad; see :func:`gdfast.kernels.apply_adagrad`."""
+    p, g, s = check_optimizer_arrays(params, grad, sum_sq)
+    s += g * g
+    p -= learning_rate * g / (np.sqrt(s) + eps)
+
+
+def apply_rmsprop(
+    params, grad, mean_sq, *, learning_rate: float, rho: float = 0.9, eps: float = 1e-8
+) -> None:
+    """RMSprop; see :func:`gdfast.kernels.apply_rmsprop`."""
+    p, g, s = check_optimizer_arrays(params, grad, mean_sq)
+    s *= rho
+    s += (1.0 - rho) * g * g
+    p -= learning_rate * g / (np.sqrt(s) + eps)
+
+
+def apply_adam(
+    params,
+    grad,
+    m,
+    v,
+    step: int,
+    *,
+    learning_rate: float,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    eps: float = 1e-8,
+) -> None:
+    """Adam; see :func:`gdfast.kernels.apply_adam`."""
+    apply_adamw(
+        params,
+        grad,
+        m,
+        v,
+        step,
+        learning_rate=learning_rate,
+        weight_decay=0.0,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        eps=eps,
+    )
+
+
+def apply_adamw(
+    params,
+    grad,
+    m,
+    v,
+    step: int,
+    *,
+    learning_rate: float,
+    weight_decay: float,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    eps: float = 1e-8,
+) -> None:
+    """AdamW (decoupled weight decay); see :func:`gdfast.kernels.apply_adamw`."""
+    p, g, mm, vv = check_optimizer_arrays(params, grad, m, v)
+    step = check_step(step)
+    p *= 1.0 - learning_rate * weight_decay
+    mm *= beta_1
+    mm += (1.0 - beta_1) * g
+    vv *= beta_2
+    vv += (1.0 - beta_2) * g * g
+    m_hat = mm / (1.0 - beta_1**step)
+    v_hat = vv / (1.0 - beta_2**step)
+    p -= learning_rate * m_hat / (np.sqrt(v_hat) + eps)
+
+
+# --------------------------------------------------------------------------- a descent loop
+
+
+def descent(
+    X: Any,
+    y: Any,
+    *,
+    loss: str = "squared_error",
+    epsilon: float = 0.1,
+    penalty: str | None = None,
+    alpha: float = 1e-4,
+    l1_ratio: float = 0.15,
+    optimizer: str = "sgd",
+    learning_rate: float = 0.01,
+    momentum: float = 0.9,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    rho: float = 0.9,
+    eps: float = 1e-8,
+    batch_size: int | None = None,
+    epochs: int = 1,
+    fit_intercept: bool = True,
+    standardize: bool = False,
+    sample_weight: Any = None,
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Gradient descent on a linear model, written for reading: the specification
+    of ``GDRegressor`` with a constant step size, rows in order, no stopping rule.
+
+    Minimizes ``sum_i s_i l(x~_i . w + b, y_i) / sum_i s_i + alpha R(w)`` where
+    ``x~ = (x - mean) / std`` when ``standardize`` (weighted statistics, std 1 for
+    constant features) and ``R(w) = (1 - l1_ratio) / 2 ||w||^2 + l1_ratio ||w||_1``
+    (L2: l1_ratio 0, L1: 1). Each step takes the gradient of one batch of
+    consecutive rows (all rows when ``batch_size`` is None), adds the L2 term
+    (AdamW decays instead), applies the optimizer, then soft-thresholds for L1.
+
+    Returns
+    -------
+    coef : ndarray of shape (n_features,) or (n_targets, n_features)
+        In the original units.
+    intercept : float or ndarray of shape (n_targets,)
+    objectives : list of float
+        Per epoch: the objective at the start of the step (full batch), or the
+        batches' mean loss plus the final penalty (mini-batches).
+    """
+    Xm = check_matrix(X)
+    n, p = Xm.shape
+    Y = check_targets(y, n, np.dtype(np.float64))
+    multi = np.ndim(y) == 2
+    k = Y.shape[1]
+    sw = check_sample_weight(sample_weight, n, np.dtype(np.float64))
+    s = np.ones(n) if sw is None else sw
+    Xd = Xm.toarray() if sp.issparse(Xm) else np.asarray(Xm, dtype=np.float64)
+    if standardize:
+        mean = np.average(Xd, axis=0, weights=s)
+        std = np.sqrt(np.average((Xd - mean) ** 2, axis=0, weights=s))
+        std[std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
+    else:
+        mean, std = np.zeros(p), np.ones(p)
+    Xs = (Xd - mean) / std
+    r = {"l1": 1.0, "elasticnet": l1_ratio}.get(penalty, 0.0)
+    l2 = 0.0 if penalty is None else alpha * (1.0 - r)
+    l1 = 0.0 if penalty is None else alpha * r
+
+    theta = np.zeros(k * p + k)  # [V (k x p), c (k)]
+    m1, m2 = np.zeros_like(theta), np.zeros_like(theta)
+    step = 0
+    B = n if batch_size is None else batch_size
+    objectives = []
+    for _ in range(epochs):
+        loss_total = weight_total = 0.0
+        for start in range(0, n, B):
+            rows = slice(start, min(n, start + B))
+            V, c = theta[: k * p].reshape(k, p), theta[k * p :]
+            resid = Xs[rows] @ V.T + c - Y[rows]
+            weights = s[rows][:, None]
+            S = float(s[rows].sum())
+            if S <= 0:
+                continue
+            d = loss_derivative(resid, loss, epsilon) * weights
+            batch_loss = float((loss_value(resid, loss, epsilon) * weights).sum())
+            penalty_now = 0.5 * l2 * float(np.sum(V * V)) + l1 * float(np.abs(V).sum())
+            grad = np.concatenate([(d.T @ Xs[rows]).ravel(), d.sum(axis=0)]) / S
+            if not fit_intercept:
+                grad[k * p :] = 0.0
+            if l2 and optimizer != "adamw":
+                grad[: k * p] += l2 * theta[: k * p]
+            step += 1
+            if optimizer == "sgd":
+                apply_sgd(theta, grad, learning_rate=learning_rate)
+            elif optimizer in ("momentum", "nesterov"):
+                fn = apply_momentum if optimizer == "momentum" else apply_nesterov
+                fn(theta, grad, m1, learning_rate=learning_rate, momentum=momentum)
+            elif optimizer == "adagrad":
+                apply_adagrad(theta, grad, m1, learning_rate=learning_rate, eps=eps)
+            elif optimizer == "rmsprop":
+                apply_rmsprop(theta, grad, m1, learning_rate=learning_rate, rho=rho, eps=eps)
+            else:
+                # AdamW decays the coefficients only, never the intercepts.
+                decay = l2 if optimizer == "adamw" else 0.0
+                for part, wd in ((slice(0, k * p), decay), (slice(k * p, None), 0.0)):
+                    apply_adamw(
+                        theta[part],
+                        grad[part],
+                        m1[part],
+                        m2[part],
+                        step,
+                        learning_rate=learning_rate,
+                        weight_decay=wd,
+                        beta_1=beta_1,
+                        beta_2=beta_2,
+                        eps=eps,
+                    )
+            if l1:
+                if optimizer in ("adagrad", "rmsprop"):
+                    per_coord = learning_rate / (np.sqrt(m1[: k * p]) + eps)
+                elif optimizer in ("adam", "adamw"):
+                    v_hat = m2[: k * p] / (1.0 - beta_2**step)
+                    per_coord = learning_rate / (np.sqrt(v_hat) + eps)
+                else:
+                    per_coord = learning_rate
+                head = theta[: k * p]
+                theta[: k * p] = np.sign(head) * np.maximum(0.0, np.abs(head) - per_coord * l1)
+            loss_total += batch_loss
+            weight_total += S
+            if B >= n:
+                objectives.append(batch_loss / S + penalty_now)
+        if B < n:
+            V = theta[: k * p].reshape(k, p)
+            objectives.append(
+                loss_total / weight_total
+                + 0.5 * l2 * float(np.sum(V * V))
+                + l1 * float(np.abs(V).sum())
+            )
+    V, c = theta[: k * p].reshape(k, p), theta[k * p :]
+    coef = V / std
+    intercept = c - coef @ mean
+    if multi:
+        return coef, intercept, objectives
+    return coef[0], float(intercept[0]), objectives

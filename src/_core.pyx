@@ -693,6 +693,8 @@ def gd_fit_csr(const floating[::1] data, const index_int[::1] indices, const ind
 
 def step_sgd(floating[::1] theta, const floating[::1] g, double lr):
     """theta -= lr g, in place."""
+    if theta.shape[0] == 0:
+        return
     with nogil:
         apply_sgd(&theta[0], &g[0], theta.shape[0], lr)
 
@@ -700,6 +702,8 @@ def step_sgd(floating[::1] theta, const floating[::1] g, double lr):
 def step_momentum(floating[::1] theta, const floating[::1] g, floating[::1] v, double lr,
                   double beta, bint nesterov):
     """Heavy-ball or Nesterov momentum step, in place."""
+    if theta.shape[0] == 0:
+        return
     with nogil:
         if nesterov:
             apply_nesterov(&theta[0], &g[0], &v[0], theta.shape[0], lr, beta)
@@ -710,6 +714,8 @@ def step_momentum(floating[::1] theta, const floating[::1] g, floating[::1] v, d
 def step_adagrad(floating[::1] theta, const floating[::1] g, floating[::1] sum_sq, double lr,
                  double eps):
     """Adagrad step, in place."""
+    if theta.shape[0] == 0:
+        return
     with nogil:
         apply_adagrad(&theta[0], &g[0], &sum_sq[0], theta.shape[0], lr, eps)
 
@@ -717,6 +723,8 @@ def step_adagrad(floating[::1] theta, const floating[::1] g, floating[::1] sum_s
 def step_rmsprop(floating[::1] theta, const floating[::1] g, floating[::1] mean_sq, double lr,
                  double rho, double eps):
     """RMSprop step, in place."""
+    if theta.shape[0] == 0:
+        return
     with nogil:
         apply_rmsprop(&theta[0], &g[0], &mean_sq[0], theta.shape[0], lr, rho, eps)
 
@@ -725,6 +733,8 @@ def step_adam(floating[::1] theta, const floating[::1] g, floating[::1] m, float
               double lr, double beta_1, double beta_2, double eps, double step,
               double weight_decay):
     """Adam / AdamW step, in place."""
+    if theta.shape[0] == 0:
+        return
     with nogil:
         apply_adam(&theta[0], &g[0], &m[0], &v[0], theta.shape[0], lr, beta_1, beta_2, eps, step,
                    weight_decay)

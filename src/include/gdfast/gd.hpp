@@ -332,8 +332,54 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     const bool momentum_opt = P.optimizer == opt_momentum || P.optimizer == opt_nesterov;
     const bool safeguard = full && (P.momentum_restart || (P.auto_lr && P.optimizer == opt_sgd));
     const bool gradient_rule = P.gradient_rule && full && P.tol > -inf;
-    double initial_grad_norm = -1.0;
+    double initial_grad_norm = 0.0;
+    bool first_step = true;
     bool converged = false;
+    // Loss sum, batch weight and the gradient g (working coordinates, L2 term
+    // included unless AdamW decays instead) at parameters th over `rows`.
+    auto gradient_at = [&](const double* th, const RowSet& rows, double* loss_sum, double* Sb) -> bool {
+        working_to_raw(th, th + kp, mean, scale, p, k, W.data(), b.data());
+        Status st = status_ok;
+        if (gram) {
+            gram_loss_grad(C, zbar, S_gram, p, k, W.data(), b.data(), loss_sum, G.data(), gb.data());
+            *Sb = S_gram;
+        } else {
+            st = loss_grad(X, rows, y, sample_weight, W.data(), b.data(), k, P.loss, P.n_threads, ws, loss_sum,
+                           G.data(), gb.data());
+            *Sb = 0.0;
+            if (full) {
+                *Sb = weight_total;
+            } else {
+                for (index_t r = 0; r < rows.count; ++r)
+                    *Sb += sample_weight ? static_cast<double>(sample_weight[rows[r]]) : 1.0;
+            }
+        }
+        if (st != status_ok || !std::isfinite(*loss_sum)) return false;
+        if (*Sb <= 0.0) return true;
+        for (index_t t = 0; t < k; ++t) {
+            for (index_t j = 0; j < p; ++j)
+                g[static_cast<std::size_t>(t * p + j)] =
+                    (G[static_cast<std::size_t>(t * p + j)] - mean[j] * gb[static_cast<std::size_t>(t)]) / scale[j] /
+                    *Sb;
+            g[static_cast<std::size_t>(kp + t)] = P.fit_intercept ? gb[static_cast<std::size_t>(t)] / *Sb : 0.0;
+        }
+        if (l2 != 0.0 && P.optimizer != opt_adamw)
+            for (index_t j = 0; j < kp; ++j) g[static_cast<std::size_t>(j)] += l2 * th[j];
+        return true;
+    };
+    auto grad_norm = [&]() {
+        double s2 = 0.0;
+        for (double v : g) s2 += v * v;
+        return std::sqrt(s2);
+    };
+    const bool warm = std::any_of(theta.begin(), theta.end(), [](double v) { return v != 0.0; });
+    if (gradient_rule && warm) {
+        // The yardstick of the gradient rule: the gradient of the zero model, so
+        // that a warm start near the optimum is not held to a tinier target.
+        std::vector<double> zero(static_cast<std::size_t>(m), 0.0);
+        double loss0 = 0.0, S0 = 0.0;
+        if (gradient_at(zero.data(), RowSet{order.data(), n_train}, &loss0, &S0)) initial_grad_norm = grad_norm();
+    }
     double best_objective = inf, best_score = -inf;
     int no_improvement = 0;
     bool restarted_last = false;
@@ -347,49 +393,22 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         index_t steps_in_epoch = 0;
         for (index_t b0 = 0; b0 < n_train; b0 += B) {
             const RowSet rows{order.data() + b0, std::min(B, n_train - b0)};
-            working_to_raw(theta.data(), theta.data() + kp, mean, scale, p, k, W.data(), b.data());
             double loss_sum = 0.0, Sb = 0.0;
-            Status st;
-            if (gram) {
-                gram_loss_grad(C, zbar, S_gram, p, k, W.data(), b.data(), &loss_sum, G.data(), gb.data());
-                Sb = S_gram;
-                st = status_ok;
-            } else {
-                st = loss_grad(X, rows, y, sample_weight, W.data(), b.data(), k, P.loss, P.n_threads, ws, &loss_sum,
-                               G.data(), gb.data());
-                if (full) {
-                    Sb = weight_total;
-                } else {
-                    for (index_t r = 0; r < rows.count; ++r)
-                        Sb += sample_weight ? static_cast<double>(sample_weight[rows[r]]) : 1.0;
-                }
-            }
-            if (st != status_ok || !std::isfinite(loss_sum)) {
+            if (!gradient_at(theta.data(), rows, &loss_sum, &Sb)) {
                 status = status_nonfinite;
                 break;
             }
             if (Sb <= 0.0) continue;
             loss_epoch += loss_sum;
             weight_epoch += Sb;
-            for (index_t t = 0; t < k; ++t) {
-                for (index_t j = 0; j < p; ++j)
-                    g[static_cast<std::size_t>(t * p + j)] = (G[static_cast<std::size_t>(t * p + j)] -
-                                                              mean[j] * gb[static_cast<std::size_t>(t)]) /
-                                                             scale[j] / Sb;
-                g[static_cast<std::size_t>(kp + t)] = P.fit_intercept ? gb[static_cast<std::size_t>(t)] / Sb : 0.0;
-            }
-            if (l2 != 0.0 && P.optimizer != opt_adamw)
-                for (index_t j = 0; j < kp; ++j) g[static_cast<std::size_t>(j)] += l2 * theta[static_cast<std::size_t>(j)];
-
             double lr = scheduled_lr(P, S, base) * S.lr_scale;
             double beta = P.momentum;
             if (full) {
                 objective_full = loss_sum / Sb + penalty_value(P, theta.data(), kp);
                 if (gradient_rule) {
-                    double gnorm = 0.0;
-                    for (double v : g) gnorm += v * v;
-                    gnorm = std::sqrt(gnorm);
-                    if (initial_grad_norm < 0.0) initial_grad_norm = gnorm;
+                    const double gnorm = grad_norm();
+                    if (first_step) initial_grad_norm = std::max(initial_grad_norm, gnorm);
+                    first_step = false;
                     if (gnorm <= P.tol * initial_grad_norm) {
                         converged = true;  // theta is the answer: no further step
                         break;
