@@ -362,7 +362,7 @@ def test_results_do_not_depend_on_n_jobs(batch_size):
 
 def test_divergence_is_an_error_that_says_what_to_do():
     X, y, _ = make_regression_data(n=200, p=3)
-    with pytest.raises(DivergenceError, match="diverged at epoch .*lower eta0"):
+    with pytest.raises(DivergenceError, match=r"diverged at epoch .*lower eta0"):
         GDRegressor(learning_rate="constant", eta0=50.0, optimizer="sgd", standardize=False).fit(
             X * 100, y
         )
@@ -441,14 +441,14 @@ def test_bad_input():
         GDRegressor().fit(np.where(X > 1, np.nan, X), y)
     with pytest.raises(ValueError, match="NaN"):
         GDRegressor().fit(X, np.where(y > 1, np.nan, y))
-    with pytest.raises(ValueError, match="[Nn]egative"):
+    with pytest.raises(ValueError, match=r"[Nn]egative"):
         GDRegressor().fit(X, y, sample_weight=-np.ones(50))
     with pytest.raises(NotFittedError):
         GDRegressor().predict(X)
     m = GDRegressor().fit(X, y)
     with pytest.raises(ValueError, match="features"):
         m.predict(X[:, :2])
-    with pytest.raises(ValueError, match="targets|dimension"):
+    with pytest.raises(ValueError, match=r"targets|dimension"):
         m.partial_fit(X, np.c_[y, y])
     with pytest.raises(ValueError, match="optimizer"):
         GDRegressor(optimizer="lbfgs").fit(X, y)
