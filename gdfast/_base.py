@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -14,13 +15,11 @@ from gdfast._config import resolve_n_jobs
 from gdfast.reference import loss_value
 
 # A model whose training objective is this many times worse than predicting a
-# constant is garbage: descent has diverged...
+# constant is garbage. Descent may blow up for a while and recover
+# (scikit-learn's "optimal" schedule starts with a huge step), so the kernels
+# only give up early when the step the schedule will reach is still hopeless
+# for the data (see step_hopeless in stats.hpp); fit then judges the final model.
 DIVERGENCE_FACTOR = 1e6
-# ...unless it is recovering: descent may blow up for a while (scikit-learn's
-# "optimal" schedule starts with a huge step) and come back. It is declared
-# diverged when the objective stays above the threshold for this many epochs
-# without falling tenfold, or when the final model is still above it.
-DIVERGENCE_WINDOW = 20
 
 
 class DivergenceError(ValueError):
@@ -73,18 +72,15 @@ def divergence_message(
     )
 
 
-def raise_on_failure(name, out, threshold, final_check, trail, X, advice) -> None:
-    """DivergenceError for a non-finite or blown-up run (see gdfast._base)."""
+def raise_on_failure(name, out, threshold, final_check, X, advice) -> None:
+    """DivergenceError for a run that became non-finite, blew up beyond recovery,
+    or (``final_check``: fit) ended with an objective above ``threshold``."""
     status = out["status"]
     objectives = out["objectives"]
-    if status == _core.STATUS_OK and objectives:
-        history = objectives if final_check else (list(trail) + list(objectives))
-        if (final_check and objectives[-1] > threshold) or _core.diverging(
-            history[-DIVERGENCE_WINDOW:], threshold, DIVERGENCE_WINDOW
-        ):
-            status = _core.STATUS_DIVERGED
-            out["failed_epoch"] = out["n_iter"]
-            out["failed_objective"] = objectives[-1]
+    if status == _core.STATUS_OK and final_check and objectives and objectives[-1] > threshold:
+        status = _core.STATUS_DIVERGED
+        out["failed_epoch"] = out["n_iter"]
+        out["failed_objective"] = objectives[-1]
     if status in (_core.STATUS_NONFINITE, _core.STATUS_DIVERGED):
         objective = out["failed_objective"] if status == _core.STATUS_DIVERGED else np.nan
         raise DivergenceError(
@@ -92,6 +88,20 @@ def raise_on_failure(name, out, threshold, final_check, trail, X, advice) -> Non
         )
     if status != _core.STATUS_OK:  # pragma: no cover - interrupts re-raise in the binding
         raise RuntimeError(f"descent kernel failed with status {status}")
+
+
+@contextmanager
+def unfitted_on_failure(estimator, first_call: bool):
+    """Undo what validate_data(reset=True) set if the first fit fails, so that a
+    failed fit leaves the estimator unfitted rather than half-fitted."""
+    try:
+        yield
+    except BaseException:
+        if first_call:
+            for attr in ("n_features_in_", "feature_names_in_"):
+                if attr in vars(estimator):
+                    delattr(estimator, attr)
+        raise
 
 
 def linear_predict(estimator, X, n_jobs=None) -> np.ndarray:

@@ -56,7 +56,6 @@ def predict_csr(
     n_threads: int,
 ) -> tuple[NDArray[np.floating], int]: ...
 def read_sum(x: NDArray[np.floating], n_threads: int) -> float: ...
-def diverging(objectives: list[float], threshold: float, window: int) -> bool: ...
 
 class Loop:
     def __init__(self, callback: object = None) -> None: ...
@@ -64,3 +63,46 @@ class Loop:
 
 def sgd_fit_dense(*args: object) -> dict: ...
 def sgd_fit_csr(*args: object) -> dict: ...
+def gd_fit_dense(*args: object) -> dict: ...
+def gd_fit_csr(*args: object) -> dict: ...
+def column_stats_dense(
+    X: NDArray[np.floating], sample_weight: NDArray[np.floating] | None, n_threads: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def column_stats_csr(*args: object) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def comoments_dense(*args: object) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]: ...
+def step_sgd(theta: NDArray[np.floating], g: NDArray[np.floating], lr: float) -> None: ...
+def step_momentum(
+    theta: NDArray[np.floating],
+    g: NDArray[np.floating],
+    v: NDArray[np.floating],
+    lr: float,
+    beta: float,
+    nesterov: bool,
+) -> None: ...
+def step_adagrad(
+    theta: NDArray[np.floating],
+    g: NDArray[np.floating],
+    sum_sq: NDArray[np.floating],
+    lr: float,
+    eps: float,
+) -> None: ...
+def step_rmsprop(
+    theta: NDArray[np.floating],
+    g: NDArray[np.floating],
+    mean_sq: NDArray[np.floating],
+    lr: float,
+    rho: float,
+    eps: float,
+) -> None: ...
+def step_adam(
+    theta: NDArray[np.floating],
+    g: NDArray[np.floating],
+    m: NDArray[np.floating],
+    v: NDArray[np.floating],
+    lr: float,
+    beta_1: float,
+    beta_2: float,
+    eps: float,
+    step: float,
+    weight_decay: float,
+) -> None: ...

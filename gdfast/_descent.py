@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gdfast import _core
-from gdfast._base import DIVERGENCE_WINDOW, EpochPrinter, raise_on_failure
+from gdfast._base import EpochPrinter, raise_on_failure
 from gdfast._validation import LOSSES
 
 OPTIMIZERS = {
@@ -166,11 +166,11 @@ def run_engine_unchecked(
     return out
 
 
-def run_engine(*, name: str, final_check: bool, trail: list, advice: str, **kwargs) -> dict:
+def run_engine(*, name: str, final_check: bool, advice: str, **kwargs) -> dict:
     """``run_engine_unchecked``, then a DivergenceError if descent diverged."""
     out = run_engine_unchecked(**kwargs)
     threshold = kwargs["params"]["divergence_threshold"]
-    raise_on_failure(name, out, threshold, final_check, trail, kwargs["X"], advice)
+    raise_on_failure(name, out, threshold, final_check, kwargs["X"], advice)
     return out
 
 
@@ -227,8 +227,11 @@ def base_params(
         "seed": int(seed),
         "early_stopping": bool(early_stopping),
         "divergence_threshold": float(divergence_threshold),
-        "divergence_window": DIVERGENCE_WINDOW,
+        "divergence_horizon": int(max_iter),
         "average": 0.0,
+        "sum_gradient": False,
+        "derivative_clip": np.inf,
+        "intercept_decay": 1.0,
         "verbose": bool(verbose),
         "n_threads": int(n_threads),
         "use_gram": False,

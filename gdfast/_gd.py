@@ -14,7 +14,12 @@ from sklearn.model_selection import ShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
-from gdfast._base import SparseCoefMixin, divergence_threshold, linear_predict
+from gdfast._base import (
+    SparseCoefMixin,
+    divergence_threshold,
+    linear_predict,
+    unfitted_on_failure,
+)
 from gdfast._config import resolve_n_jobs
 from gdfast._descent import (
     ADAPTIVE_OPTIMIZERS,
@@ -357,6 +362,10 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
             )
 
     def _fit(self, X, y, sample_weight, *, first_call: bool, max_iter: int, warm: bool):
+        with unfitted_on_failure(self, first_call):
+            return self._fit_checked(X, y, sample_weight, first_call, max_iter, warm)
+
+    def _fit_checked(self, X, y, sample_weight, first_call, max_iter, warm):
         X, y = validate_data(
             self,
             X,
@@ -429,7 +438,6 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
             verbose=bool(self.verbose),
             show_step=True,
             final_check=max_iter > 1,
-            trail=getattr(self, "loss_curve_trail_", []) if not first_call else [],
             advice=self._divergence_advice(),
         )
 
@@ -456,9 +464,6 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
         self.n_iter_ = out["n_iter"]
         self.t_ = int(new_state.counters["step"])
         self.loss_curve_ = out["objectives"]
-        self.loss_curve_trail_ = (list(getattr(self, "loss_curve_trail_", [])) + out["objectives"])[
-            -20:
-        ]
         self.validation_scores_ = out["validation_scores"] if self.early_stopping else None
         self.learning_rate_ = float(
             new_state.counters["base_lr"] if params["auto_lr"] else params["eta0"]
@@ -526,6 +531,7 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
             n_threads=threads,
         )
         params["cosine_epochs"] = int(self.max_iter)
+        params["divergence_horizon"] = int(self.max_iter)
         params["gradient_rule"] = gradient_rule
         params["optimizer"] = OPTIMIZERS[self.optimizer]
         params["batch_size"] = 0 if full_batch else int(self.batch_size)

@@ -16,12 +16,12 @@ from sklearn.utils.validation import validate_data
 
 from gdfast import _core
 from gdfast._base import (
-    DIVERGENCE_WINDOW,
     EpochPrinter,
     SparseCoefMixin,
     divergence_threshold,
     linear_predict,
     raise_on_failure,
+    unfitted_on_failure,
 )
 from gdfast._config import resolve_n_jobs
 from gdfast._descent import (
@@ -38,8 +38,10 @@ LEARNING_RATES = {"constant": 1, "optimal": 2, "invscaling": 3, "adaptive": 4, "
 PENALTIES = {None: 0, "l1": 1, "l2": 2, "elasticnet": 3}
 # scikit-learn draws its seeds below this bound (np.int32 max).
 MAX_INT = np.iinfo(np.int32).max
-# scikit-learn damps intercept updates on sparse data by this factor.
+# scikit-learn damps intercept updates on sparse data by this factor...
 SPARSE_INTERCEPT_DECAY = 0.01
+# ...and caps the loss derivative, so that a blown-up step stays finite.
+MAX_DLOSS = 1e12
 
 
 class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
@@ -331,7 +333,11 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
             final_check=False,
         )
 
-    def _partial_fit(
+    def _partial_fit(self, X, y, **kwargs):
+        with unfitted_on_failure(self, kwargs["first_call"]):
+            return self._partial_fit_checked(X, y, **kwargs)
+
+    def _partial_fit_checked(
         self,
         X,
         y,
@@ -410,9 +416,6 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
         self.n_iter_ = result["n_iter"]
         self.t_ = float(result["t"])
         self.loss_curve_ = result["objectives"]
-        self._objective_trail = (
-            list(getattr(self, "_objective_trail", [])) + result["objectives"]
-        )[-DIVERGENCE_WINDOW:]
         self.validation_scores_ = result["validation_scores"] if self.early_stopping else None
         if self.average:
             self._standard_coef = coef
@@ -493,7 +496,6 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
         seed = rng.randint(0, MAX_INT)
         rng.randint(1, MAX_INT)
         threshold = divergence_threshold(y[validation == 0], self.loss, self.epsilon)
-        trail = getattr(self, "_objective_trail", [])
         run = self._per_sample if self.batch_size == 1 else self._mini_batch
         out = run(
             X,
@@ -510,14 +512,14 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
             threshold,
         )
         raise_on_failure(
-            type(self).__name__, out, threshold, final_check, trail, X, self._divergence_advice()
+            type(self).__name__, out, threshold, final_check, X, self._divergence_advice()
         )
         if self.verbose and out["n_iter"] < max_iter:
             print(f"Convergence after {out['n_iter']} epochs.")
         return out
 
     def _engine_params(self, max_iter, seed, threshold) -> dict:
-        return base_params(
+        params = base_params(
             loss=self.loss,
             epsilon=self.epsilon,
             penalty=self.penalty,
@@ -535,6 +537,10 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
             verbose=bool(self.verbose),
             n_threads=resolve_n_jobs(self.n_jobs),
         )
+        # A blow-up may recover within a fit's max_iter epochs (partial_fit: the
+        # calls to come); only a step still hopeless by then is fatal.
+        params["divergence_horizon"] = int(self.max_iter)
+        return params
 
     def _per_sample(
         self,
@@ -621,6 +627,12 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
             batch_size=int(self.batch_size),
             average=float(self.average),
             min_lr_scale=1e-6 / float(self.eta0),  # scikit-learn: adaptive stops at eta 1e-6
+            # The batch's summed gradient with t counting samples: an epoch moves
+            # as far as scikit-learn's per-sample epoch, and eta0, the schedules
+            # and tol keep their per-sample meaning.
+            sum_gradient=True,
+            intercept_decay=SPARSE_INTERCEPT_DECAY if sp.issparse(X) else 1.0,
+            derivative_clip=MAX_DLOSS,
         )
         if self.learning_rate == "optimal":
             params["optimal_t0"] = optimal_t0(self.loss, self.epsilon, self.alpha)
@@ -687,3 +699,6 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "coef_")

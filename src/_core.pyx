@@ -11,6 +11,7 @@ and returns a status the Python layer turns into an exception.
 
 from cpython.exc cimport PyErr_CheckSignals
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
+from libc.math cimport INFINITY
 from libcpp.vector cimport vector
 
 import numpy as np
@@ -83,7 +84,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
         uint32_t seed
         bint early_stopping
         double divergence_threshold
-        int divergence_window
+        int divergence_horizon
         bint verbose
 
     cdef cppclass SgdState:
@@ -130,8 +131,10 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
         uint32_t seed
         bint early_stopping
         double divergence_threshold
-        int divergence_window
+        int divergence_horizon
         double average
+        bint sum_gradient
+        double intercept_decay
         bint verbose
         int n_threads
         bint use_gram
@@ -174,7 +177,6 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
     void apply_adam[T](T* theta, const T* g, T* m, T* v, index_t n, double lr, double beta_1,
                        double beta_2, double eps, double step, double weight_decay)
 
-    bint blowing_up(const vector[double]& objectives, double threshold, int window)
     Status sgd_fit[M, T](const M& X, const T* y, const T* sample_weight, const uint8_t* validation,
                          const SgdParams& P, SgdState& S, const Callbacks& cb) except +
 
@@ -185,7 +187,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
     int default_threads()
     int available_cores()
     int resolve_threads(int n_jobs)
-    Loss make_loss(int kind, double epsilon)
+    Loss make_loss(int kind, double epsilon, double derivative_clip)
 
     Status loss_grad[M, T](const M& X, const RowSet& rows, const T* y, const T* sample_weight,
                            const double* W, const double* b, index_t k, const Loss& loss,
@@ -335,7 +337,7 @@ def loss_grad_dense(const floating[:, :] X, const floating[::1] y, const floatin
     cdef RowSet rows
     rows.rows = NULL
     rows.count = M.n_rows
-    cdef Loss loss = make_loss(loss_kind, epsilon)
+    cdef Loss loss = make_loss(loss_kind, epsilon, INFINITY)
     cdef LossGradWorkspace ws
     grad = np.empty(k * M.n_cols, dtype=np.float64)
     grad_b = np.empty(k, dtype=np.float64)
@@ -365,7 +367,7 @@ def loss_grad_csr(const floating[::1] data, const index_int[::1] indices, const 
     cdef RowSet rows
     rows.rows = NULL
     rows.count = M.n_rows
-    cdef Loss loss = make_loss(loss_kind, epsilon)
+    cdef Loss loss = make_loss(loss_kind, epsilon, INFINITY)
     cdef LossGradWorkspace ws
     grad = np.empty(k * n_cols, dtype=np.float64)
     grad_b = np.empty(k, dtype=np.float64)
@@ -432,7 +434,7 @@ def read_sum(const floating[::1] x, int n_threads):
 
 cdef SgdParams sgd_params(dict p) except *:
     cdef SgdParams P
-    P.loss = make_loss(p["loss"], p["epsilon"])
+    P.loss = make_loss(p["loss"], p["epsilon"], INFINITY)
     P.penalty = p["penalty"]
     P.alpha = p["alpha"]
     P.l1_ratio = p["l1_ratio"]
@@ -449,7 +451,7 @@ cdef SgdParams sgd_params(dict p) except *:
     P.seed = p["seed"]
     P.early_stopping = p["early_stopping"]
     P.divergence_threshold = p["divergence_threshold"]
-    P.divergence_window = p["divergence_window"]
+    P.divergence_horizon = p["divergence_horizon"]
     P.verbose = p["verbose"]
     return P
 
@@ -501,12 +503,6 @@ def sgd_fit_csr(const floating[::1] data, const index_int[::1] indices, const in
         status = sgd_fit(M, &y[0], &sample_weight[0], mask, P, S, loop.c)
     loop.reraise()
     return sgd_result(status, S)
-
-
-def diverging(list objectives, double threshold, int window):
-    """The kernels' divergence rule applied to a list of epoch objectives."""
-    cdef vector[double] v = objectives
-    return bool(blowing_up(v, threshold, window))
 
 
 # ---------------------------------------------------------------- statistics
@@ -576,7 +572,7 @@ def comoments_dense(const floating[:, :] X, const floating[::1] y, Py_ssize_t k,
 
 cdef GdParams gd_params(dict p) except *:
     cdef GdParams P
-    P.loss = make_loss(p["loss"], p["epsilon"])
+    P.loss = make_loss(p["loss"], p["epsilon"], p["derivative_clip"])
     P.penalty = p["penalty"]
     P.alpha = p["alpha"]
     P.l1_ratio = p["l1_ratio"]
@@ -607,8 +603,10 @@ cdef GdParams gd_params(dict p) except *:
     P.seed = p["seed"]
     P.early_stopping = p["early_stopping"]
     P.divergence_threshold = p["divergence_threshold"]
-    P.divergence_window = p["divergence_window"]
+    P.divergence_horizon = p["divergence_horizon"]
     P.average = p["average"]
+    P.sum_gradient = p["sum_gradient"]
+    P.intercept_decay = p["intercept_decay"]
     P.verbose = p["verbose"]
     P.n_threads = p["n_threads"]
     P.use_gram = p["use_gram"]

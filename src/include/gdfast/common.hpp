@@ -272,7 +272,9 @@ inline void shuffle_indices(index_t* idx, index_t n, std::uint32_t seed) {
     }
 }
 
-inline void prefetch(const void* address) {
+// Always inlined: GCC's pure/const analysis would otherwise see a function
+// without side effects and delete every call to it.
+GDFAST_INLINE void prefetch(const void* address) {
 #if defined(__GNUC__) || defined(__clang__)
     __builtin_prefetch(address, 0, 1);
 #else

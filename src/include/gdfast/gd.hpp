@@ -69,8 +69,13 @@ struct GdParams {
     std::uint32_t seed = 0;
     bool early_stopping = false;
     double divergence_threshold = std::numeric_limits<double>::infinity();
-    int divergence_window = 20;
+    int divergence_horizon = 1000;  // epochs over which a blow-up may still recover
     double average = 0.0;
+    // SGDRegressor's mini-batches: the summed (not mean) batch gradient, the step
+    // count advancing by samples, and scikit-learn's sparse intercept damping, so
+    // that eta0, the schedules and tol mean what they mean per sample.
+    bool sum_gradient = false;
+    double intercept_decay = 1.0;
     bool verbose = false;
     int n_threads = 1;
     bool use_gram = false;
@@ -142,25 +147,44 @@ inline double l1_share(const GdParams& P) {
     return 0.0;
 }
 
-// The step size for the current update (before the adaptive/safeguard scale).
-inline double scheduled_lr(const GdParams& P, const GdState& S, double base) {
-    const double t = S.step + 1.0;
+// The step size of update number `step` (0-based) in epoch `epoch`, before the
+// adaptive/safeguard scale.
+inline double scheduled_lr_at(const GdParams& P, double step, double epoch, double base) {
+    const double t = step + 1.0;
     switch (P.schedule) {
         case sched_optimal:
             return 1.0 / (P.alpha * (P.optimal_t0 + t - 1.0));
         case sched_invscaling:
             return base / std::pow(t, P.power_t);
         case sched_step:
-            return base * std::pow(P.gamma, std::floor(S.epoch / std::max(1, P.step_size)));
+            return base * std::pow(P.gamma, std::floor(epoch / std::max(1, P.step_size)));
         case sched_exponential:
-            return base * std::pow(P.gamma, S.epoch);
+            return base * std::pow(P.gamma, epoch);
         case sched_cosine: {
             const double T = std::max(1, P.cosine_epochs);
-            return base * 0.5 * (1.0 + std::cos(3.141592653589793 * std::min(S.epoch, T) / T));
+            return base * 0.5 * (1.0 + std::cos(3.141592653589793 * std::min(epoch, T) / T));
         }
         default:
             return base;
     }
+}
+
+inline double scheduled_lr(const GdParams& P, const GdState& S, double base) {
+    return scheduled_lr_at(P, S.step, S.epoch, base);
+}
+
+// The smallest step the schedule reaches within `epochs` more epochs of
+// `steps_per_epoch` updates; 0 when it can shrink without bound (adaptive,
+// cosine) or when the optimizer normalizes its steps (Adagrad, RMSprop, Adam).
+inline double smallest_future_lr(const GdParams& P, const GdState& S, double base, double epochs,
+                                 double steps_per_epoch) {
+    if (P.schedule == sched_adaptive || P.schedule == sched_cosine) return 0.0;
+    if (P.optimizer != opt_sgd && P.optimizer != opt_momentum && P.optimizer != opt_nesterov) return 0.0;
+    const double last_epoch = S.epoch + std::max(0.0, epochs - 1.0);
+    const double last_step = S.step + std::max(0.0, epochs * steps_per_epoch - 1.0);
+    double lr = scheduled_lr_at(P, last_step, last_epoch, base) * S.lr_scale;
+    if (P.optimizer != opt_sgd) lr /= 1.0 - std::min(P.momentum, 0.999);  // momentum amplifies steps
+    return lr;
 }
 
 // W = V / sigma, b = c - mu . W for every target.
@@ -294,7 +318,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         if (full || n_train <= 1) {
             S.base_lr = 1.0 / std::max(L, 1e-300);
         } else {
-            const double L_max = curvature * (max_row_sq_norm(X, all, mean, scale, P.n_threads) +
+            const double L_max = curvature * (row_sq_norm_stats(X, all, mean, scale, P.n_threads).max +
                                               (P.fit_intercept ? 1.0 : 0.0));
             const double n = static_cast<double>(n_train), bs = static_cast<double>(B);
             const double L_B = n * (bs - 1.0) / (bs * (n - 1.0)) * L + (n - bs) / (bs * (n - 1.0)) * L_max;
@@ -333,8 +357,10 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     const bool safeguard = full && (P.momentum_restart || (P.auto_lr && P.optimizer == opt_sgd));
     const bool gradient_rule = P.gradient_rule && full && P.tol > -inf;
     double initial_grad_norm = 0.0;
+    double mean_row_sq_norm = -1.0;  // computed on the first blow-up
     bool first_step = true;
     bool converged = false;
+    index_t last_batch_rows = 0;
     // Loss sum, batch weight and the gradient g (working coordinates, L2 term
     // included unless AdamW decays instead) at parameters th over `rows`.
     auto gradient_at = [&](const double* th, const RowSet& rows, double* loss_sum, double* Sb) -> bool {
@@ -356,15 +382,20 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         }
         if (st != status_ok || !std::isfinite(*loss_sum)) return false;
         if (*Sb <= 0.0) return true;
+        // Mean gradient, or (sum_gradient) the sum with the penalty counted once per row.
+        const double norm = P.sum_gradient ? 1.0 : *Sb;
+        const double penalty_weight = P.sum_gradient ? static_cast<double>(rows.count) : 1.0;
         for (index_t t = 0; t < k; ++t) {
             for (index_t j = 0; j < p; ++j)
                 g[static_cast<std::size_t>(t * p + j)] =
                     (G[static_cast<std::size_t>(t * p + j)] - mean[j] * gb[static_cast<std::size_t>(t)]) / scale[j] /
-                    *Sb;
-            g[static_cast<std::size_t>(kp + t)] = P.fit_intercept ? gb[static_cast<std::size_t>(t)] / *Sb : 0.0;
+                    norm;
+            g[static_cast<std::size_t>(kp + t)] =
+                P.fit_intercept ? P.intercept_decay * gb[static_cast<std::size_t>(t)] / norm : 0.0;
         }
         if (l2 != 0.0 && P.optimizer != opt_adamw)
-            for (index_t j = 0; j < kp; ++j) g[static_cast<std::size_t>(j)] += l2 * th[j];
+            for (index_t j = 0; j < kp; ++j) g[static_cast<std::size_t>(j)] += penalty_weight * l2 * th[j];
+        last_batch_rows = rows.count;
         return true;
     };
     auto grad_norm = [&]() {
@@ -464,8 +495,9 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             }
             if (l1 != 0.0) {
                 const double c2 = 1.0 / (1.0 - std::pow(P.beta_2, step_number));
+                const double weight = P.sum_gradient ? static_cast<double>(last_batch_rows) : 1.0;
                 for (index_t j = 0; j < kp; ++j) {
-                    const double thr = effective_step(P.optimizer, lr, S.m1, S.m2, j, P.eps, c2) * l1;
+                    const double thr = effective_step(P.optimizer, lr, S.m1, S.m2, j, P.eps, c2) * l1 * weight;
                     double& v = theta[static_cast<std::size_t>(j)];
                     v = v > thr ? v - thr : (v < -thr ? v + thr : 0.0);
                 }
@@ -475,7 +507,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                 const double num = step_number - P.average + 1.0;
                 for (index_t j = 0; j < m; ++j) S.avg[j] += (theta[static_cast<std::size_t>(j)] - S.avg[j]) / num;
             }
-            S.step = step_number;
+            S.step = P.sum_gradient ? S.step + static_cast<double>(last_batch_rows) : step_number;
             if ((++steps_in_epoch & 1023) == 0 && cb.poll_interrupt()) {
                 status = status_interrupted;
                 break;
@@ -493,10 +525,29 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             status = status_nonfinite;
             break;
         }
-        if (blowing_up(S.objectives, P.divergence_threshold, P.divergence_window)) {
-            status = status_diverged;
-            break;
+        const bool blown_up = objective > P.divergence_threshold;
+        if (blown_up) {
+            if (mean_row_sq_norm < 0.0)
+                mean_row_sq_norm =
+                    row_sq_norm_stats(X, RowSet{order.data(), n_train}, mean, scale, P.n_threads).mean +
+                    (P.fit_intercept ? 1.0 : 0.0);
+            // Curvature along the update: a mean gradient over B rows has at least
+            // trace / min(B, dimension); a summed one at least a row's.
+            const double dims = static_cast<double>(p + (P.fit_intercept ? 1 : 0));
+            const double curvature =
+                P.loss.max_curvature() * mean_row_sq_norm /
+                (P.sum_gradient ? 1.0 : std::max(1.0, std::min(static_cast<double>(B), dims)));
+            const double epochs_left = static_cast<double>(std::max(0, P.divergence_horizon - epoch - 1));
+            const double steps = P.sum_gradient ? static_cast<double>(n_train)
+                                                : std::ceil(static_cast<double>(n_train) / static_cast<double>(B));
+            if (step_hopeless(smallest_future_lr(P, S, base, epochs_left, steps), curvature)) {
+                status = status_diverged;
+                break;
+            }
         }
+        // A blown-up run that may still recover is not stopped for lack of
+        // progress (the adaptive schedule still shrinks its step).
+        const int count_stall = (!blown_up || P.schedule == sched_adaptive) ? 1 : 0;
         double score = 0.0;
         if (P.early_stopping && n_val > 0) {
             working_to_raw(theta.data(), theta.data() + kp, mean, scale, p, k, W.data(), b.data());
@@ -504,20 +555,20 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             S.validation_scores.push_back(score);
             const double margin = P.tol_relative ? P.tol * std::max(std::fabs(best_score), 1e-300) : P.tol;
             if (P.tol > -inf && score < best_score + margin)
-                ++no_improvement;
+                no_improvement += count_stall;
             else
                 no_improvement = 0;
             best_score = std::max(best_score, score);
         } else if (gradient_rule) {
             if (!(objective < best_objective))
-                ++no_improvement;
+                no_improvement += count_stall;
             else
                 no_improvement = 0;
             best_objective = std::min(best_objective, objective);
         } else {
             const double margin = P.tol_relative ? P.tol * std::max(std::fabs(best_objective), 1e-300) : P.tol;
             if (P.tol > -inf && !(objective < best_objective - margin))
-                ++no_improvement;
+                no_improvement += count_stall;
             else
                 no_improvement = 0;
             best_objective = std::min(best_objective, objective);

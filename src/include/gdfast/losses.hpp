@@ -18,10 +18,21 @@ enum class LossKind : int {
 struct Loss {
     LossKind kind = LossKind::squared_error;
     double epsilon = 0.1;
+    // |dl/dp| is capped here when finite: scikit-learn's SGD caps it at 1e12 so
+    // that a blown-up step stays finite and can recover. Infinite by default.
+    double derivative_clip = HUGE_VAL;
 
-    // Returns l(p, y) and stores dl/dp in *derivative. At a kink the derivative
-    // takes scikit-learn's choice (0 where |r| == eps for the insensitive losses).
+    // Returns l(p, y) and stores dl/dp (capped at derivative_clip) in *derivative.
     GDFAST_INLINE double value_and_derivative(double p, double y, double* derivative) const {
+        const double v = unclipped(p, y, derivative);
+        if (*derivative > derivative_clip) *derivative = derivative_clip;
+        if (*derivative < -derivative_clip) *derivative = -derivative_clip;
+        return v;
+    }
+
+    // l(p, y) and dl/dp. At a kink the derivative takes scikit-learn's choice (0
+    // where |r| == eps for the insensitive losses).
+    GDFAST_INLINE double unclipped(double p, double y, double* derivative) const {
         const double r = p - y;
         const double a = std::fabs(r);
         switch (kind) {
@@ -80,8 +91,8 @@ struct Loss {
     }
 };
 
-inline Loss make_loss(int kind, double epsilon) {
-    return Loss{static_cast<LossKind>(kind), epsilon};
+inline Loss make_loss(int kind, double epsilon, double derivative_clip = HUGE_VAL) {
+    return Loss{static_cast<LossKind>(kind), epsilon, derivative_clip};
 }
 
 }  // namespace gdfast

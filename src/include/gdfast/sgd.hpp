@@ -15,6 +15,7 @@
 #include "common.hpp"
 #include "losses.hpp"
 #include "rowops.hpp"
+#include "stats.hpp"
 
 namespace gdfast {
 
@@ -46,24 +47,13 @@ struct SgdParams {
     bool shuffle = true;
     std::uint32_t seed = 0;
     bool early_stopping = false;
-    // See blowing_up(): an objective above the threshold that does not fall
-    // tenfold over `divergence_window` epochs means descent has diverged.
+    // An objective above the threshold marks a blow-up; it is fatal when the step
+    // the schedule reaches after `divergence_horizon` epochs is still hopeless
+    // (see step_hopeless). The final model is judged by the caller.
     double divergence_threshold = std::numeric_limits<double>::infinity();
-    int divergence_window = 20;
+    int divergence_horizon = 1000;
     bool verbose = false;
 };
-
-// Whether the last `window` objectives are all above `threshold` and fell less
-// than tenfold across the window: a transient blow-up (scikit-learn's "optimal"
-// schedule starts with one) recovers faster than that; a step size that is too
-// large for the data does not.
-inline bool blowing_up(const std::vector<double>& objectives, double threshold, int window) {
-    const std::size_t n = objectives.size();
-    if (window <= 0 || n < static_cast<std::size_t>(window)) return false;
-    for (std::size_t e = n - static_cast<std::size_t>(window); e < n; ++e)
-        if (!(objectives[e] > threshold)) return false;
-    return objectives[n - static_cast<std::size_t>(window)] < 10.0 * objectives[n - 1];
-}
 
 // Parameters in and out. coef/avg_coef hold n_features doubles; avg_coef may be
 // null when averaging is off. t is scikit-learn's t_ (starts at 1).
@@ -83,6 +73,11 @@ struct SgdState {
 
 // w = wscale * w_raw, so that L2 shrinkage is O(1); plus the running average
 // avg = (aw + average_a * w_raw) / average_b, so that averaging is O(nnz).
+// sq_norm / l1_norm follow scikit-learn's WeightVector to the letter (they only
+// feed the stopping rule, and identical rules give identical n_iter_): exact at
+// the start of a call, scaled with w, and after each update recomputed over the
+// coordinates the sample touched (all of them for dense rows); the L1 step does
+// not refresh them.
 struct ScaledWeights {
     double* w;
     index_t n;
@@ -90,20 +85,18 @@ struct ScaledWeights {
     double* aw = nullptr;
     double average_a = 0.0;
     double average_b = 1.0;
-    double sq_raw = 0.0;  // sum w_raw^2, kept current when norms are tracked
-    double l1_raw = 0.0;  // sum |w_raw|
+    double sq_norm = 0.0;
+    double l1_norm = 0.0;
 
-    void recompute_norms() {
+    void compute_norms() {
         double s = 0.0, l = 0.0;
         for (index_t j = 0; j < n; ++j) {
             s += w[j] * w[j];
             l += std::fabs(w[j]);
         }
-        sq_raw = s;
-        l1_raw = l;
+        sq_norm = s * wscale * wscale;
+        l1_norm = l * std::fabs(wscale);
     }
-    double sq_norm() const { return std::max(0.0, sq_raw) * wscale * wscale; }
-    double l1_norm() const { return std::max(0.0, l1_raw) * std::fabs(wscale); }
 
     void reset_scale() {
         if (aw != nullptr) {
@@ -113,16 +106,17 @@ struct ScaledWeights {
         }
         for (index_t j = 0; j < n; ++j) w[j] *= wscale;
         wscale = 1.0;
-        recompute_norms();
     }
 
     void scale(double c) {
         wscale *= c;
+        sq_norm *= c * c;
+        l1_norm *= std::fabs(c);
         if (wscale < 1e-9) reset_scale();
     }
 };
 
-// w_raw += a * x (a already divided by wscale); keeps sq_raw / l1_raw current.
+// w_raw += a * x (a already divided by wscale), then the touched-coordinate norms.
 template <class T>
 GDFAST_INLINE void add_row(ScaledWeights& W, const DenseRow<T>& x, double a, bool track_norms) {
     double* GDFAST_RESTRICT w = W.w;
@@ -132,36 +126,40 @@ GDFAST_INLINE void add_row(ScaledWeights& W, const DenseRow<T>& x, double a, boo
         for (index_t j = 0; j < n; ++j) w[j] += a * static_cast<double>(xv[j]);
         return;
     }
-    double s = 0.0, l = 0.0;
-    GDFAST_SIMD_REDUCTION(s, l)
-    for (index_t j = 0; j < n; ++j) {
+    double s[4] = {0, 0, 0, 0}, l[4] = {0, 0, 0, 0};
+    index_t j = 0;
+    for (; j + 4 <= n; j += 4)
+        for (int u = 0; u < 4; ++u) {
+            const double v = w[j + u] + a * static_cast<double>(xv[j + u]);
+            w[j + u] = v;
+            s[u] += v * v;
+            l[u] += std::fabs(v);
+        }
+    double ss = (s[0] + s[2]) + (s[1] + s[3]), ll = (l[0] + l[2]) + (l[1] + l[3]);
+    for (; j < n; ++j) {
         const double v = w[j] + a * static_cast<double>(xv[j]);
         w[j] = v;
-        s += v * v;
-        l += std::fabs(v);
+        ss += v * v;
+        ll += std::fabs(v);
     }
-    W.sq_raw = s;
-    W.l1_raw = l;
+    W.sq_norm = ss * W.wscale * W.wscale;
+    W.l1_norm = ll * W.wscale;
 }
 
 template <class T, class I>
 GDFAST_INLINE void add_row(ScaledWeights& W, const SparseRow<T, I>& x, double a, bool track_norms) {
     double* w = W.w;
-    if (!track_norms) {
-        for (index_t q = 0; q < x.nnz; ++q) w[x.idx[q]] += a * static_cast<double>(x.values[q]);
-        return;
-    }
-    double ds = 0.0, dl = 0.0;
+    double ss = 0.0, ll = 0.0;
     for (index_t q = 0; q < x.nnz; ++q) {
         const index_t j = static_cast<index_t>(x.idx[q]);
-        const double old = w[j];
-        const double v = old + a * static_cast<double>(x.values[q]);
-        w[j] = v;
-        ds += v * v - old * old;
-        dl += std::fabs(v) - std::fabs(old);
+        w[j] += a * static_cast<double>(x.values[q]);
+        ss += w[j] * w[j];
+        ll += std::fabs(w[j]);
     }
-    W.sq_raw += ds;
-    W.l1_raw += dl;
+    if (track_norms) {
+        W.sq_norm = ss * W.wscale * W.wscale;
+        W.l1_norm = ll * W.wscale;
+    }
 }
 
 // aw -= average_a * c / wscale * x, then the averaging coefficients move on.
@@ -175,7 +173,7 @@ GDFAST_INLINE void add_average(ScaledWeights& W, const Row& x, double c, double 
 
 // Truncated-gradient L1 step on the coordinates x touches; q holds the penalty
 // each coordinate has already received, u the total it should have received.
-GDFAST_INLINE void l1_truncate(ScaledWeights& W, double* q, index_t j, double u, bool track_norms) {
+GDFAST_INLINE void l1_truncate(ScaledWeights& W, double* q, index_t j, double u) {
     double* w = W.w;
     const double z = w[j];
     const double ws = W.wscale;
@@ -184,20 +182,16 @@ GDFAST_INLINE void l1_truncate(ScaledWeights& W, double* q, index_t j, double u,
     else if (ws * z < 0.0)
         w[j] = std::min(0.0, w[j] + (u - q[j]) / ws);
     q[j] += ws * (w[j] - z);
-    if (track_norms) {
-        W.sq_raw += w[j] * w[j] - z * z;
-        W.l1_raw += std::fabs(w[j]) - std::fabs(z);
-    }
 }
 
 template <class T>
-GDFAST_INLINE void l1_penalty(ScaledWeights& W, double* q, const DenseRow<T>& x, double u, bool track_norms) {
-    for (index_t j = 0; j < x.n; ++j) l1_truncate(W, q, j, u, track_norms);
+GDFAST_INLINE void l1_penalty(ScaledWeights& W, double* q, const DenseRow<T>& x, double u) {
+    for (index_t j = 0; j < x.n; ++j) l1_truncate(W, q, j, u);
 }
 
 template <class T, class I>
-GDFAST_INLINE void l1_penalty(ScaledWeights& W, double* q, const SparseRow<T, I>& x, double u, bool track_norms) {
-    for (index_t k = 0; k < x.nnz; ++k) l1_truncate(W, q, static_cast<index_t>(x.idx[k]), u, track_norms);
+GDFAST_INLINE void l1_penalty(ScaledWeights& W, double* q, const SparseRow<T, I>& x, double u) {
+    for (index_t k = 0; k < x.nnz; ++k) l1_truncate(W, q, static_cast<index_t>(x.idx[k]), u);
 }
 
 template <class T>
@@ -215,11 +209,16 @@ GDFAST_INLINE double row_sq_norm(const SparseRow<T, I>& x) {
 }
 
 // Start loading the row a few samples ahead: shuffled rows are random accesses.
+// Straight-line code on purpose: GCC deletes a loop that only prefetches.
+// Beyond the first four cache lines the hardware's stream prefetcher takes over.
 template <class T>
 GDFAST_INLINE void prefetch_row(const DenseMatrix<T>& X, index_t i) {
     const char* p = reinterpret_cast<const char*>(X.row(i));
-    const index_t bytes = std::min<index_t>(X.n_cols * static_cast<index_t>(sizeof(T)), 512);
-    for (index_t off = 0; off < bytes; off += 64) prefetch(p + off);
+    const index_t bytes = X.n_cols * static_cast<index_t>(sizeof(T));
+    prefetch(p);
+    if (bytes > 64) prefetch(p + 64);
+    if (bytes > 128) prefetch(p + 128);
+    if (bytes > 192) prefetch(p + 192);
 }
 
 template <class T, class I>
@@ -227,6 +226,32 @@ GDFAST_INLINE void prefetch_row(const CsrMatrix<T, I>& X, index_t i) {
     const index_t start = static_cast<index_t>(X.indptr[i]);
     prefetch(X.data + start);
     prefetch(X.indices + start);
+}
+
+// t^power_t: pow() is a large share of a per-sample update, so the exponents in
+// common use take exact shortcuts (sqrt is correctly rounded; sqrt(sqrt(t)) is
+// within an ulp of pow(t, 0.25)).
+GDFAST_INLINE double power_of_t(double t, double power_t) {
+    if (power_t == 0.25) return std::sqrt(std::sqrt(t));
+    if (power_t == 0.5) return std::sqrt(t);
+    if (power_t == 1.0) return t;
+    if (power_t == 0.0) return 1.0;
+    return std::pow(t, power_t);
+}
+
+// The smallest step size the schedule reaches by time t_end (0 when it can shrink
+// without bound: adaptive; passive-aggressive steps are self-normalizing).
+inline double smallest_future_eta(const SgdParams& P, double optimal_init, double t_end) {
+    switch (P.learning_rate) {
+        case lr_constant:
+            return P.eta0;
+        case lr_optimal:
+            return 1.0 / (P.alpha * (optimal_init + t_end - 1.0));
+        case lr_invscaling:
+            return P.eta0 / std::pow(t_end, P.power_t);
+        default:
+            return 0.0;
+    }
 }
 
 // Mutable per-call state of the epoch loop (scikit-learn keeps these local to one
@@ -256,7 +281,14 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
     const bool averaging = W.aw != nullptr && P.average > 0;
     constexpr index_t ahead = 8;
     for (index_t r = 0; r < n; ++r) {
-        if (r + ahead < n) prefetch_row(X, idx[r + ahead]);
+        if (r + ahead < n) {
+            // The next samples' row, target and weight are random reads: each would
+            // otherwise cost a full memory latency.
+            const index_t next = idx[r + ahead];
+            prefetch_row(X, next);
+            prefetch(y + next);
+            prefetch(sample_weight + next);
+        }
         if ((r & 0xFFFF) == 0xFFFF && cb.poll_interrupt()) {
             run.interrupted = true;
             return;
@@ -269,14 +301,14 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
         if (P.learning_rate == lr_optimal)
             run.eta = 1.0 / (P.alpha * (run.optimal_init + S.t - 1.0));
         else if (P.learning_rate == lr_invscaling)
-            run.eta = P.eta0 / std::pow(S.t, P.power_t);
+            run.eta = P.eta0 / power_of_t(S.t, P.power_t);
 
         double dloss;
         const double cur = loss.value_and_derivative(p, yi, &dloss);
         run.loss_sum += cur;
         run.objective_sum += cur;
         if (track_norms)
-            run.objective_sum += P.alpha * ((1.0 - l1_ratio) * 0.5 * W.sq_norm() + l1_ratio * W.l1_norm());
+            run.objective_sum += P.alpha * ((1.0 - l1_ratio) * 0.5 * W.sq_norm + l1_ratio * W.l1_norm);
 
         double update;
         if (P.learning_rate == lr_pa1) {
@@ -304,7 +336,7 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
         }
         if (l1) {
             run.u += l1_ratio * run.eta * P.alpha;
-            l1_penalty(W, q, x, run.u, track_norms);
+            l1_penalty(W, q, x, run.u);
         }
         S.t += 1.0;
         run.count += 1.0;
@@ -337,18 +369,19 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
     const index_t n_features = X.n_cols;
     ScaledWeights W{S.coef, n_features};
     W.aw = P.average > 0 ? S.avg_coef : nullptr;
-    W.recompute_norms();
+    W.compute_norms();
 
     std::vector<index_t> idx(static_cast<std::size_t>(n));
-    std::vector<index_t> validation_rows;
-    index_t n_train = 0;
+    std::vector<index_t> validation_rows, train_rows;
     for (index_t i = 0; i < n; ++i) {
         idx[static_cast<std::size_t>(i)] = i;
         if (validation != nullptr && validation[i])
             validation_rows.push_back(i);
         else
-            ++n_train;
+            train_rows.push_back(i);
     }
+    const index_t n_train = static_cast<index_t>(train_rows.size());
+    double mean_row_sq_norm = -1.0;  // computed on the first blow-up
     double ss_total = 0.0;
     if (P.early_stopping) {
         double sw = 0.0, swy = 0.0;
@@ -387,7 +420,6 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
         run.objective_sum = 0.0;
         run.loss_sum = 0.0;
         if (P.shuffle) shuffle_indices(idx.data(), n, P.seed);
-        if (params.penalty != penalty_none && (n_features < 4096 || epoch == 0)) W.recompute_norms();
         sgd_epoch(X, y, sample_weight, validation, idx.data(), params, W, S, q.empty() ? nullptr : q.data(), run,
                   cb);
         if (run.interrupted) {
@@ -404,24 +436,35 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
             S.failed_objective = objective;
             break;
         }
-        if (blowing_up(S.objectives, P.divergence_threshold, P.divergence_window)) {
-            status = status_diverged;
-            S.failed_epoch = epoch + 1;
-            S.failed_objective = objective;
-            break;
+        const bool blown_up = objective > P.divergence_threshold;
+        if (blown_up) {
+            if (mean_row_sq_norm < 0.0)
+                mean_row_sq_norm = row_sq_norm_stats(X, RowSet{train_rows.data(), n_train}, nullptr, nullptr, 1).mean;
+            const double t_end = S.t + static_cast<double>(std::max(0, P.divergence_horizon - epoch - 1)) *
+                                           static_cast<double>(n_train);
+            if (step_hopeless(smallest_future_eta(P, run.optimal_init, t_end),
+                              P.loss.max_curvature() * mean_row_sq_norm)) {
+                status = status_diverged;
+                S.failed_epoch = epoch + 1;
+                S.failed_objective = objective;
+                break;
+            }
         }
+        // A blown-up run that may still recover is not stopped for lack of
+        // progress (the adaptive schedule still shrinks its step).
+        const int count_stall = (!blown_up || P.learning_rate == lr_adaptive) ? 1 : 0;
         double score = 0.0;
         if (P.early_stopping) {
             score = validation_r2(X, y, sample_weight, validation_rows, W, S.intercept, ss_total);
             S.validation_scores.push_back(score);
             if (P.tol > -inf && score < best_score + P.tol)
-                ++no_improvement;
+                no_improvement += count_stall;
             else
                 no_improvement = 0;
             if (score > best_score) best_score = score;
         } else {
             if (P.tol > -inf && objective > best_objective - P.tol)
-                ++no_improvement;
+                no_improvement += count_stall;
             else
                 no_improvement = 0;
             if (objective < best_objective) best_objective = objective;
@@ -431,7 +474,7 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
             info.epoch = epoch + 1;
             info.objective = objective;
             info.mean_loss = run.loss_sum / static_cast<double>(std::max<index_t>(1, n_train));
-            info.coef_norm = std::sqrt(W.sq_norm());
+            info.coef_norm = std::sqrt(std::max(0.0, W.sq_norm));
             if (params.penalty == penalty_none) {
                 double s = 0.0;
                 for (index_t j = 0; j < n_features; ++j) s += W.w[j] * W.w[j];

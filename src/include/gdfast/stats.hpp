@@ -177,24 +177,31 @@ double centered_comoments(const Matrix& X, const RowSet& rows, const T* y, index
     return total;
 }
 
-// max_i ||(x_i - mean) / scale||^2 over `rows`: the per-sample smoothness that
-// bounds mini-batch step sizes.
+// Mean and max over `rows` of ||(x_i - mean) / scale||^2: the per-sample
+// curvature that bounds stable step sizes.
+struct RowNormStats {
+    double mean = 0.0;
+    double max = 0.0;
+};
+
 template <class Matrix>
-double max_row_sq_norm(const Matrix& X, const RowSet& rows, const double* mean, const double* scale,
-                       int n_threads) {
+RowNormStats row_sq_norm_stats(const Matrix& X, const RowSet& rows, const double* mean, const double* scale,
+                               int n_threads) {
     const index_t p = X.n_cols;
-    const RowBlocks blocks = make_row_blocks(rows.count, 1);
+    const RowBlocks blocks = make_row_blocks(rows.count, 2);
     const int threads = threads_for_work(n_threads, 2.0 * static_cast<double>(rows.count) * p, blocks.n_blocks);
-    std::vector<double> best(static_cast<std::size_t>(blocks.n_blocks), 0.0);
+    std::vector<double> part(static_cast<std::size_t>(2 * blocks.n_blocks), 0.0);
     std::vector<double> inv2(static_cast<std::size_t>(p)), shift(static_cast<std::size_t>(p));
     double base = 0.0;  // ||mean / scale||^2, the norm of an all-zero row
     for (index_t j = 0; j < p; ++j) {
-        inv2[static_cast<std::size_t>(j)] = 1.0 / (scale[j] * scale[j]);
-        shift[static_cast<std::size_t>(j)] = -2.0 * mean[j] * inv2[static_cast<std::size_t>(j)];
-        base += mean[j] * mean[j] * inv2[static_cast<std::size_t>(j)];
+        const double m = mean ? mean[j] : 0.0;
+        const double sc = scale ? scale[j] : 1.0;
+        inv2[static_cast<std::size_t>(j)] = 1.0 / (sc * sc);
+        shift[static_cast<std::size_t>(j)] = -2.0 * m * inv2[static_cast<std::size_t>(j)];
+        base += m * m * inv2[static_cast<std::size_t>(j)];
     }
     parallel_for(blocks.n_blocks, threads, [&](index_t blk) {
-        double m = 0.0;
+        double total = 0.0, top = 0.0;
         for (index_t r = blocks.begin(blk); r < blocks.end(blk); ++r) {
             const auto x = row_of(X, rows[r]);
             double s = base;
@@ -210,13 +217,26 @@ double max_row_sq_norm(const Matrix& X, const RowSet& rows, const double* mean, 
                     s += v * v * inv2[static_cast<std::size_t>(j)] + v * shift[static_cast<std::size_t>(j)];
                 }
             }
-            m = std::max(m, s);
+            total += s;
+            top = std::max(top, s);
         }
-        best[static_cast<std::size_t>(blk)] = m;
+        part[static_cast<std::size_t>(2 * blk)] = total;
+        part[static_cast<std::size_t>(2 * blk + 1)] = top;
     });
-    double m = 0.0;
-    for (double v : best) m = std::max(m, v);
-    return m;
+    RowNormStats out;
+    for (index_t blk = 0; blk < blocks.n_blocks; ++blk) {
+        out.mean += part[static_cast<std::size_t>(2 * blk)];
+        out.max = std::max(out.max, part[static_cast<std::size_t>(2 * blk + 1)]);
+    }
+    out.mean = rows.count > 0 ? out.mean / static_cast<double>(rows.count) : 0.0;
+    return out;
+}
+
+// Descent has diverged for good when, with the objective blown up, even the
+// smallest step the schedule will reach before the end is still ten times the
+// stability limit 2 / L of the data (L: curvature along the update).
+inline bool step_hopeless(double smallest_future_step, double curvature) {
+    return smallest_future_step * curvature > 20.0;
 }
 
 }  // namespace gdfast
