@@ -37,14 +37,21 @@ def divergence_threshold(y: np.ndarray, loss: str, epsilon: float, sample_weight
     of predicting the (weighted) mean of y. Infinite when both are 0 (y is all
     zeros), where only a non-finite objective counts as divergence.
     """
-    y = np.asarray(y, dtype=np.float64)
+    y = np.asarray(y)
     if y.size == 0:
         return float("inf")
     mean = np.average(y, axis=0, weights=sample_weight)
-    reference = max(
-        float(np.mean(loss_value(-y, loss, epsilon))),
-        float(np.mean(loss_value(mean - y, loss, epsilon))),
-    )
+    if loss == "squared_error":  # closed forms: no temporaries the size of y
+        flat = y.reshape(-1)
+        mean_sq = float(flat @ flat) / flat.size
+        spread = mean_sq - float(np.mean(np.square(mean) if np.ndim(mean) else mean**2))
+        reference = 0.5 * max(mean_sq, spread)
+    else:
+        y = y.astype(np.float64, copy=False)
+        reference = max(
+            float(np.mean(loss_value(-y, loss, epsilon))),
+            float(np.mean(loss_value(mean - y, loss, epsilon))),
+        )
     return DIVERGENCE_FACTOR * reference if reference > 0 else float("inf")
 
 

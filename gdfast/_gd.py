@@ -392,9 +392,11 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
                 f"y has {k} targets but the model was fitted with "
                 f"{self.coef_.reshape(-1, n_features).shape[0]}."
             )
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-        )
+        # None stays None: the kernels then weigh every row 1 without an array.
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
         threads = resolve_n_jobs(self.n_jobs)
         full_batch = self.batch_size is None or self.batch_size >= n_samples
 
@@ -496,7 +498,7 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
                 f"{self.validation_fraction!r} left an empty set; change "
                 "validation_fraction, add samples, or disable early_stopping."
             )
-        if not np.any(sample_weight[idx_val] > 0):
+        if sample_weight is not None and not np.any(sample_weight[idx_val] > 0):
             raise ValueError(
                 "The sample weights of the validation set are all zero; use another random_state."
             )
@@ -525,7 +527,12 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
             seed=seed,
             early_stopping=self.early_stopping,
             divergence_threshold=divergence_threshold(
-                y2[train_rows], self.loss, self.epsilon, sample_weight[train_rows]
+                y2 if train_rows.shape[0] == y2.shape[0] else y2[train_rows],
+                self.loss,
+                self.epsilon,
+                None
+                if sample_weight is None or train_rows.shape[0] == y2.shape[0]
+                else sample_weight[train_rows],
             ),
             verbose=bool(self.verbose),
             n_threads=threads,

@@ -369,9 +369,11 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
         )
         y = y.astype(X.dtype, copy=False)
         n_features = X.shape[1]
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-        )
+        # None stays None: the kernels then weigh every sample 1 without an array.
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
         dtype = X.dtype
         average_coef = average_intercept = None
         if first_call:
@@ -448,15 +450,16 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
             raise ValueError("Provided intercept_init does not match dataset.")
         return intercept.reshape(1)
 
-    def _validation_mask(self, y, sample_weight) -> np.ndarray:
-        """scikit-learn's held-out split for early stopping (same random draws)."""
+    def _validation_mask(self, y, sample_weight) -> np.ndarray | None:
+        """scikit-learn's held-out split for early stopping (same random draws);
+        None without early stopping."""
         n_samples = y.shape[0]
-        mask = np.zeros(n_samples, dtype=np.uint8)
         if not self.early_stopping:
-            return mask
+            return None
+        mask = np.zeros(n_samples, dtype=np.uint8)
         cv = ShuffleSplit(test_size=self.validation_fraction, random_state=self.random_state)
         idx_train, idx_val = next(cv.split(np.zeros((n_samples, 1)), y))
-        if not np.any(sample_weight[idx_val] > 0):
+        if sample_weight is not None and not np.any(sample_weight[idx_val] > 0):
             raise ValueError(
                 "The sample weights for validation set are all zero, consider using a"
                 " different random state."
@@ -495,7 +498,8 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = rng.randint(0, MAX_INT)
         rng.randint(1, MAX_INT)
-        threshold = divergence_threshold(y[validation == 0], self.loss, self.epsilon)
+        train_y = y if validation is None else y[validation == 0]
+        threshold = divergence_threshold(train_y, self.loss, self.epsilon)
         run = self._per_sample if self.batch_size == 1 else self._mini_batch
         out = run(
             X,
@@ -645,8 +649,12 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
             X=X,
             y2=y[:, None],
             sample_weight=sample_weight,
-            train_rows=np.flatnonzero(validation == 0).astype(np.intp),
-            val_rows=np.flatnonzero(validation).astype(np.intp),
+            train_rows=np.arange(y.shape[0], dtype=np.intp)
+            if validation is None
+            else np.flatnonzero(validation == 0).astype(np.intp),
+            val_rows=np.empty(0, dtype=np.intp)
+            if validation is None
+            else np.flatnonzero(validation).astype(np.intp),
             mean=np.zeros(n_features),
             scale=np.ones(n_features),
             V=np.asarray(coef, dtype=np.float64)[None, :],

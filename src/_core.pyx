@@ -477,9 +477,12 @@ def sgd_fit_dense(const floating[:, :] X, const floating[::1] y, const floating[
     S.avg_intercept = avg_intercept
     S.t = t
     cdef const uint8_t* mask = &validation[0] if validation is not None else NULL
+    cdef const floating* sw = NULL
+    if sample_weight is not None:
+        sw = &sample_weight[0]
     cdef Status status
     with nogil:
-        status = sgd_fit(M, &y[0], &sample_weight[0], mask, P, S, loop.c)
+        status = sgd_fit(M, &y[0], sw, mask, P, S, loop.c)
     loop.reraise()
     return sgd_result(status, S)
 
@@ -498,9 +501,12 @@ def sgd_fit_csr(const floating[::1] data, const index_int[::1] indices, const in
     S.avg_intercept = avg_intercept
     S.t = t
     cdef const uint8_t* mask = &validation[0] if validation is not None else NULL
+    cdef const floating* sw = NULL
+    if sample_weight is not None:
+        sw = &sample_weight[0]
     cdef Status status
     with nogil:
-        status = sgd_fit(M, &y[0], &sample_weight[0], mask, P, S, loop.c)
+        status = sgd_fit(M, &y[0], sw, mask, P, S, loop.c)
     loop.reraise()
     return sgd_result(status, S)
 

@@ -210,7 +210,10 @@ inline int threads_for_work(int n_threads, double work, index_t n_blocks) {
 // result independent of which thread ran which i (see RowBlocks).
 template <class Body>
 inline void parallel_for(index_t n, int n_threads, Body&& body) {
-    (void)n_threads;  // unused without OpenMP
+    if (n_threads <= 1 || n <= 1) {  // no OpenMP region: small mini-batches call this a lot
+        for (index_t i = 0; i < n; ++i) body(i);
+        return;
+    }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1)
 #endif
@@ -265,7 +268,8 @@ inline std::uint32_t xorshift_next(std::uint32_t* state) {
 
 // Fisher-Yates shuffle of idx[0..n) driven by `seed` (passed by value: every
 // epoch restarts the generator, the permutation carries over, as in scikit-learn).
-inline void shuffle_indices(index_t* idx, index_t n, std::uint32_t seed) {
+template <class Index>
+inline void shuffle_indices(Index* idx, index_t n, std::uint32_t seed) {
     for (std::uint32_t i = 0; static_cast<index_t>(i) + 1 < n; ++i) {
         const std::uint32_t j = i + xorshift_next(&seed) % (static_cast<std::uint32_t>(n) - i);
         std::swap(idx[i], idx[j]);

@@ -166,8 +166,12 @@ GDFAST_INLINE bool rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, i
             s[u] = sample_weight ? static_cast<double>(sample_weight[idx[u]]) : 1.0;
         }
         // Shuffled mini-batches read rows at random: start loading the next ones.
-        if (rows.rows != nullptr && r + 12 <= r1)
-            for (int u = 8; u < 12; ++u) prefetch(X.row(rows.rows[r + u]));
+        if (rows.rows != nullptr && r + 12 <= r1) {
+            prefetch_row(X, rows.rows[r + 8]);
+            prefetch_row(X, rows.rows[r + 9]);
+            prefetch_row(X, rows.rows[r + 10]);
+            prefetch_row(X, rows.rows[r + 11]);
+        }
         for (index_t t = 0; t < k; ++t) {
             double pred[4], d[4];
             dot_four_rows(x, Wt + t * p, p, pred);

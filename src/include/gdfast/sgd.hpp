@@ -208,26 +208,6 @@ GDFAST_INLINE double row_sq_norm(const SparseRow<T, I>& x) {
     return s;
 }
 
-// Start loading the row a few samples ahead: shuffled rows are random accesses.
-// Straight-line code on purpose: GCC deletes a loop that only prefetches.
-// Beyond the first four cache lines the hardware's stream prefetcher takes over.
-template <class T>
-GDFAST_INLINE void prefetch_row(const DenseMatrix<T>& X, index_t i) {
-    const char* p = reinterpret_cast<const char*>(X.row(i));
-    const index_t bytes = X.n_cols * static_cast<index_t>(sizeof(T));
-    prefetch(p);
-    if (bytes > 64) prefetch(p + 64);
-    if (bytes > 128) prefetch(p + 128);
-    if (bytes > 192) prefetch(p + 192);
-}
-
-template <class T, class I>
-GDFAST_INLINE void prefetch_row(const CsrMatrix<T, I>& X, index_t i) {
-    const index_t start = static_cast<index_t>(X.indptr[i]);
-    prefetch(X.data + start);
-    prefetch(X.indices + start);
-}
-
 // t^power_t: pow() is a large share of a per-sample update, so the exponents in
 // common use take exact shortcuts (sqrt is correctly rounded; sqrt(sqrt(t)) is
 // within an ulp of pow(t, 0.25)).
@@ -267,10 +247,10 @@ struct SgdRun {
 };
 
 // One epoch over the shuffled order idx (validation rows skipped).
-template <class Matrix, class T>
+template <class Matrix, class T, class Index>
 GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_weight, const std::uint8_t* validation,
-                                  const index_t* idx, const SgdParams& P, ScaledWeights& W, SgdState& S,
-                                  double* q, SgdRun& run, const Callbacks& cb) {
+                                  const Index* idx, const SgdParams& P, ScaledWeights& W, SgdState& S, double* q,
+                                  SgdRun& run, const Callbacks& cb) {
     const index_t n = X.n_rows;
     const Loss loss = P.loss;
     const bool pa = P.learning_rate == lr_pa1 || P.learning_rate == lr_pa2;
@@ -284,16 +264,16 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
         if (r + ahead < n) {
             // The next samples' row, target and weight are random reads: each would
             // otherwise cost a full memory latency.
-            const index_t next = idx[r + ahead];
+            const index_t next = static_cast<index_t>(idx[r + ahead]);
             prefetch_row(X, next);
             prefetch(y + next);
-            prefetch(sample_weight + next);
+            if (sample_weight) prefetch(sample_weight + next);
         }
         if ((r & 0xFFFF) == 0xFFFF && cb.poll_interrupt()) {
             run.interrupted = true;
             return;
         }
-        const index_t i = idx[r];
+        const index_t i = static_cast<index_t>(idx[r]);
         if (validation != nullptr && validation[i]) continue;
         const auto x = row_of(X, i);
         const double yi = static_cast<double>(y[i]);
@@ -322,7 +302,7 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
             update = -run.eta * std::clamp(dloss, -1e12, 1e12);
         }
         if (pa && yi - p < 0.0) update = -update;
-        update *= static_cast<double>(sample_weight[i]);
+        if (sample_weight) update *= static_cast<double>(sample_weight[i]);
 
         if (l2_shrink) W.scale(std::max(0.0, 1.0 - (1.0 - l1_ratio) * run.eta * P.alpha));
         if (update != 0.0) {
@@ -352,7 +332,7 @@ double validation_r2(const Matrix& X, const T* y, const T* sample_weight, const 
     for (index_t i : rows) {
         const double p = W.wscale * row_of(X, i).dot(W.w) + intercept;
         const double r = static_cast<double>(y[i]) - p;
-        ss_res += static_cast<double>(sample_weight[i]) * r * r;
+        ss_res += (sample_weight ? static_cast<double>(sample_weight[i]) : 1.0) * r * r;
     }
     if (ss_total == 0.0) return ss_res == 0.0 ? 1.0 : 0.0;
     return 1.0 - ss_res / ss_total;
@@ -371,28 +351,38 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
     W.aw = P.average > 0 ? S.avg_coef : nullptr;
     W.compute_norms();
 
-    std::vector<index_t> idx(static_cast<std::size_t>(n));
-    std::vector<index_t> validation_rows, train_rows;
-    for (index_t i = 0; i < n; ++i) {
-        idx[static_cast<std::size_t>(i)] = i;
-        if (validation != nullptr && validation[i])
-            validation_rows.push_back(i);
-        else
-            train_rows.push_back(i);
+    // Sample order: 32-bit indices (half the memory traffic of the shuffle) when
+    // they fit, as in scikit-learn.
+    std::vector<std::uint32_t> idx32;
+    std::vector<index_t> idx64;
+    const bool narrow = n <= static_cast<index_t>(UINT32_MAX);
+    if (narrow) {
+        idx32.resize(static_cast<std::size_t>(n));
+        for (index_t i = 0; i < n; ++i) idx32[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(i);
+    } else {
+        idx64.resize(static_cast<std::size_t>(n));
+        for (index_t i = 0; i < n; ++i) idx64[static_cast<std::size_t>(i)] = i;
     }
-    const index_t n_train = static_cast<index_t>(train_rows.size());
+    std::vector<index_t> validation_rows;
+    if (validation != nullptr)
+        for (index_t i = 0; i < n; ++i)
+            if (validation[i]) validation_rows.push_back(i);
+    const index_t n_train = n - static_cast<index_t>(validation_rows.size());
     double mean_row_sq_norm = -1.0;  // computed on the first blow-up
+    const auto weight_of = [&](index_t i) {
+        return sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
+    };
     double ss_total = 0.0;
     if (P.early_stopping) {
         double sw = 0.0, swy = 0.0;
         for (index_t i : validation_rows) {
-            sw += static_cast<double>(sample_weight[i]);
-            swy += static_cast<double>(sample_weight[i]) * static_cast<double>(y[i]);
+            sw += weight_of(i);
+            swy += weight_of(i) * static_cast<double>(y[i]);
         }
         const double mean = sw > 0.0 ? swy / sw : 0.0;
         for (index_t i : validation_rows) {
             const double r = static_cast<double>(y[i]) - mean;
-            ss_total += static_cast<double>(sample_weight[i]) * r * r;
+            ss_total += weight_of(i) * r * r;
         }
     }
     std::vector<double> q;
@@ -419,9 +409,14 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
     for (; epoch < P.max_iter; ++epoch) {
         run.objective_sum = 0.0;
         run.loss_sum = 0.0;
-        if (P.shuffle) shuffle_indices(idx.data(), n, P.seed);
-        sgd_epoch(X, y, sample_weight, validation, idx.data(), params, W, S, q.empty() ? nullptr : q.data(), run,
-                  cb);
+        double* qp = q.empty() ? nullptr : q.data();
+        if (narrow) {
+            if (P.shuffle) shuffle_indices(idx32.data(), n, P.seed);
+            sgd_epoch(X, y, sample_weight, validation, idx32.data(), params, W, S, qp, run, cb);
+        } else {
+            if (P.shuffle) shuffle_indices(idx64.data(), n, P.seed);
+            sgd_epoch(X, y, sample_weight, validation, idx64.data(), params, W, S, qp, run, cb);
+        }
         if (run.interrupted) {
             status = status_interrupted;
             break;
@@ -438,8 +433,13 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
         }
         const bool blown_up = objective > P.divergence_threshold;
         if (blown_up) {
-            if (mean_row_sq_norm < 0.0)
+            if (mean_row_sq_norm < 0.0) {
+                std::vector<index_t> train_rows;
+                train_rows.reserve(static_cast<std::size_t>(n_train));
+                for (index_t i = 0; i < n; ++i)
+                    if (validation == nullptr || !validation[i]) train_rows.push_back(i);
                 mean_row_sq_norm = row_sq_norm_stats(X, RowSet{train_rows.data(), n_train}, nullptr, nullptr, 1).mean;
+            }
             const double t_end = S.t + static_cast<double>(std::max(0, P.divergence_horizon - epoch - 1)) *
                                            static_cast<double>(n_train);
             if (step_hopeless(smallest_future_eta(P, run.optimal_init, t_end),

@@ -1,0 +1,345 @@
+"""The benchmark workloads, defined once for ``gdfast bench`` and ``benchmarks/``.
+
+Each workload races its contestants on the same data in the same process and
+reports median times; ratios are taken against the workload's baseline. The
+pytest-benchmark suite in ``benchmarks/`` runs the full-size workloads; the
+command line runs a shorter version (``quick=True``).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Contestant:
+    """One way of doing a workload's job."""
+
+    name: str
+    run: Callable[[], object]
+    # after the timing, what the result achieved (e.g. the MSE it reached)
+    quality: Callable[[object], str] | None = None
+
+
+@dataclass
+class Workload:
+    """A job, its contestants and its baseline (the contestant ratios refer to)."""
+
+    key: str
+    title: str
+    baseline: str
+    contestants: list[Contestant]
+    rounds: int = 7
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    workload: str
+    title: str
+    contestant: str
+    median: float
+    times: list[float]
+    quality: str = ""
+
+
+_DATA: dict[tuple, tuple] = {}
+
+
+def regression_data(n: int, p: int, dtype=np.float64, seed: int = 0, k: int | None = None):
+    """Standardized random regression data (cached): X, y, true coefficients."""
+    key = (n, p, np.dtype(dtype).str, seed, k)
+    if key not in _DATA:
+        rng = np.random.default_rng(seed)
+        X = np.empty((n, p), dtype=dtype)
+        for start in range(0, n, 65536):  # fill in chunks: no float64 temporary of X
+            X[start : start + 65536] = rng.standard_normal((min(65536, n - start), p))
+        coef = rng.standard_normal(p)
+        y = (X @ coef.astype(dtype) + 0.5 + 0.1 * rng.standard_normal(n)).astype(dtype)
+        _DATA[key] = (X, y, coef)
+    return _DATA[key]
+
+
+def _mse_note(X, y):
+    def note(model) -> str:
+        mse = float(np.mean((model.predict(X) - y) ** 2))
+        return f"MSE {mse:.6g}"
+
+    return note
+
+
+def workloads(quick: bool = False) -> list[Workload]:
+    """The benchmark workloads; ``quick`` shrinks them to run in well under 2 minutes."""
+    from sklearn.linear_model import LinearRegression, Ridge
+    from sklearn.linear_model import SGDRegressor as SkSGD
+
+    from gdfast import GDRegressor, SGDRegressor, _core, kernels, reference
+
+    n1 = 200_000 if quick else 1_000_000
+    n2 = 50_000 if quick else 200_000
+    n3 = 100_000 if quick else 1_000_000
+    p = 32
+    rounds = 5 if quick else 7
+    out: list[Workload] = []
+
+    for dtype in (np.float64, np.float32):
+        X, y, coef = regression_data(n1, p, dtype)
+        flat = X.reshape(-1)
+        name = np.dtype(dtype).name
+        out.append(
+            Workload(
+                key=f"W1-{name}",
+                title=f"W1 loss_grad, one full-batch gradient pass, {n1:,} x {p} {name}",
+                baseline="numpy reference",
+                rounds=rounds * 3,
+                contestants=[
+                    Contestant(
+                        "numpy reference",
+                        lambda X=X, y=y, c=coef: reference.loss_grad(X, y, c, 0.5),
+                    ),
+                    Contestant("gdfast", lambda X=X, y=y, c=coef: kernels.loss_grad(X, y, c, 0.5)),
+                    Contestant(
+                        "gdfast, 1 thread",
+                        lambda X=X, y=y, c=coef: kernels.loss_grad(X, y, c, 0.5, n_jobs=1),
+                    ),
+                    Contestant(
+                        "read X once (bandwidth floor)",
+                        lambda flat=flat: _core.read_sum(flat, _core.max_threads()),
+                    ),
+                ],
+            )
+        )
+
+    Xc, yc, cc = regression_data(16_384, p)  # 4 MiB: in cache
+    out.append(
+        Workload(
+            key="W1-threads",
+            title=f"W1 loss_grad in cache, 16,384 x {p} float64 (4 MiB), threads",
+            baseline="gdfast, 1 thread",
+            rounds=rounds * 40,
+            contestants=[
+                Contestant(
+                    "gdfast, 1 thread", lambda: kernels.loss_grad(Xc, yc, cc, 0.5, n_jobs=1)
+                ),
+                Contestant(
+                    "gdfast, 2 threads", lambda: kernels.loss_grad(Xc, yc, cc, 0.5, n_jobs=2)
+                ),
+            ],
+        )
+    )
+
+    X2, y2, _ = regression_data(n2, p)
+    for batch in (32, 256):
+        common = dict(optimizer="sgd", learning_rate=0.01, batch_size=batch, epochs=1)
+        gd = GDRegressor(
+            optimizer="sgd",
+            learning_rate="constant",
+            eta0=0.01,
+            batch_size=batch,
+            max_iter=1,
+            tol=None,
+            shuffle=False,
+            standardize=False,
+        )
+        out.append(
+            Workload(
+                key=f"W2-batch{batch}",
+                title=f"W2 one epoch of mini-batch SGD, batch {batch}, {n2:,} x {p}",
+                baseline="numpy reference",
+                rounds=rounds,
+                contestants=[
+                    Contestant(
+                        "numpy reference",
+                        lambda X2=X2, y2=y2, c=common: reference.descent(X2, y2, **c),
+                    ),
+                    Contestant("gdfast", lambda X2=X2, y2=y2, gd=gd: gd.fit(X2, y2)),
+                ],
+            )
+        )
+
+    X3, y3, _ = regression_data(n3, p)
+    note3 = _mse_note(X3, y3)
+
+    def sgd_epoch(cls):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cls(max_iter=1, tol=None, random_state=0).fit(X3, y3)
+
+    out.append(
+        Workload(
+            key="W3",
+            title=f"W3 one epoch of per-sample SGD, {n3:,} x {p} (same epochs, same model)",
+            baseline="scikit-learn SGDRegressor",
+            rounds=rounds,
+            contestants=[
+                Contestant("scikit-learn SGDRegressor", lambda: sgd_epoch(SkSGD), note3),
+                Contestant("gdfast SGDRegressor", lambda: sgd_epoch(SGDRegressor), note3),
+            ],
+        )
+    )
+
+    def fit(model):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return model.fit(X3, y3)
+
+    out.append(
+        Workload(
+            key="W4",
+            title=f"W4 time to a solution with default parameters, {n3:,} x {p}",
+            baseline="scikit-learn SGDRegressor",
+            rounds=max(3, rounds - 2),
+            contestants=[
+                Contestant("scikit-learn SGDRegressor", lambda: fit(SkSGD(random_state=0)), note3),
+                Contestant("scikit-learn LinearRegression", lambda: fit(LinearRegression()), note3),
+                Contestant("scikit-learn Ridge(lsqr)", lambda: fit(Ridge(solver="lsqr")), note3),
+                Contestant("gdfast SGDRegressor", lambda: fit(SGDRegressor(random_state=0)), note3),
+                Contestant("gdfast GDRegressor", lambda: fit(GDRegressor()), note3),
+            ],
+        )
+    )
+    return out
+
+
+def median_times(contestants: list[Contestant], rounds: int) -> dict[str, list[float]]:
+    """Time every contestant ``rounds`` times, interleaved (so that a noisy
+    neighbour hits all of them alike), after one warm-up call each."""
+    for c in contestants:
+        c.run()
+    times: dict[str, list[float]] = {c.name: [] for c in contestants}
+    for _ in range(rounds):
+        for c in contestants:
+            t0 = time.perf_counter()
+            c.run()
+            times[c.name].append(time.perf_counter() - t0)
+    return times
+
+
+def run_workloads(
+    selected: list[Workload], progress: Callable[[str], None] | None = None
+) -> list[Result]:
+    """Run the workloads; ``progress`` receives a line as each one starts."""
+    results: list[Result] = []
+    for i, w in enumerate(selected, 1):
+        if progress:
+            progress(f"[{i}/{len(selected)}] {w.title}")
+        times = median_times(w.contestants, w.rounds)
+        for c in w.contestants:
+            model = c.run() if c.quality else None
+            results.append(
+                Result(
+                    w.key,
+                    w.title,
+                    c.name,
+                    statistics.median(times[c.name]),
+                    times[c.name],
+                    c.quality(model) if c.quality else "",
+                )
+            )
+    return results
+
+
+def peak_memory_ratio(estimator: str, n: int = 500_000, p: int = 32) -> float:
+    """Extra peak resident memory of ``fit``, as a fraction of X's size.
+
+    Measured in a fresh interpreter (the peak of a process cannot be reset):
+    the peak after ``fit`` minus the peak before it, over ``X.nbytes``.
+    """
+    code = f"""
+import resource, warnings, numpy as np
+warnings.simplefilter("ignore")
+from gdfast._bench import regression_data
+from gdfast import GDRegressor, SGDRegressor
+from sklearn.linear_model import SGDRegressor as SkSGD
+X, y, _ = regression_data({n}, {p})
+model = {estimator}
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+model.fit(X, y)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) * 1024 / X.nbytes)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ),
+        cwd=os.path.expanduser("~"),
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def format_table(results: list[Result], selected: list[Workload]) -> str:
+    """A plain-text table: median time and speed-up over each workload's baseline."""
+    lines = []
+    by_key = {w.key: w for w in selected}
+    for key in dict.fromkeys(r.workload for r in results):
+        rows = [r for r in results if r.workload == key]
+        w = by_key[key]
+        base = next(r.median for r in rows if r.contestant == w.baseline)
+        lines.append(rows[0].title)
+        for r in rows:
+            speed = base / r.median
+            extra = f"   {r.quality}" if r.quality else ""
+            lines.append(f"    {r.contestant:<32} {r.median * 1e3:10.2f} ms  {speed:6.2f}x{extra}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_speedups(results: list[Result], selected: list[Workload], path: str) -> None:
+    """Bar chart of each contestant's speed-up over its workload's baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_key = {w.key: w for w in selected}
+    labels, values = [], []
+    for r in results:
+        w = by_key[r.workload]
+        if r.contestant == w.baseline:
+            continue
+        base = next(
+            x.median for x in results if x.workload == r.workload and x.contestant == w.baseline
+        )
+        labels.append(f"{r.workload}: {r.contestant}")
+        values.append(base / r.median)
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.2))
+    ax.barh(labels[::-1], values[::-1], color="tab:blue")
+    ax.axvline(1.0, color="k", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("speed-up over the workload's baseline (x, log scale)")
+    ax.set_title("gdfast benchmarks (median, same data, same run)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def machine_summary() -> str:
+    """One line about where the figures were measured."""
+    import platform
+
+    from gdfast import _core
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {_core.cores()} cores, {_core.max_threads()} threads, SIMD {_core.simd()}, "
+        f"Python {platform.python_version()}, NumPy {np.__version__}"
+    )

@@ -1,0 +1,291 @@
+"""The gdfast command line: ``gdfast bench`` and ``gdfast fit`` (``python -m gdfast``)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import pickle
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class CliError(Exception):
+    """A problem the user can fix: printed as one line, exit status 1."""
+
+
+# ---------------------------------------------------------------------------- reading data
+
+
+def read_table(path: str) -> tuple[list[str], np.ndarray]:
+    """Column names and a float64 matrix from a .csv/.tsv, .npy or .parquet file."""
+    if not os.path.exists(path):
+        raise CliError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise CliError(f"{path}: is a directory, not a data file")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npy":
+        return _read_npy(path)
+    if ext == ".parquet":
+        return _read_parquet(path)
+    return _read_csv(path, delimiter="\t" if ext == ".tsv" else ",")
+
+
+def _read_npy(path: str) -> tuple[list[str], np.ndarray]:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise CliError(f"{path}: not a readable .npy file ({exc})") from None
+    if data.ndim != 2:
+        raise CliError(f"{path}: expected a 2-D array, got shape {data.shape}")
+    if data.dtype.kind not in "fiub":
+        raise CliError(f"{path}: expected numbers, got dtype {data.dtype}")
+    return [str(j) for j in range(data.shape[1])], data.astype(np.float64)
+
+
+def _read_parquet(path: str) -> tuple[list[str], np.ndarray]:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise CliError(
+            "reading .parquet needs pandas and pyarrow (pip install pandas pyarrow)"
+        ) from None
+    try:
+        frame = pd.read_parquet(path)
+    except ImportError:
+        raise CliError("reading .parquet needs pyarrow (pip install pyarrow)") from None
+    except Exception as exc:  # any reader failure is the file's
+        raise CliError(f"{path}: not a readable parquet file ({exc})") from None
+    bad = [c for c in frame.columns if frame[c].dtype.kind not in "fiub"]
+    if bad:
+        raise CliError(f"{path}: column {bad[0]!r} is not numeric (dtype {frame[bad[0]].dtype})")
+    return [str(c) for c in frame.columns], frame.to_numpy(dtype=np.float64)
+
+
+def _read_csv(path: str, delimiter: str) -> tuple[list[str], np.ndarray]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            header = next(reader, None)
+            if header is None or not any(h.strip() for h in header):
+                raise CliError(f"{path}: empty file (no header row)")
+            names = [h.strip() for h in header]
+            rows = []
+            for line_no, row in enumerate(reader, start=2):
+                if not row or all(not v.strip() for v in row):
+                    continue
+                if len(row) != len(names):
+                    raise CliError(
+                        f"{path}, line {line_no}: {len(row)} fields, but the header has "
+                        f"{len(names)}"
+                    )
+                values = []
+                for name, v in zip(names, row, strict=True):
+                    try:
+                        values.append(float(v))
+                    except ValueError:
+                        raise CliError(
+                            f"{path}, line {line_no}: column {name!r} holds {v.strip()!r}, "
+                            "which is not a number"
+                        ) from None
+                rows.append(values)
+    except UnicodeDecodeError:
+        raise CliError(f"{path}: not a text CSV file (cannot decode it as UTF-8)") from None
+    except csv.Error as exc:
+        raise CliError(f"{path}: malformed CSV ({exc})") from None
+    if not rows:
+        raise CliError(f"{path}: no data rows after the header")
+    return names, np.asarray(rows, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def _estimator(args):
+    from gdfast import GDRegressor, SGDRegressor
+
+    common = dict(
+        loss=args.loss,
+        penalty=args.penalty,
+        alpha=args.alpha,
+        random_state=args.random_state,
+        n_jobs=args.n_jobs,
+        verbose=args.verbose,
+    )
+    if args.max_iter is not None:
+        common["max_iter"] = args.max_iter
+    if args.tol is not None:
+        common["tol"] = None if args.tol < 0 else args.tol
+    if args.estimator == "sgd":
+        kw = dict(common)
+        if kw["penalty"] is None:
+            kw["penalty"] = "l2"
+        if args.batch_size is not None:
+            kw["batch_size"] = args.batch_size
+        if args.learning_rate is not None:
+            kw["learning_rate"] = args.learning_rate
+        if args.eta0 is not None:
+            kw["eta0"] = args.eta0
+        if args.optimizer is not None:
+            raise CliError("--optimizer applies to --estimator gd only")
+        return SGDRegressor(**kw)
+    kw = dict(common, batch_size=args.batch_size, standardize=not args.no_standardize)
+    if args.optimizer is not None:
+        kw["optimizer"] = args.optimizer
+    if args.learning_rate is not None:
+        kw["learning_rate"] = args.learning_rate
+    if args.eta0 is not None:
+        kw["eta0"] = args.eta0
+    return GDRegressor(**kw)
+
+
+def cmd_fit(args) -> int:
+    from sklearn.exceptions import ConvergenceWarning
+
+    names, data = read_table(args.data)
+    if args.target not in names:
+        shown = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
+        raise CliError(f"{args.data}: no column {args.target!r}; the columns are: {shown}")
+    j = names.index(args.target)
+    features = [n for i, n in enumerate(names) if i != j]
+    X = np.delete(data, j, axis=1)
+    y = data[:, j]
+    if not features:
+        raise CliError(f"{args.data}: no feature columns besides the target {args.target!r}")
+    model = _estimator(args)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        t0 = time.perf_counter()
+        try:
+            model.fit(X, y)
+        except ValueError as exc:  # bad data or a diverged descent: say it in one line
+            raise CliError(" ".join(str(exc).split())) from None
+        elapsed = time.perf_counter() - t0
+    coef = np.asarray(model.coef_).ravel()
+    intercept = float(np.ravel(model.intercept_)[0])
+    pred = model.predict(X)
+    mse = float(np.mean((pred - y) ** 2))
+    width = max(len(n) for n in [*features, "(intercept)"])
+    print(
+        f"{type(model).__name__} on {args.data}: {X.shape[0]} rows, {X.shape[1]} features, "
+        f"target {args.target!r}"
+    )
+    print("coefficients:")
+    for name, c in zip(features, coef, strict=True):
+        print(f"  {name:<{width}}  {c: .6g}")
+    print(f"  {'(intercept)':<{width}}  {intercept: .6g}")
+    print(f"training R^2: {model.score(X, y):.6f}   MSE: {mse:.6g}")
+    print(f"iterations: {model.n_iter_}   time: {elapsed:.3f} s")
+    for w in caught:
+        print(f"warning: {w.message}")
+    if args.save:
+        try:
+            with open(args.save, "wb") as f:
+                pickle.dump(model, f)
+        except OSError as exc:
+            raise CliError(f"cannot save the model to {args.save}: {exc.strerror}") from None
+        print(f"model saved to {args.save}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from gdfast import _bench
+
+    selected = _bench.workloads(quick=not args.full)
+    if args.only:
+        keys = {k.strip() for k in args.only.split(",")}
+        selected = [w for w in selected if w.key in keys or w.key.split("-")[0] in keys]
+        if not selected:
+            raise CliError(f"--only {args.only!r} matches no workload")
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    print(f"machine: {_bench.machine_summary()}")
+    results = _bench.run_workloads(selected, progress)
+    print(_bench.format_table(results, selected))
+    if args.plot:
+        try:
+            _bench.plot_speedups(results, selected, args.plot)
+        except ImportError:
+            raise CliError('--plot needs matplotlib: pip install "gdfast[plot]"') from None
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gdfast", description="Gradient descent for linear models, compiled."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bench = sub.add_parser("bench", help="race gdfast against NumPy and scikit-learn")
+    bench.add_argument("--plot", metavar="FILE.png", help="draw the speed-ups to this file")
+    bench.add_argument(
+        "--full",
+        action="store_true",
+        help="full-size workloads (as in benchmarks/) instead of the quick ones",
+    )
+    bench.add_argument(
+        "--only", metavar="KEYS", help="comma-separated workloads to run, e.g. W1,W3"
+    )
+    bench.set_defaults(func=cmd_bench)
+
+    fit = sub.add_parser("fit", help="fit a linear model on a data file")
+    fit.add_argument("data", help="a .csv/.tsv (header row), .npy (2-D) or .parquet file")
+    fit.add_argument(
+        "--target", required=True, help="the column to predict (.npy: the column number)"
+    )
+    fit.add_argument(
+        "--estimator",
+        choices=["gd", "sgd"],
+        default="gd",
+        help="GDRegressor (default) or SGDRegressor",
+    )
+    fit.add_argument(
+        "--loss",
+        default="squared_error",
+        choices=["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"],
+    )
+    fit.add_argument("--penalty", choices=["l2", "l1", "elasticnet"], default=None)
+    fit.add_argument("--alpha", type=float, default=1e-4)
+    fit.add_argument("--batch-size", type=int, default=None)
+    fit.add_argument(
+        "--optimizer",
+        default=None,
+        choices=["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"],
+    )
+    fit.add_argument("--learning-rate", default=None)
+    fit.add_argument("--eta0", type=float, default=None)
+    fit.add_argument("--max-iter", type=int, default=None)
+    fit.add_argument("--tol", type=float, default=None, help="a negative value disables it")
+    fit.add_argument("--random-state", type=int, default=None)
+    fit.add_argument("--no-standardize", action="store_true", help="gd: use X as it is")
+    fit.add_argument("--n-jobs", type=int, default=None)
+    fit.add_argument("--verbose", type=int, default=0)
+    fit.add_argument("--save", metavar="MODEL.pkl", help="pickle the fitted model here")
+    fit.set_defaults(func=cmd_fit)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``gdfast`` and ``python -m gdfast``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"gdfast: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("gdfast: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
