@@ -1,66 +1,37 @@
-"""Shared data and a ratio summary for the gdfast benchmark suite.
+"""The gdfast benchmark suite (pytest-benchmark), kept out of the default test run.
 
-Run with ``pytest benchmarks`` (after ``pip install ".[bench]"``). Every
-workload races its contestants on the same data in the same run; at the end a
-table prints each contestant's median time and its speed-up over the group's
-baseline, which is what the README quotes.
+Run with ``pytest benchmarks`` after ``pip install ".[bench]"``. The workloads
+are defined once, in :mod:`gdfast._bench`, and shared with ``gdfast bench``.
+Each workload's contestants race on the same data in the same process; at the
+end a table prints every median and its speed-up over the workload's baseline
+(the figures the README quotes), plus the peak memory of ``fit``.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
-
-import numpy as np
 import pytest
 
-# group -> {contestant: median seconds}; filled by the `race` fixture.
-RESULTS: dict[str, dict[str, float]] = defaultdict(dict)
-BASELINES: dict[str, str] = {}
-NOTES: dict[str, list[str]] = defaultdict(list)
+from gdfast import _bench
 
-_CACHE: dict[tuple, tuple] = {}
-
-
-def regression_data(n: int, p: int, dtype=np.float64, seed: int = 0):
-    """Standardized random regression data, cached for the session."""
-    key = (n, p, np.dtype(dtype).str, seed)
-    if key not in _CACHE:
-        rng = np.random.default_rng(seed)
-        X = rng.standard_normal((n, p)).astype(dtype)
-        coef = rng.standard_normal(p)
-        y = (X @ coef.astype(dtype) + 0.5 + 0.1 * rng.standard_normal(n)).astype(dtype)
-        _CACHE[key] = (X, y, coef)
-    return _CACHE[key]
+WORKLOADS = {w.key: w for w in _bench.workloads(quick=False)}
+RESULTS: list[_bench.Result] = []
+MEMORY: dict[str, float] = {}
 
 
-@pytest.fixture
-def race(benchmark):
-    """race(group, name, fn, baseline=False, rounds=7): time fn, record its median."""
-
-    def run(group, name, fn, *, baseline=False, rounds=7, warmup=1):
-        benchmark.group = group
-        benchmark.name = name
-        result = benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=warmup)
-        RESULTS[group][name] = statistics.median(benchmark.stats.stats.data)
-        if baseline:
-            BASELINES[group] = name
-        return result
-
-    return run
+@pytest.fixture(scope="session")
+def workloads():
+    return WORKLOADS
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not RESULTS:
-        return
     tr = terminalreporter
-    tr.section("gdfast speed-ups (median of rounds, same data, same run)")
-    for group in sorted(RESULTS):
-        rows = RESULTS[group]
-        base = BASELINES.get(group)
-        tr.write_line(f"{group}:")
-        for name, t in sorted(rows.items(), key=lambda kv: kv[1]):
-            ratio = f"  {rows[base] / t:6.2f}x vs {base}" if base and base in rows else ""
-            tr.write_line(f"    {name:<38} {t * 1e3:10.2f} ms{ratio}")
-        for note in NOTES.get(group, []):
-            tr.write_line(f"    {note}")
+    if RESULTS:
+        tr.section("gdfast speed-ups (median of interleaved rounds, same data, same run)")
+        tr.write_line(f"machine: {_bench.machine_summary()}")
+        selected = [WORKLOADS[k] for k in dict.fromkeys(r.workload for r in RESULTS)]
+        for line in _bench.format_table(RESULTS, selected).splitlines():
+            tr.write_line(line)
+    if MEMORY:
+        tr.section("peak extra memory of fit, as a fraction of X's size (500,000 x 32 float64)")
+        for name, ratio in MEMORY.items():
+            tr.write_line(f"    {name:<40} {ratio:6.3f} x X")

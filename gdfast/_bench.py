@@ -39,6 +39,12 @@ class Workload:
     baseline: str
     contestants: list[Contestant]
     rounds: int = 7
+    # Each round times a block of back-to-back calls per contestant, discarding
+    # the calls of its first `settle` seconds: a contestant is measured in its
+    # own steady state, not in the wake of the previous one (after a BLAS call
+    # OpenBLAS's idle workers spin on the other cores for ~0.1 s; after a pause
+    # OpenMP's workers sleep and an idle vCPU is slow to wake). 0: one call.
+    settle: float = 0.15
     notes: list[str] = field(default_factory=list)
 
 
@@ -100,7 +106,7 @@ def workloads(quick: bool = False) -> list[Workload]:
                 key=f"W1-{name}",
                 title=f"W1 loss_grad, one full-batch gradient pass, {n1:,} x {p} {name}",
                 baseline="numpy reference",
-                rounds=rounds * 3,
+                rounds=5 if not quick else 3,
                 contestants=[
                     Contestant(
                         "numpy reference",
@@ -119,13 +125,13 @@ def workloads(quick: bool = False) -> list[Workload]:
             )
         )
 
-    Xc, yc, cc = regression_data(16_384, p)  # 4 MiB: in cache
+    Xc, yc, cc = regression_data(32_768, p)  # 8 MiB: in the L3 cache
     out.append(
         Workload(
             key="W1-threads",
-            title=f"W1 loss_grad in cache, 16,384 x {p} float64 (4 MiB), threads",
+            title=f"W1 loss_grad in cache, 32,768 x {p} float64 (8 MiB), threads",
             baseline="gdfast, 1 thread",
-            rounds=rounds * 40,
+            rounds=5 if not quick else 3,
             contestants=[
                 Contestant(
                     "gdfast, 1 thread", lambda: kernels.loss_grad(Xc, yc, cc, 0.5, n_jobs=1)
@@ -198,6 +204,7 @@ def workloads(quick: bool = False) -> list[Workload]:
             title=f"W4 time to a solution with default parameters, {n3:,} x {p}",
             baseline="scikit-learn SGDRegressor",
             rounds=max(3, rounds - 2),
+            settle=0.0,  # fits of 0.1-2 s: one call per round
             contestants=[
                 Contestant("scikit-learn SGDRegressor", lambda: fit(SkSGD(random_state=0)), note3),
                 Contestant("scikit-learn LinearRegression", lambda: fit(LinearRegression()), note3),
@@ -210,17 +217,28 @@ def workloads(quick: bool = False) -> list[Workload]:
     return out
 
 
-def median_times(contestants: list[Contestant], rounds: int) -> dict[str, list[float]]:
-    """Time every contestant ``rounds`` times, interleaved (so that a noisy
-    neighbour hits all of them alike), after one warm-up call each."""
+def median_times(
+    contestants: list[Contestant], rounds: int, settle: float = 0.0
+) -> dict[str, list[float]]:
+    """Time the contestants in ``rounds`` interleaved rounds (so that a noisy
+    neighbour hits all of them alike). In each round a contestant runs back to
+    back for ``settle`` seconds untimed, then as many timed calls as fit in
+    another ``settle`` seconds (at least one)."""
     for c in contestants:
         c.run()
     times: dict[str, list[float]] = {c.name: [] for c in contestants}
     for _ in range(rounds):
         for c in contestants:
-            t0 = time.perf_counter()
-            c.run()
-            times[c.name].append(time.perf_counter() - t0)
+            start = time.perf_counter()
+            while time.perf_counter() - start < settle:
+                c.run()
+            block_start = time.perf_counter()
+            while True:
+                t0 = time.perf_counter()
+                c.run()
+                times[c.name].append(time.perf_counter() - t0)
+                if time.perf_counter() - block_start >= settle:
+                    break
     return times
 
 
@@ -232,7 +250,7 @@ def run_workloads(
     for i, w in enumerate(selected, 1):
         if progress:
             progress(f"[{i}/{len(selected)}] {w.title}")
-        times = median_times(w.contestants, w.rounds)
+        times = median_times(w.contestants, w.rounds, w.settle)
         for c in w.contestants:
             model = c.run() if c.quality else None
             results.append(
@@ -251,21 +269,29 @@ def run_workloads(
 def peak_memory_ratio(estimator: str, n: int = 500_000, p: int = 32) -> float:
     """Extra peak resident memory of ``fit``, as a fraction of X's size.
 
-    Measured in a fresh interpreter (the peak of a process cannot be reset):
-    the peak after ``fit`` minus the peak before it, over ``X.nbytes``.
+    Measured in a fresh interpreter on Linux: the peak resident size is reset
+    just before ``fit`` (``/proc/self/clear_refs``), and the peak after it minus
+    the resident size before it is divided by ``X.nbytes``. A copy of X shows
+    as 1.0 or more.
     """
     code = f"""
-import resource, warnings, numpy as np
+import warnings, numpy as np
 warnings.simplefilter("ignore")
 from gdfast._bench import regression_data
 from gdfast import GDRegressor, SGDRegressor
 from sklearn.linear_model import SGDRegressor as SkSGD
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
 X, y, _ = regression_data({n}, {p})
 model = {estimator}
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+model.fit(X[:1000], y[:1000])  # imports and first-call allocations out of the way
+before = status("VmRSS:")
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
 model.fit(X, y)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print((after - before) * 1024 / X.nbytes)
+print((status("VmHWM:") - before) / X.nbytes)
 """
     out = subprocess.run(
         [sys.executable, "-c", code],

@@ -72,6 +72,41 @@ inline bool cpu_has_avx2_fma() {
 
 inline bool use_avx2() { return cpu_has_avx2_fma() && avx2_disabled().load(std::memory_order_relaxed) == 0; }
 
+// a * b + c, fused (one rounding) in the AVX2+FMA build of a loop. Only where
+// that build may round differently from the baseline: the loss/gradient pass.
+template <bool Fma>
+GDFAST_INLINE double mul_add(double a, double b, double c) {
+    if constexpr (Fma)
+        return std::fma(a, b, c);
+    else
+        return a * b + c;
+}
+
+template <bool Fma>
+GDFAST_INLINE float mul_add(float a, float b, float c) {
+    if constexpr (Fma)
+        return std::fma(a, b, c);
+    else
+        return a * b + c;
+}
+
+// Like GDFAST_MULTIVERSION, for an `name##_impl` whose first template parameter
+// says whether to fuse multiply-adds: false in the baseline build, true in AVX2.
+#define GDFAST_MULTIVERSION_FMA(name)                                                   \
+    template <class... Args>                                                            \
+    auto name##_generic(Args&&... args) {                                               \
+        return name##_impl<false>(std::forward<Args>(args)...);                         \
+    }                                                                                   \
+    template <class... Args>                                                            \
+    GDFAST_AVX2 auto name##_avx2(Args&&... args) {                                      \
+        return name##_impl<true>(std::forward<Args>(args)...);                          \
+    }                                                                                   \
+    template <class... Args>                                                            \
+    auto name(Args&&... args) {                                                         \
+        if (use_avx2()) return name##_avx2(std::forward<Args>(args)...);                \
+        return name##_generic(std::forward<Args>(args)...);                             \
+    }
+
 // From an always-inlined `name##_impl`, defines `name##_generic`, `name##_avx2`
 // (the same body compiled for AVX2+FMA) and `name`, which calls the best one.
 #define GDFAST_MULTIVERSION(name)                                                       \
@@ -198,6 +233,27 @@ inline RowBlocks make_row_blocks(index_t n_rows, index_t accumulator_width) {
     if (n_rows == 0) return RowBlocks{0, per_block, 0};
     return RowBlocks{n_rows, per_block, (n_rows + per_block - 1) / per_block};
 }
+
+// Scratch doubles split into per-block (or per-thread) slots, each starting on
+// its own 64-byte cache line: two threads writing neighbouring slots would
+// otherwise share a line and bounce it between cores on every update.
+class PaddedSlots {
+   public:
+    // n_slots slots of `width` doubles each, set to `value`.
+    void assign(index_t n_slots, index_t width, double value) {
+        stride_ = (std::max<index_t>(width, 1) + 7) / 8 * 8;
+        buffer_.assign(static_cast<std::size_t>(n_slots * stride_ + 8), value);
+        const auto address = reinterpret_cast<std::uintptr_t>(buffer_.data());
+        offset_ = static_cast<index_t>(((64 - address % 64) % 64) / sizeof(double));
+    }
+    double* slot(index_t i) { return buffer_.data() + offset_ + i * stride_; }
+    const double* slot(index_t i) const { return buffer_.data() + offset_ + i * stride_; }
+
+   private:
+    std::vector<double> buffer_;
+    index_t stride_ = 8;
+    index_t offset_ = 0;
+};
 
 // Threads worth starting for `work` multiply-adds: below ~64k the fork costs more
 // than it saves. The result never changes a value, only the speed.

@@ -18,8 +18,8 @@ namespace gdfast {
 // Scratch memory kept between calls, so that a loop calling the kernel once per
 // mini-batch allocates nothing after the first call.
 struct LossGradWorkspace {
-    std::vector<double> partials;  // one block's partial sums: [loss, gb (k), G (k x p)]
-    std::vector<double> tiles;     // per thread: predictions and derivatives of a tile
+    PaddedSlots partials;          // per block: [loss, gb (k), G (k x p)]
+    PaddedSlots tiles;             // per thread: predictions and derivatives of a tile
     std::vector<int> flags;        // per block: a prediction was not finite
     std::vector<float> coef_float; // W rounded to float, for float32 rows
 };
@@ -143,7 +143,7 @@ GDFAST_INLINE bool tile_loss(const RowSet& rows, index_t r0, index_t m, const T*
 
 // Row-major X: predict, differentiate and accumulate four rows at a time while
 // they sit in L1. Handles rows [r0, r1) of `rows` and adds to part = [loss, gb, G].
-template <class T>
+template <bool Fma, LossKind K, class T>
 GDFAST_INLINE bool rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
                                   const T* sample_weight, const double* W, const T* Wt, const double* b,
                                   index_t k, const Loss& loss_ref, double* part) {
@@ -174,18 +174,18 @@ GDFAST_INLINE bool rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, i
         }
         for (index_t t = 0; t < k; ++t) {
             double pred[4], d[4];
-            dot_four_rows(x, Wt + t * p, p, pred);
+            dot_four_rows<Fma>(x, Wt + t * p, p, pred);
             double g = 0.0;
             for (int u = 0; u < 4; ++u) {
                 const double pu = pred[u] + b[t];
                 finite &= static_cast<bool>(std::isfinite(pu));
                 double du;
-                loss_sum += s[u] * loss.value_and_derivative(pu, static_cast<double>(y[idx[u] * k + t]), &du);
+                loss_sum += s[u] * loss.template evaluate<K>(pu, static_cast<double>(y[idx[u] * k + t]), &du);
                 d[u] = s[u] * du;
                 g += d[u];
             }
             gb[t] += g;
-            if (d[0] != 0.0 || d[1] != 0.0 || d[2] != 0.0 || d[3] != 0.0) axpy_four_rows(d, x, G + t * p, p);
+            if (d[0] != 0.0 || d[1] != 0.0 || d[2] != 0.0 || d[3] != 0.0) axpy_four_rows<Fma>(d, x, G + t * p, p);
         }
     }
     for (; r < r1; ++r) {
@@ -196,7 +196,7 @@ GDFAST_INLINE bool rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, i
             const double pu = x.dot(W + t * p) + b[t];
             finite &= static_cast<bool>(std::isfinite(pu));
             double du;
-            loss_sum += s * loss.value_and_derivative(pu, static_cast<double>(y[i * k + t]), &du);
+            loss_sum += s * loss.template evaluate<K>(pu, static_cast<double>(y[i * k + t]), &du);
             gb[t] += s * du;
             if (du != 0.0) x.axpy(s * du, G + t * p);
         }
@@ -220,14 +220,27 @@ const T* coef_as(const double* W, index_t n, std::vector<float>& buffer) {
 
 // One block of the fused pass: rows [r0, r1) of `rows`, added to part = [loss,
 // gb, G]. P and D are scratch for a tile. Returns false on a non-finite prediction.
-template <class Matrix, class T>
+template <bool Fma, class Matrix, class T>
 GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
                                         const T* sample_weight, const double* W, const T* Wt, const double* b,
                                         index_t k, const Loss& loss, index_t tile, double* P, double* D,
                                         double* part) {
     if constexpr (!is_csr<Matrix>::value) {
         if (X.col_stride == 1 && !X.column_major())
-            return rows_loss_grad(X, rows, r0, r1, y, sample_weight, W, Wt, b, k, loss, part);
+            switch (loss.kind) {  // one dispatch per block: the row loop knows its loss
+                case LossKind::squared_error:
+                    return rows_loss_grad<Fma, LossKind::squared_error>(X, rows, r0, r1, y, sample_weight, W, Wt,
+                                                                        b, k, loss, part);
+                case LossKind::huber:
+                    return rows_loss_grad<Fma, LossKind::huber>(X, rows, r0, r1, y, sample_weight, W, Wt, b, k,
+                                                                loss, part);
+                case LossKind::epsilon_insensitive:
+                    return rows_loss_grad<Fma, LossKind::epsilon_insensitive>(X, rows, r0, r1, y, sample_weight,
+                                                                              W, Wt, b, k, loss, part);
+                case LossKind::squared_epsilon_insensitive:
+                    return rows_loss_grad<Fma, LossKind::squared_epsilon_insensitive>(
+                        X, rows, r0, r1, y, sample_weight, W, Wt, b, k, loss, part);
+            }
     }
     bool finite = true;
     for (index_t t0 = r0; t0 < r1; t0 += tile) {
@@ -238,7 +251,7 @@ GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, ind
     }
     return finite;
 }
-GDFAST_MULTIVERSION(block_loss_grad)
+GDFAST_MULTIVERSION_FMA(block_loss_grad)
 
 // out[i * k + t] for the rows [r0, r1); returns false on a non-finite output.
 template <class Matrix, class T>
@@ -274,14 +287,14 @@ Status loss_grad(const Matrix& X, const RowSet& rows, const T* y, const T* sampl
     const index_t tile = tile_rows_for(p, sizeof(T));
     const int threads = threads_for_work(n_threads, 2.0 * static_cast<double>(rows.count) * p * k, blocks.n_blocks);
 
-    ws.partials.assign(static_cast<std::size_t>(blocks.n_blocks * width), 0.0);
+    ws.partials.assign(blocks.n_blocks, width, 0.0);
     ws.flags.assign(static_cast<std::size_t>(blocks.n_blocks), 0);
-    ws.tiles.resize(static_cast<std::size_t>(threads * 2 * k * tile));
+    ws.tiles.assign(threads, 2 * k * tile, 0.0);
     const T* Wt = coef_as<T>(W, k * p, ws.coef_float);
 
     parallel_for(blocks.n_blocks, threads, [&](index_t blk) {
-        double* part = ws.partials.data() + blk * width;
-        double* P = ws.tiles.data() + static_cast<index_t>(current_thread()) * 2 * k * tile;
+        double* part = ws.partials.slot(blk);
+        double* P = ws.tiles.slot(current_thread());
         double* D = P + k * tile;
         const bool finite = block_loss_grad(X, rows, blocks.begin(blk), blocks.end(blk), y, sample_weight, W, Wt,
                                             b, k, loss, tile, P, D, part);
@@ -293,7 +306,7 @@ Status loss_grad(const Matrix& X, const RowSet& rows, const T* y, const T* sampl
     std::fill(G_out, G_out + k * p, 0.0);
     bool finite = true;
     for (index_t blk = 0; blk < blocks.n_blocks; ++blk) {
-        const double* part = ws.partials.data() + blk * width;
+        const double* part = ws.partials.slot(blk);
         *loss_out += part[0];
         for (index_t t = 0; t < k; ++t) gb_out[t] += part[1 + t];
         for (index_t q = 0; q < k * p; ++q) G_out[q] += part[1 + k + q];
@@ -311,10 +324,11 @@ Status predict(const Matrix& X, const double* W, const double* b, index_t k, int
     const RowBlocks blocks = make_row_blocks(n, 1);
     const index_t tile = tile_rows_for(p, sizeof(T));
     const int threads = threads_for_work(n_threads, static_cast<double>(n) * p * k, blocks.n_blocks);
-    std::vector<double> scratch(static_cast<std::size_t>(threads * k * tile));
+    PaddedSlots scratch;
+    scratch.assign(threads, k * tile, 0.0);
     std::vector<int> flags(static_cast<std::size_t>(blocks.n_blocks), 0);
     parallel_for(blocks.n_blocks, threads, [&](index_t blk) {
-        double* P = scratch.data() + static_cast<index_t>(current_thread()) * k * tile;
+        double* P = scratch.slot(current_thread());
         const bool finite = block_predict(X, blocks.begin(blk), blocks.end(blk), W, b, k, tile, P, out);
         flags[static_cast<std::size_t>(blk)] = finite ? 0 : 1;
     });

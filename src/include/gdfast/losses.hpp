@@ -24,45 +24,48 @@ struct Loss {
 
     // Returns l(p, y) and stores dl/dp (capped at derivative_clip) in *derivative.
     GDFAST_INLINE double value_and_derivative(double p, double y, double* derivative) const {
-        const double v = unclipped(p, y, derivative);
-        if (*derivative > derivative_clip) *derivative = derivative_clip;
-        if (*derivative < -derivative_clip) *derivative = -derivative_clip;
-        return v;
-    }
-
-    // l(p, y) and dl/dp. At a kink the derivative takes scikit-learn's choice (0
-    // where |r| == eps for the insensitive losses).
-    GDFAST_INLINE double unclipped(double p, double y, double* derivative) const {
-        const double r = p - y;
-        const double a = std::fabs(r);
         switch (kind) {
             case LossKind::squared_error:
-                *derivative = r;
-                return 0.5 * r * r;
+                return evaluate<LossKind::squared_error>(p, y, derivative);
             case LossKind::huber:
-                if (a <= epsilon) {
-                    *derivative = r;
-                    return 0.5 * r * r;
-                }
-                *derivative = r > 0 ? epsilon : -epsilon;
-                return epsilon * (a - 0.5 * epsilon);
+                return evaluate<LossKind::huber>(p, y, derivative);
             case LossKind::epsilon_insensitive:
-                if (a <= epsilon) {
-                    *derivative = 0.0;
-                    return 0.0;
-                }
-                *derivative = r > 0 ? 1.0 : -1.0;
-                return a - epsilon;
+                return evaluate<LossKind::epsilon_insensitive>(p, y, derivative);
             case LossKind::squared_epsilon_insensitive:
-                if (a <= epsilon) {
-                    *derivative = 0.0;
-                    return 0.0;
-                }
-                *derivative = r > 0 ? 2.0 * (a - epsilon) : -2.0 * (a - epsilon);
-                return (a - epsilon) * (a - epsilon);
+                return evaluate<LossKind::squared_epsilon_insensitive>(p, y, derivative);
         }
         *derivative = 0.0;
         return 0.0;
+    }
+
+    // The same for a loss known at compile time (hot loops dispatch once per block).
+    // At a kink the derivative takes scikit-learn's choice (0 where |r| == eps for
+    // the insensitive losses).
+    template <LossKind K>
+    GDFAST_INLINE double evaluate(double p, double y, double* derivative) const {
+        const double r = p - y;
+        const double a = std::fabs(r);
+        double v, d;
+        if constexpr (K == LossKind::squared_error) {
+            d = r;
+            v = 0.5 * r * r;
+        } else if constexpr (K == LossKind::huber) {
+            const bool inside = a <= epsilon;
+            d = inside ? r : (r > 0 ? epsilon : -epsilon);
+            v = inside ? 0.5 * r * r : epsilon * (a - 0.5 * epsilon);
+        } else if constexpr (K == LossKind::epsilon_insensitive) {
+            const bool inside = a <= epsilon;
+            d = inside ? 0.0 : (r > 0 ? 1.0 : -1.0);
+            v = inside ? 0.0 : a - epsilon;
+        } else {
+            const bool inside = a <= epsilon;
+            d = inside ? 0.0 : (r > 0 ? 2.0 * (a - epsilon) : -2.0 * (a - epsilon));
+            v = inside ? 0.0 : (a - epsilon) * (a - epsilon);
+        }
+        if (d > derivative_clip) d = derivative_clip;
+        if (d < -derivative_clip) d = -derivative_clip;
+        *derivative = d;
+        return v;
     }
 
     double value(double p, double y) const {

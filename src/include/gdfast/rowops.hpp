@@ -62,61 +62,51 @@ GDFAST_INLINE void axpy_strided(double a, const T* x, index_t stride, double* g,
     }
 }
 
-// out[r] = x_r . w for four rows at once: each load of w serves four rows.
-// Two simd partial sums per row (first and second half of the row) keep eight
-// vector accumulators in flight; the order is fixed for a given build.
-template <class T>
+// out[r] = x_r . w for four rows at once: each load of w serves four rows. One
+// simd partial sum per row (a fixed order for a given build); multiply-adds
+// fused when Fma (the AVX2 build).
+template <bool Fma, class T>
 GDFAST_INLINE void dot_four_rows(const T* const x[4], const double* GDFAST_RESTRICT w, index_t n, double out[4]) {
     const T* GDFAST_RESTRICT x0 = x[0];
     const T* GDFAST_RESTRICT x1 = x[1];
     const T* GDFAST_RESTRICT x2 = x[2];
     const T* GDFAST_RESTRICT x3 = x[3];
-    const index_t h = n / 2;
-    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, b0 = 0.0, b1 = 0.0, b2 = 0.0, b3 = 0.0;
-    GDFAST_SIMD_REDUCTION(a0, a1, a2, a3, b0, b1, b2, b3)
-    for (index_t j = 0; j < h; ++j) {
-        const double wa = w[j];
-        const double wb = w[j + h];
-        a0 += static_cast<double>(x0[j]) * wa;
-        a1 += static_cast<double>(x1[j]) * wa;
-        a2 += static_cast<double>(x2[j]) * wa;
-        a3 += static_cast<double>(x3[j]) * wa;
-        b0 += static_cast<double>(x0[j + h]) * wb;
-        b1 += static_cast<double>(x1[j + h]) * wb;
-        b2 += static_cast<double>(x2[j + h]) * wb;
-        b3 += static_cast<double>(x3[j + h]) * wb;
+    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+    GDFAST_SIMD_REDUCTION(a0, a1, a2, a3)
+    for (index_t j = 0; j < n; ++j) {
+        const double wj = w[j];
+        a0 = mul_add<Fma>(static_cast<double>(x0[j]), wj, a0);
+        a1 = mul_add<Fma>(static_cast<double>(x1[j]), wj, a1);
+        a2 = mul_add<Fma>(static_cast<double>(x2[j]), wj, a2);
+        a3 = mul_add<Fma>(static_cast<double>(x3[j]), wj, a3);
     }
-    if (n % 2) {
-        const index_t j = n - 1;
-        a0 += static_cast<double>(x0[j]) * w[j];
-        a1 += static_cast<double>(x1[j]) * w[j];
-        a2 += static_cast<double>(x2[j]) * w[j];
-        a3 += static_cast<double>(x3[j]) * w[j];
-    }
-    out[0] = a0 + b0;
-    out[1] = a1 + b1;
-    out[2] = a2 + b2;
-    out[3] = a3 + b3;
+    out[0] = a0;
+    out[1] = a1;
+    out[2] = a2;
+    out[3] = a3;
 }
 
 // g += d[0] x_0 + d[1] x_1 + d[2] x_2 + d[3] x_3: one read and write of g for
 // four rows.
-template <class T>
+template <bool Fma, class T>
 GDFAST_INLINE void axpy_four_rows(const double d[4], const T* const x[4], double* GDFAST_RESTRICT g, index_t n) {
     const T* GDFAST_RESTRICT x0 = x[0];
     const T* GDFAST_RESTRICT x1 = x[1];
     const T* GDFAST_RESTRICT x2 = x[2];
     const T* GDFAST_RESTRICT x3 = x[3];
     const double d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3];
-    for (index_t j = 0; j < n; ++j)
-        g[j] += ((d0 * static_cast<double>(x0[j]) + d1 * static_cast<double>(x1[j])) +
-                 d2 * static_cast<double>(x2[j])) +
-                d3 * static_cast<double>(x3[j]);
+    for (index_t j = 0; j < n; ++j) {
+        double v = mul_add<Fma>(d0, static_cast<double>(x0[j]), g[j]);
+        v = mul_add<Fma>(d1, static_cast<double>(x1[j]), v);
+        v = mul_add<Fma>(d2, static_cast<double>(x2[j]), v);
+        g[j] = mul_add<Fma>(d3, static_cast<double>(x3[j]), v);
+    }
 }
 
 // float32 rows: products and short partial sums in float lanes (twice the
 // width of double), flushed into double every 64 features so the error does not
 // grow with the row length. w is the coefficient vector rounded to float once.
+template <bool Fma>
 GDFAST_INLINE void dot_four_rows(const float* const x[4], const float* GDFAST_RESTRICT w, index_t n, double out[4]) {
     const float* GDFAST_RESTRICT x0 = x[0];
     const float* GDFAST_RESTRICT x1 = x[1];
@@ -129,10 +119,10 @@ GDFAST_INLINE void dot_four_rows(const float* const x[4], const float* GDFAST_RE
         GDFAST_SIMD_REDUCTION(a0, a1, a2, a3)
         for (index_t j = j0; j < j1; ++j) {
             const float wj = w[j];
-            a0 += x0[j] * wj;
-            a1 += x1[j] * wj;
-            a2 += x2[j] * wj;
-            a3 += x3[j] * wj;
+            a0 = mul_add<Fma>(x0[j], wj, a0);
+            a1 = mul_add<Fma>(x1[j], wj, a1);
+            a2 = mul_add<Fma>(x2[j], wj, a2);
+            a3 = mul_add<Fma>(x3[j], wj, a3);
         }
         s0 += a0;
         s1 += a1;
@@ -146,6 +136,7 @@ GDFAST_INLINE void dot_four_rows(const float* const x[4], const float* GDFAST_RE
 }
 
 // float32 rows: the four-row combination in float, added to g in double.
+template <bool Fma>
 GDFAST_INLINE void axpy_four_rows(const double d[4], const float* const x[4], double* GDFAST_RESTRICT g, index_t n) {
     const float* GDFAST_RESTRICT x0 = x[0];
     const float* GDFAST_RESTRICT x1 = x[1];
@@ -153,8 +144,12 @@ GDFAST_INLINE void axpy_four_rows(const double d[4], const float* const x[4], do
     const float* GDFAST_RESTRICT x3 = x[3];
     const float d0 = static_cast<float>(d[0]), d1 = static_cast<float>(d[1]);
     const float d2 = static_cast<float>(d[2]), d3 = static_cast<float>(d[3]);
-    for (index_t j = 0; j < n; ++j)
-        g[j] += static_cast<double>(((d0 * x0[j] + d1 * x1[j]) + d2 * x2[j]) + d3 * x3[j]);
+    for (index_t j = 0; j < n; ++j) {
+        float v = mul_add<Fma>(d1, x1[j], d0 * x0[j]);
+        v = mul_add<Fma>(d2, x2[j], v);
+        v = mul_add<Fma>(d3, x3[j], v);
+        g[j] += static_cast<double>(v);
+    }
 }
 
 template <class T, class I>

@@ -18,10 +18,10 @@ void column_stats(const Matrix& X, const RowSet& rows, const T* sample_weight, i
     const RowBlocks blocks = make_row_blocks(rows.count, 2 * p + 1);
     const int threads = threads_for_work(n_threads, 3.0 * static_cast<double>(rows.count) * p, blocks.n_blocks);
     // per block: [weight, mean (p), m2 (p)]
-    const index_t width = 2 * p + 1;
-    std::vector<double> part(static_cast<std::size_t>(blocks.n_blocks * width), 0.0);
+    PaddedSlots part;
+    part.assign(blocks.n_blocks, 2 * p + 1, 0.0);
     parallel_for(blocks.n_blocks, threads, [&](index_t blk) {
-        double* w = part.data() + blk * width;
+        double* w = part.slot(blk);
         double* mu = w + 1;
         double* m2 = mu + p;
         double total = 0.0;
@@ -66,7 +66,7 @@ void column_stats(const Matrix& X, const RowSet& rows, const T* sample_weight, i
     std::fill(mean, mean + p, 0.0);
     std::fill(var, var + p, 0.0);
     for (index_t blk = 0; blk < blocks.n_blocks; ++blk) {
-        const double* w = part.data() + blk * width;
+        const double* w = part.slot(blk);
         const double wb = w[0];
         if (wb <= 0.0) continue;
         const double merged = total + wb;
@@ -82,6 +82,7 @@ void column_stats(const Matrix& X, const RowSet& rows, const T* sample_weight, i
 
 // Upper triangle of C += sum_u s_u d_u d_u^T for the first `count` of four
 // vectors of length q (the others are zeroed first).
+template <bool Fma>
 GDFAST_INLINE void rank4_update(double* const d[4], double sw[4], int count, index_t q, double* C) {
     for (int u = count; u < 4; ++u) {
         std::fill(d[u], d[u] + q, 0.0);
@@ -90,7 +91,7 @@ GDFAST_INLINE void rank4_update(double* const d[4], double sw[4], int count, ind
     for (index_t a = 0; a < q; ++a) {
         const double c[4] = {sw[0] * d[0][a], sw[1] * d[1][a], sw[2] * d[2][a], sw[3] * d[3][a]};
         const double* shifted[4] = {d[0] + a, d[1] + a, d[2] + a, d[3] + a};
-        axpy_four_rows(c, shifted, C + a * q + a, q - a);
+        axpy_four_rows<Fma>(c, shifted, C + a * q + a, q - a);
     }
 }
 
@@ -98,7 +99,7 @@ GDFAST_INLINE void rank4_update(double* const d[4], double sw[4], int count, ind
 //   C = sum_i s_i (z_i - zbar)(z_i - zbar)^T,  zbar = sum s z / sum s,
 // written as a full q x q matrix, with zbar (q) and sum s. One pass over X:
 // each block is centered on its own mean while in cache, then blocks merge.
-template <class Matrix, class T = typename Matrix::value_type>
+template <bool Fma, class Matrix, class T = typename Matrix::value_type>
 GDFAST_INLINE void block_comoments_impl(const Matrix& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
                                         index_t k, const T* sample_weight, double* out, double* z) {
     const index_t p = X.n_cols;
@@ -133,13 +134,13 @@ GDFAST_INLINE void block_comoments_impl(const Matrix& X, const RowSet& rows, ind
         for (index_t t = 0; t < k; ++t) di[p + t] = static_cast<double>(y[i * k + t]) - zbar[p + t];
         sw[filled] = s;
         if (++filled == 4) {
-            rank4_update(d, sw, filled, q, C);
+            rank4_update<Fma>(d, sw, filled, q, C);
             filled = 0;
         }
     }
-    if (filled > 0) rank4_update(d, sw, filled, q, C);
+    if (filled > 0) rank4_update<Fma>(d, sw, filled, q, C);
 }
-GDFAST_MULTIVERSION(block_comoments)
+GDFAST_MULTIVERSION_FMA(block_comoments)
 
 template <class Matrix, class T = typename Matrix::value_type>
 double centered_comoments(const Matrix& X, const RowSet& rows, const T* y, index_t k, const T* sample_weight,
@@ -148,17 +149,18 @@ double centered_comoments(const Matrix& X, const RowSet& rows, const T* y, index
     const index_t width = 1 + q + q * q;
     const RowBlocks blocks = make_row_blocks(rows.count, width);
     const int threads = threads_for_work(n_threads, 0.5 * static_cast<double>(rows.count) * q * q, blocks.n_blocks);
-    std::vector<double> part(static_cast<std::size_t>(blocks.n_blocks * width), 0.0);
-    std::vector<double> scratch(static_cast<std::size_t>(threads * 4 * q), 0.0);
+    PaddedSlots part, scratch;
+    part.assign(blocks.n_blocks, width, 0.0);
+    scratch.assign(threads, 4 * q, 0.0);
     parallel_for(blocks.n_blocks, threads, [&](index_t blk) {
-        block_comoments(X, rows, blocks.begin(blk), blocks.end(blk), y, k, sample_weight,
-                        part.data() + blk * width, scratch.data() + static_cast<index_t>(current_thread()) * 4 * q);
+        block_comoments(X, rows, blocks.begin(blk), blocks.end(blk), y, k, sample_weight, part.slot(blk),
+                        scratch.slot(current_thread()));
     });
     double total = 0.0;
     std::fill(zbar, zbar + q, 0.0);
     std::fill(C, C + q * q, 0.0);
     for (index_t blk = 0; blk < blocks.n_blocks; ++blk) {
-        const double* w = part.data() + blk * width;
+        const double* w = part.slot(blk);
         const double wb = w[0];
         if (wb <= 0.0) continue;
         const double merged = total + wb;
