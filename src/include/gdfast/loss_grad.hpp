@@ -153,6 +153,11 @@ GDFAST_INLINE bool rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, i
     const index_t p = X.n_cols;
     double* gb = part + 1;
     double* G = part + 1 + k;
+    // float32 rows accumulate the gradient in float for up to 16 rows (four
+    // groups), then flush into the double G: the float lanes are twice as wide.
+    constexpr bool float_rows = std::is_same_v<T, float>;
+    float* Gf = float_rows ? reinterpret_cast<float*>(G + k * p) : nullptr;
+    int groups_in_float = 0;
     double loss_sum = 0.0;
     bool finite = true;
     index_t r = r0;
@@ -185,8 +190,22 @@ GDFAST_INLINE bool rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, i
                 g += d[u];
             }
             gb[t] += g;
-            if (d[0] != 0.0 || d[1] != 0.0 || d[2] != 0.0 || d[3] != 0.0) axpy_four_rows<Fma>(d, x, G + t * p, p);
+            if (d[0] != 0.0 || d[1] != 0.0 || d[2] != 0.0 || d[3] != 0.0) {
+                if constexpr (float_rows)
+                    axpy_four_rows_float<Fma>(d, x, Gf + t * p, p);
+                else
+                    axpy_four_rows<Fma>(d, x, G + t * p, p);
+            }
         }
+        if constexpr (float_rows) {
+            if (++groups_in_float == 4) {
+                flush_float_accumulator(Gf, G, k * p);
+                groups_in_float = 0;
+            }
+        }
+    }
+    if constexpr (float_rows) {
+        if (groups_in_float > 0) flush_float_accumulator(Gf, G, k * p);
     }
     for (; r < r1; ++r) {
         const index_t i = rows[r];
@@ -283,11 +302,13 @@ Status loss_grad(const Matrix& X, const RowSet& rows, const T* y, const T* sampl
                  double* loss_out, double* G_out, double* gb_out) {
     const index_t p = X.n_cols;
     const index_t width = 1 + k + k * p;
+    // float32 rows keep a float gradient accumulator after G in each block's slot
+    const index_t scratch = std::is_same_v<T, float> ? (k * p + 1) / 2 : 0;
     const RowBlocks blocks = make_row_blocks(rows.count, width);
     const index_t tile = tile_rows_for(p, sizeof(T));
     const int threads = threads_for_work(n_threads, 2.0 * static_cast<double>(rows.count) * p * k, blocks.n_blocks);
 
-    ws.partials.assign(blocks.n_blocks, width, 0.0);
+    ws.partials.assign(blocks.n_blocks, width + scratch, 0.0);
     ws.flags.assign(static_cast<std::size_t>(blocks.n_blocks), 0);
     ws.tiles.assign(threads, 2 * k * tile, 0.0);
     const T* Wt = coef_as<T>(W, k * p, ws.coef_float);

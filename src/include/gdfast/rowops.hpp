@@ -152,6 +152,33 @@ GDFAST_INLINE void axpy_four_rows(const double d[4], const float* const x[4], do
     }
 }
 
+// float32 rows into a float accumulator gf (flushed into double by the caller
+// every few groups): gf += d[0] x_0 + ... + d[3] x_3, all in float lanes.
+template <bool Fma>
+GDFAST_INLINE void axpy_four_rows_float(const double d[4], const float* const x[4], float* GDFAST_RESTRICT gf,
+                                        index_t n) {
+    const float* GDFAST_RESTRICT x0 = x[0];
+    const float* GDFAST_RESTRICT x1 = x[1];
+    const float* GDFAST_RESTRICT x2 = x[2];
+    const float* GDFAST_RESTRICT x3 = x[3];
+    const float d0 = static_cast<float>(d[0]), d1 = static_cast<float>(d[1]);
+    const float d2 = static_cast<float>(d[2]), d3 = static_cast<float>(d[3]);
+    for (index_t j = 0; j < n; ++j) {
+        float v = mul_add<Fma>(d0, x0[j], gf[j]);
+        v = mul_add<Fma>(d1, x1[j], v);
+        v = mul_add<Fma>(d2, x2[j], v);
+        gf[j] = mul_add<Fma>(d3, x3[j], v);
+    }
+}
+
+// g += gf (in double), gf = 0.
+GDFAST_INLINE void flush_float_accumulator(float* GDFAST_RESTRICT gf, double* GDFAST_RESTRICT g, index_t n) {
+    for (index_t j = 0; j < n; ++j) {
+        g[j] += static_cast<double>(gf[j]);
+        gf[j] = 0.0f;
+    }
+}
+
 template <class T, class I>
 GDFAST_INLINE double dot_sparse(const T* values, const I* idx, index_t nnz, const double* w) {
     double s = 0.0;
