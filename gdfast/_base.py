@@ -111,6 +111,30 @@ def unfitted_on_failure(estimator, first_call: bool):
         raise
 
 
+def targets_as(y: np.ndarray, dtype) -> np.ndarray:
+    """y in X's dtype, or a ValueError if a finite target does not fit in it (a
+    float32 X with targets beyond ~3.4e38 would otherwise train on infinities)."""
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(y, dtype=dtype)
+    if out.size and not np.isfinite(out).all():
+        raise ValueError(
+            f"y has values beyond the range of {np.dtype(dtype).name}, the dtype of X "
+            "(the model is computed in X's dtype): pass float64 X or rescale y."
+        )
+    return out
+
+
+def refuse_zero_features(estimator, X) -> None:
+    """scikit-learn's error for an array with no columns, also for a DataFrame
+    (whose conversion would otherwise fail with a message that names nothing)."""
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 2 and shape[1] == 0:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={tuple(shape)}) while a minimum of 1 is "
+            f"required by {type(estimator).__name__}."
+        )
+
+
 def linear_predict(estimator, X, n_jobs=None) -> np.ndarray:
     """Validated ``X @ coef_.T + intercept_`` for a fitted linear estimator.
 
@@ -118,6 +142,7 @@ def linear_predict(estimator, X, n_jobs=None) -> np.ndarray:
     ``coef_``'s dtypes.
     """
     check_is_fitted(estimator)
+    refuse_zero_features(estimator, X)
     X = validate_data(
         estimator, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
     )

@@ -18,6 +18,8 @@ from gdfast._base import (
     SparseCoefMixin,
     divergence_threshold,
     linear_predict,
+    refuse_zero_features,
+    targets_as,
     unfitted_on_failure,
 )
 from gdfast._config import resolve_n_jobs
@@ -366,6 +368,7 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
             return self._fit_checked(X, y, sample_weight, first_call, max_iter, warm)
 
     def _fit_checked(self, X, y, sample_weight, first_call, max_iter, warm):
+        refuse_zero_features(self, X)
         X, y = validate_data(
             self,
             X,
@@ -384,7 +387,7 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
                 f"{self.coef_.ndim}; partial_fit needs the same targets."
             )
         multi = y.ndim == 2
-        y2 = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=X.dtype)
+        y2 = targets_as(y.reshape(y.shape[0], -1), X.dtype)
         n_samples, n_features = X.shape
         k = y2.shape[1]
         if not first_call and self.coef_.reshape(-1, n_features).shape[0] != k:

@@ -21,6 +21,8 @@ from gdfast._base import (
     divergence_threshold,
     linear_predict,
     raise_on_failure,
+    refuse_zero_features,
+    targets_as,
     unfitted_on_failure,
 )
 from gdfast._config import resolve_n_jobs
@@ -357,6 +359,7 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
         the current coefficients and averages. Nothing on ``self`` changes unless
         the run succeeds: a divergence or a Ctrl-C leaves the estimator as it was.
         """
+        refuse_zero_features(self, X)
         X, y = validate_data(
             self,
             X,
@@ -367,7 +370,7 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
             dtype=[np.float64, np.float32],
             reset=first_call,
         )
-        y = y.astype(X.dtype, copy=False)
+        y = targets_as(y, X.dtype)
         n_features = X.shape[1]
         # None stays None: the kernels then weigh every sample 1 without an array.
         if sample_weight is not None:

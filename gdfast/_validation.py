@@ -341,3 +341,43 @@ def check_step(step: Any) -> int:
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"step must be an integer >= 1 (the count of this update); got {step!r}.")
     return int(step)
+
+
+def check_optimizer_call(
+    name: str,
+    params: Any,
+    grad: Any,
+    states: tuple = (),
+    *,
+    step: Any = None,
+    **hyper: Any,
+) -> tuple[tuple[np.ndarray, ...], dict[str, float]]:
+    """Validate an optimizer step (shared by gdfast.kernels and gdfast.reference).
+
+    Returns the flat (params, grad, *states) views and the validated
+    hyper-parameters: ``learning_rate`` and ``weight_decay`` >= 0, ``momentum``,
+    ``rho``, ``beta_1`` and ``beta_2`` in [0, 1), ``eps`` > 0, ``step`` an int >= 1.
+    """
+    arrays = check_optimizer_arrays(params, grad, *states)
+    rules = {
+        "learning_rate": dict(low=0.0),
+        "weight_decay": dict(low=0.0),
+        "momentum": dict(low=0.0, high=1.0),
+        "rho": dict(low=0.0, high=1.0),
+        "beta_1": dict(low=0.0, high=1.0),
+        "beta_2": dict(low=0.0, high=1.0),
+        "eps": dict(low=0.0, low_open=True),
+    }
+    checked = {k: check_hyperparameter(v, k, **rules[k]) for k, v in hyper.items()}
+    if step is not None:
+        checked["step"] = float(check_step(step))
+    return arrays, checked
+
+
+def step_overflow_error(name: str) -> FloatingPointError:
+    """The error of an optimizer step whose result would not be finite."""
+    return FloatingPointError(
+        f"{name}: the update would overflow (a parameter or optimizer state would become "
+        "infinite or NaN); nothing was changed. Lower the learning rate or check the "
+        "gradient's scale."
+    )

@@ -19,12 +19,11 @@ import scipy.sparse as sp
 from gdfast import _core
 from gdfast._config import resolve_n_jobs
 from gdfast._validation import (
-    check_hyperparameter,
     check_loss_grad_args,
-    check_optimizer_arrays,
+    check_optimizer_call,
     check_predict_args,
-    check_step,
     nonfinite_error,
+    step_overflow_error,
 )
 
 __all__ = [
@@ -214,9 +213,15 @@ def apply_sgd(params: np.ndarray, grad: Any, *, learning_rate: float) -> None:
         Gradient at ``params``.
     learning_rate : float
         Step size (>= 0).
+
+    Raises
+    ------
+    FloatingPointError
+        If the update would overflow; then nothing is changed.
     """
-    p, g = check_optimizer_arrays(params, grad)
-    _core.step_sgd(p, g, check_hyperparameter(learning_rate, "learning_rate", low=0.0, high=None))
+    (p, g), h = check_optimizer_call("apply_sgd", params, grad, learning_rate=learning_rate)
+    if not _core.step_sgd(p, g, h["learning_rate"]):
+        raise step_overflow_error("apply_sgd")
 
 
 def apply_momentum(
@@ -243,16 +248,17 @@ def apply_momentum(
         Step size.
     momentum : float, default=0.9
         Momentum coefficient in [0, 1).
+
+    Raises
+    ------
+    FloatingPointError
+        If the update would overflow; then nothing is changed.
     """
-    p, g, v = check_optimizer_arrays(params, grad, velocity)
-    _core.step_momentum(
-        p,
-        g,
-        v,
-        check_hyperparameter(learning_rate, "learning_rate", low=0.0),
-        check_hyperparameter(momentum, "momentum", low=0.0, high=1.0),
-        False,
+    (p, g, v), h = check_optimizer_call(
+        "apply_momentum", params, grad, (velocity,), learning_rate=learning_rate, momentum=momentum
     )
+    if not _core.step_momentum(p, g, v, h["learning_rate"], h["momentum"], False):
+        raise step_overflow_error("apply_momentum")
 
 
 def apply_nesterov(
@@ -280,16 +286,17 @@ def apply_nesterov(
         Step size.
     momentum : float, default=0.9
         Momentum coefficient in [0, 1).
+
+    Raises
+    ------
+    FloatingPointError
+        If the update would overflow; then nothing is changed.
     """
-    p, g, v = check_optimizer_arrays(params, grad, velocity)
-    _core.step_momentum(
-        p,
-        g,
-        v,
-        check_hyperparameter(learning_rate, "learning_rate", low=0.0),
-        check_hyperparameter(momentum, "momentum", low=0.0, high=1.0),
-        True,
+    (p, g, v), h = check_optimizer_call(
+        "apply_nesterov", params, grad, (velocity,), learning_rate=learning_rate, momentum=momentum
     )
+    if not _core.step_momentum(p, g, v, h["learning_rate"], h["momentum"], True):
+        raise step_overflow_error("apply_nesterov")
 
 
 def apply_adagrad(
@@ -316,15 +323,17 @@ def apply_adagrad(
         Step size.
     eps : float, default=1e-8
         Stabilizer (> 0).
+
+    Raises
+    ------
+    FloatingPointError
+        If the update would overflow; then nothing is changed.
     """
-    p, g, s = check_optimizer_arrays(params, grad, sum_sq)
-    _core.step_adagrad(
-        p,
-        g,
-        s,
-        check_hyperparameter(learning_rate, "learning_rate", low=0.0),
-        check_hyperparameter(eps, "eps", low=0.0, low_open=True),
+    (p, g, s), h = check_optimizer_call(
+        "apply_adagrad", params, grad, (sum_sq,), learning_rate=learning_rate, eps=eps
     )
+    if not _core.step_adagrad(p, g, s, h["learning_rate"], h["eps"]):
+        raise step_overflow_error("apply_adagrad")
 
 
 def apply_rmsprop(
@@ -355,16 +364,17 @@ def apply_rmsprop(
         Decay rate in [0, 1).
     eps : float, default=1e-8
         Stabilizer (> 0).
+
+    Raises
+    ------
+    FloatingPointError
+        If the update would overflow; then nothing is changed.
     """
-    p, g, s = check_optimizer_arrays(params, grad, mean_sq)
-    _core.step_rmsprop(
-        p,
-        g,
-        s,
-        check_hyperparameter(learning_rate, "learning_rate", low=0.0),
-        check_hyperparameter(rho, "rho", low=0.0, high=1.0),
-        check_hyperparameter(eps, "eps", low=0.0, low_open=True),
+    (p, g, s), h = check_optimizer_call(
+        "apply_rmsprop", params, grad, (mean_sq,), learning_rate=learning_rate, rho=rho, eps=eps
     )
+    if not _core.step_rmsprop(p, g, s, h["learning_rate"], h["rho"], h["eps"]):
+        raise step_overflow_error("apply_rmsprop")
 
 
 def apply_adam(
@@ -401,19 +411,13 @@ def apply_adam(
         Decay rates in [0, 1).
     eps : float, default=1e-8
         Stabilizer (> 0).
+
+    Raises
+    ------
+    FloatingPointError
+        If the update would overflow; then nothing is changed.
     """
-    apply_adamw(
-        params,
-        grad,
-        m,
-        v,
-        step,
-        learning_rate=learning_rate,
-        weight_decay=0.0,
-        beta_1=beta_1,
-        beta_2=beta_2,
-        eps=eps,
-    )
+    _adam("apply_adam", params, grad, m, v, step, learning_rate, 0.0, beta_1, beta_2, eps)
 
 
 def apply_adamw(
@@ -452,17 +456,38 @@ def apply_adamw(
         Decay rates in [0, 1).
     eps : float, default=1e-8
         Stabilizer (> 0).
+
+    Raises
+    ------
+    FloatingPointError
+        If the update would overflow; then nothing is changed.
     """
-    p, g, mm, vv = check_optimizer_arrays(params, grad, m, v)
-    _core.step_adam(
+    _adam("apply_adamw", params, grad, m, v, step, learning_rate, weight_decay, beta_1, beta_2, eps)
+
+
+def _adam(name, params, grad, m, v, step, learning_rate, weight_decay, beta_1, beta_2, eps):
+    (p, g, mm, vv), h = check_optimizer_call(
+        name,
+        params,
+        grad,
+        (m, v),
+        step=step,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        eps=eps,
+    )
+    if not _core.step_adam(
         p,
         g,
         mm,
         vv,
-        check_hyperparameter(learning_rate, "learning_rate", low=0.0),
-        check_hyperparameter(beta_1, "beta_1", low=0.0, high=1.0),
-        check_hyperparameter(beta_2, "beta_2", low=0.0, high=1.0),
-        check_hyperparameter(eps, "eps", low=0.0, low_open=True),
-        float(check_step(step)),
-        check_hyperparameter(weight_decay, "weight_decay", low=0.0),
-    )
+        h["learning_rate"],
+        h["beta_1"],
+        h["beta_2"],
+        h["eps"],
+        h["step"],
+        h["weight_decay"],
+    ):
+        raise step_overflow_error(name)

@@ -17,12 +17,12 @@ from gdfast._validation import (
     LOSSES,
     check_loss_grad_args,
     check_matrix,
-    check_optimizer_arrays,
+    check_optimizer_call,
     check_predict_args,
     check_sample_weight,
-    check_step,
     check_targets,
     nonfinite_error,
+    step_overflow_error,
 )
 
 __all__ = [
@@ -78,14 +78,11 @@ def _loss_name(kind: int) -> str:
 
 
 def predict(X: Any, coef: Any, intercept: Any, *, n_jobs: int | None = None) -> np.ndarray:
-    """``X @ coef.T + intercept``; see :func:`gdfast.kernels.predict`.
-
-    ``n_jobs`` is accepted for the same signature and ignored.
-    """
+    """``X @ coef.T + intercept`` computed in float64, returned in X's dtype; see
+    :func:`gdfast.kernels.predict`. ``n_jobs`` is accepted and ignored."""
     a = check_predict_args(X, coef, intercept)
-    dtype = a.X.dtype
     with np.errstate(all="ignore"):  # a non-finite result is raised below
-        out = np.asarray(a.X @ a.coef.T.astype(dtype)) + a.intercept.astype(dtype)
+        out = (np.asarray(a.X @ a.coef.T) + a.intercept).astype(a.X.dtype)
     if not np.isfinite(out).all():
         raise nonfinite_error(a.X, "predict")
     return out if a.multi_output else out[:, 0]
@@ -109,19 +106,24 @@ def loss_grad(
     """
     a = check_loss_grad_args(X, y, coef, intercept, loss, epsilon, sample_weight)
     dtype = a.X.dtype
+    # Predictions in X's dtype (float32 data is multiplied in float32, as by NumPy
+    # and the kernels); losses, derivatives and sums over rows in float64.
     with np.errstate(all="ignore"):  # a non-finite result is raised below
         p = np.asarray(a.X @ a.coef.T.astype(dtype)) + a.intercept.astype(dtype)  # (n, k)
     if not np.isfinite(p).all():
         raise nonfinite_error(a.X, "loss_grad")
     name = _loss_name(a.loss_kind)
-    r = p - a.y
+    r = p.astype(np.float64) - a.y
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is raised below
         values = loss_value(r, name, a.epsilon)
         d = loss_derivative(r, name, a.epsilon)
         if a.sample_weight is not None:
             values = values * a.sample_weight[:, None]
             d = d * a.sample_weight[:, None]
-        grad = np.asarray(a.X.T @ d, dtype=np.float64).T  # (k, p)
+        grad = np.asarray(a.X.T @ d.astype(dtype), dtype=np.float64).T  # (k, p)
+        if not np.isfinite(grad).all() and np.isfinite(d).all():
+            # the float32 sum overflowed; the sums are float64 by contract
+            grad = np.asarray(a.X.T.astype(np.float64) @ d).T
     if sp.issparse(grad):  # pragma: no cover - X.T @ dense is dense
         grad = grad.toarray()
     value = float(values.sum(dtype=np.float64))
@@ -136,43 +138,65 @@ def loss_grad(
 # --------------------------------------------------------------------------- optimizer steps
 
 
+def _commit(name: str, targets: tuple, values: tuple) -> None:
+    """Write new values into the arrays, or raise (writing nothing) if any is not finite."""
+    with np.errstate(all="ignore"):
+        fresh = [np.asarray(v, dtype=t.dtype) for t, v in zip(targets, values, strict=True)]
+    if not all(np.isfinite(v).all() for v in fresh):
+        raise step_overflow_error(name)
+    for t, v in zip(targets, fresh, strict=True):
+        t[...] = v
+
+
 def apply_sgd(params: np.ndarray, grad: Any, *, learning_rate: float) -> None:
     """``params -= learning_rate * grad``; see :func:`gdfast.kernels.apply_sgd`."""
-    p, g = check_optimizer_arrays(params, grad)
-    p -= learning_rate * g
+    (p, g), h = check_optimizer_call("apply_sgd", params, grad, learning_rate=learning_rate)
+    _commit("apply_sgd", (p,), (p - h["learning_rate"] * g,))
 
 
 def apply_momentum(params, grad, velocity, *, learning_rate: float, momentum: float = 0.9) -> None:
     """Heavy ball; see :func:`gdfast.kernels.apply_momentum`."""
-    p, g, v = check_optimizer_arrays(params, grad, velocity)
-    v *= momentum
-    v += g
-    p -= learning_rate * v
+    (p, g, v), h = check_optimizer_call(
+        "apply_momentum", params, grad, (velocity,), learning_rate=learning_rate, momentum=momentum
+    )
+    with np.errstate(all="ignore"):
+        v_new = h["momentum"] * v.astype(np.float64) + g
+        _commit("apply_momentum", (v, p), (v_new, p - h["learning_rate"] * v_new))
 
 
 def apply_nesterov(params, grad, velocity, *, learning_rate: float, momentum: float = 0.9) -> None:
     """Nesterov momentum; see :func:`gdfast.kernels.apply_nesterov`."""
-    p, g, v = check_optimizer_arrays(params, grad, velocity)
-    v *= momentum
-    v += g
-    p -= learning_rate * (g + momentum * v)
+    (p, g, v), h = check_optimizer_call(
+        "apply_nesterov", params, grad, (velocity,), learning_rate=learning_rate, momentum=momentum
+    )
+    with np.errstate(all="ignore"):
+        v_new = h["momentum"] * v.astype(np.float64) + g
+        p_new = p - h["learning_rate"] * (g + h["momentum"] * v_new)
+        _commit("apply_nesterov", (v, p), (v_new, p_new))
 
 
 def apply_adagrad(params, grad, sum_sq, *, learning_rate: float, eps: float = 1e-8) -> None:
     """Adagrad; see :func:`gdfast.kernels.apply_adagrad`."""
-    p, g, s = check_optimizer_arrays(params, grad, sum_sq)
-    s += g * g
-    p -= learning_rate * g / (np.sqrt(s) + eps)
+    (p, g, s), h = check_optimizer_call(
+        "apply_adagrad", params, grad, (sum_sq,), learning_rate=learning_rate, eps=eps
+    )
+    with np.errstate(all="ignore"):
+        s_new = s.astype(np.float64) + g.astype(np.float64) ** 2
+        p_new = p - h["learning_rate"] * g / (np.sqrt(s_new) + h["eps"])
+        _commit("apply_adagrad", (s, p), (s_new, p_new))
 
 
 def apply_rmsprop(
     params, grad, mean_sq, *, learning_rate: float, rho: float = 0.9, eps: float = 1e-8
 ) -> None:
     """RMSprop; see :func:`gdfast.kernels.apply_rmsprop`."""
-    p, g, s = check_optimizer_arrays(params, grad, mean_sq)
-    s *= rho
-    s += (1.0 - rho) * g * g
-    p -= learning_rate * g / (np.sqrt(s) + eps)
+    (p, g, s), h = check_optimizer_call(
+        "apply_rmsprop", params, grad, (mean_sq,), learning_rate=learning_rate, rho=rho, eps=eps
+    )
+    with np.errstate(all="ignore"):
+        s_new = h["rho"] * s.astype(np.float64) + (1.0 - h["rho"]) * g.astype(np.float64) ** 2
+        p_new = p - h["learning_rate"] * g / (np.sqrt(s_new) + h["eps"])
+        _commit("apply_rmsprop", (s, p), (s_new, p_new))
 
 
 def apply_adam(
@@ -188,18 +212,7 @@ def apply_adam(
     eps: float = 1e-8,
 ) -> None:
     """Adam; see :func:`gdfast.kernels.apply_adam`."""
-    apply_adamw(
-        params,
-        grad,
-        m,
-        v,
-        step,
-        learning_rate=learning_rate,
-        weight_decay=0.0,
-        beta_1=beta_1,
-        beta_2=beta_2,
-        eps=eps,
-    )
+    _adam("apply_adam", params, grad, m, v, step, learning_rate, 0.0, beta_1, beta_2, eps)
 
 
 def apply_adamw(
@@ -216,16 +229,33 @@ def apply_adamw(
     eps: float = 1e-8,
 ) -> None:
     """AdamW (decoupled weight decay); see :func:`gdfast.kernels.apply_adamw`."""
-    p, g, mm, vv = check_optimizer_arrays(params, grad, m, v)
-    step = check_step(step)
-    p *= 1.0 - learning_rate * weight_decay
-    mm *= beta_1
-    mm += (1.0 - beta_1) * g
-    vv *= beta_2
-    vv += (1.0 - beta_2) * g * g
-    m_hat = mm / (1.0 - beta_1**step)
-    v_hat = vv / (1.0 - beta_2**step)
-    p -= learning_rate * m_hat / (np.sqrt(v_hat) + eps)
+    _adam("apply_adamw", params, grad, m, v, step, learning_rate, weight_decay, beta_1, beta_2, eps)
+
+
+def _adam(name, params, grad, m, v, step, learning_rate, weight_decay, beta_1, beta_2, eps):
+    (p, g, mm, vv), h = check_optimizer_call(
+        name,
+        params,
+        grad,
+        (m, v),
+        step=step,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        eps=eps,
+    )
+    b1, b2, t = h["beta_1"], h["beta_2"], h["step"]
+    with np.errstate(all="ignore"):
+        g64 = g.astype(np.float64)
+        m_new = b1 * mm.astype(np.float64) + (1.0 - b1) * g64
+        v_new = b2 * vv.astype(np.float64) + (1.0 - b2) * g64 * g64
+        m_hat = m_new / (1.0 - b1**t)
+        v_hat = v_new / (1.0 - b2**t)
+        p_new = p * (1.0 - h["learning_rate"] * h["weight_decay"]) - h["learning_rate"] * m_hat / (
+            np.sqrt(v_hat) + h["eps"]
+        )
+        _commit(name, (mm, vv, p), (m_new, v_new, p_new))
 
 
 # --------------------------------------------------------------------------- a descent loop

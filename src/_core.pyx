@@ -168,14 +168,14 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
                                     const T* sample_weight, int n_threads, double* zbar,
                                     double* C) except +
 
-    void apply_sgd[T](T* theta, const T* g, index_t n, double lr)
-    void apply_momentum[T](T* theta, const T* g, T* v, index_t n, double lr, double beta)
-    void apply_nesterov[T](T* theta, const T* g, T* v, index_t n, double lr, double beta)
-    void apply_adagrad[T](T* theta, const T* g, T* sum_sq, index_t n, double lr, double eps)
-    void apply_rmsprop[T](T* theta, const T* g, T* mean_sq, index_t n, double lr, double rho,
-                          double eps)
-    void apply_adam[T](T* theta, const T* g, T* m, T* v, index_t n, double lr, double beta_1,
-                       double beta_2, double eps, double step, double weight_decay)
+    bint checked_sgd[T](T* theta, const T* g, index_t n, double lr)
+    bint checked_momentum[T](T* theta, const T* g, T* v, index_t n, double lr, double beta,
+                             bint nesterov)
+    bint checked_adagrad[T](T* theta, const T* g, T* sum_sq, index_t n, double lr, double eps)
+    bint checked_rmsprop[T](T* theta, const T* g, T* mean_sq, index_t n, double lr, double rho,
+                            double eps)
+    bint checked_adam[T](T* theta, const T* g, T* m, T* v, index_t n, double lr, double beta_1,
+                         double beta_2, double eps, double step, double weight_decay)
 
     Status sgd_fit[M, T](const M& X, const T* y, const T* sample_weight, const uint8_t* validation,
                          const SgdParams& P, SgdState& S, const Callbacks& cb) except +
@@ -213,6 +213,14 @@ STATUS_DIVERGED = status_diverged
 
 
 # ---------------------------------------------------------------- helpers
+
+cdef int require(bint ok, str what) except -1:
+    # The Python layer validates every argument; this is the last line of
+    # defence: a size mismatch here would make the kernels read or write out of
+    # bounds, so it is an error even for this private API.
+    if not ok:
+        raise ValueError(f"gdfast._core: inconsistent array sizes ({what})")
+    return 0
 
 cdef inline DenseMatrix[floating] dense_view(const floating[:, :] X) noexcept:
     cdef DenseMatrix[floating] M
@@ -334,6 +342,9 @@ def loss_grad_dense(const floating[:, :] X, const floating[::1] y, const floatin
     Returns (loss_sum, grad_coef (k*p,), grad_intercept (k,), status).
     """
     cdef DenseMatrix[floating] M = dense_view(X)
+    require(k >= 1 and y.shape[0] == M.n_rows * k and coef.shape[0] == k * M.n_cols
+            and intercept.shape[0] == k, "loss_grad")
+    require(sample_weight is None or sample_weight.shape[0] == M.n_rows, "sample_weight")
     cdef RowSet rows
     rows.rows = NULL
     rows.count = M.n_rows
@@ -363,7 +374,11 @@ def loss_grad_csr(const floating[::1] data, const index_int[::1] indices, const 
                   const double[::1] coef, const double[::1] intercept, Py_ssize_t k,
                   int loss_kind, double epsilon, int n_threads):
     """Fused loss/gradient over a CSR matrix given by its three arrays."""
+    require(indptr.shape[0] >= 1 and indices.shape[0] == data.shape[0], "CSR arrays")
     cdef CsrMatrix[floating, index_int] M = csr_view(data, indices, indptr, n_cols)
+    require(k >= 1 and y.shape[0] == M.n_rows * k and coef.shape[0] == k * n_cols
+            and intercept.shape[0] == k, "loss_grad")
+    require(sample_weight is None or sample_weight.shape[0] == M.n_rows, "sample_weight")
     cdef RowSet rows
     rows.rows = NULL
     rows.count = M.n_rows
@@ -392,6 +407,7 @@ def predict_dense(const floating[:, :] X, const double[::1] coef, const double[:
                   Py_ssize_t k, int n_threads):
     """X @ coef.T + intercept as an (n, k) array of X's dtype, and a status."""
     cdef DenseMatrix[floating] M = dense_view(X)
+    require(k >= 1 and coef.shape[0] == k * M.n_cols and intercept.shape[0] == k, "predict")
     dtype = np.float32 if floating is float else np.float64
     out = np.empty((M.n_rows, k), dtype=dtype)
     cdef floating[:, ::1] o = out
@@ -407,7 +423,9 @@ def predict_csr(const floating[::1] data, const index_int[::1] indices, const in
                 Py_ssize_t n_cols, const double[::1] coef, const double[::1] intercept,
                 Py_ssize_t k, int n_threads):
     """Prediction for a CSR matrix given by its three arrays."""
+    require(indptr.shape[0] >= 1 and indices.shape[0] == data.shape[0], "CSR arrays")
     cdef CsrMatrix[floating, index_int] M = csr_view(data, indices, indptr, n_cols)
+    require(k >= 1 and coef.shape[0] == k * n_cols and intercept.shape[0] == k, "predict")
     dtype = np.float32 if floating is float else np.float64
     out = np.empty((M.n_rows, k), dtype=dtype)
     cdef floating[:, ::1] o = out
@@ -464,11 +482,22 @@ cdef dict sgd_result(Status status, SgdState& S):
     )
 
 
+cdef int sgd_require(Py_ssize_t n, Py_ssize_t p, const floating[::1] y,
+                     const floating[::1] sample_weight, const uint8_t[::1] validation,
+                     double[::1] coef, double[::1] avg_coef) except -1:
+    require(n >= 1 and y.shape[0] == n and coef.shape[0] == p, "sgd_fit")
+    require(sample_weight is None or sample_weight.shape[0] == n, "sample_weight")
+    require(validation is None or validation.shape[0] == n, "validation")
+    require(avg_coef is None or avg_coef.shape[0] == p, "avg_coef")
+    return 0
+
+
 def sgd_fit_dense(const floating[:, :] X, const floating[::1] y, const floating[::1] sample_weight,
                   const uint8_t[::1] validation, double[::1] coef, double intercept,
                   double[::1] avg_coef, double avg_intercept, double t, dict params, Loop loop):
     """Per-sample SGD epochs over C-ordered X; coef/avg_coef are updated in place."""
     cdef DenseMatrix[floating] M = dense_view(X)
+    sgd_require(M.n_rows, M.n_cols, y, sample_weight, validation, coef, avg_coef)
     cdef SgdParams P = sgd_params(params)
     cdef SgdState S
     S.coef = &coef[0] if coef.shape[0] > 0 else NULL
@@ -492,7 +521,9 @@ def sgd_fit_csr(const floating[::1] data, const index_int[::1] indices, const in
                 const uint8_t[::1] validation, double[::1] coef, double intercept,
                 double[::1] avg_coef, double avg_intercept, double t, dict params, Loop loop):
     """Per-sample SGD epochs over a CSR matrix; O(nnz) per update."""
+    require(indptr.shape[0] >= 1 and indices.shape[0] == data.shape[0], "CSR arrays")
     cdef CsrMatrix[floating, index_int] M = csr_view(data, indices, indptr, n_cols)
+    sgd_require(M.n_rows, n_cols, y, sample_weight, validation, coef, avg_coef)
     cdef SgdParams P = sgd_params(params)
     cdef SgdState S
     S.coef = &coef[0] if coef.shape[0] > 0 else NULL
@@ -644,6 +675,26 @@ cdef dict gd_state_out(Status status, GdState& S):
     )
 
 
+cdef int gd_require(Py_ssize_t n, Py_ssize_t p, Py_ssize_t k, const floating[::1] y,
+                    const floating[::1] sample_weight, const Py_ssize_t[::1] train_rows,
+                    const Py_ssize_t[::1] val_rows, const double[::1] mean,
+                    const double[::1] scale, double[::1] coef, double[::1] intercept,
+                    double[::1] m1, double[::1] m2, double[::1] avg) except -1:
+    cdef Py_ssize_t m = k * p + k
+    require(k >= 1 and y.shape[0] == n * k and train_rows.shape[0] >= 1, "gd_fit")
+    require(sample_weight is None or sample_weight.shape[0] == n, "sample_weight")
+    require(mean.shape[0] == p and scale.shape[0] == p, "mean/scale")
+    require(coef.shape[0] == k * p and intercept.shape[0] == k, "coef/intercept")
+    require(m1.shape[0] == m and m2.shape[0] == m and (avg is None or avg.shape[0] == m),
+            "optimizer state")
+    cdef Py_ssize_t i
+    for i in range(train_rows.shape[0]):
+        require(0 <= train_rows[i] < n, "train_rows")
+    for i in range(val_rows.shape[0]):
+        require(0 <= val_rows[i] < n, "val_rows")
+    return 0
+
+
 def gd_fit_dense(const floating[:, :] X, const floating[::1] y, Py_ssize_t k,
                  const floating[::1] sample_weight, const Py_ssize_t[::1] train_rows,
                  const Py_ssize_t[::1] val_rows, const double[::1] mean, const double[::1] scale,
@@ -651,6 +702,8 @@ def gd_fit_dense(const floating[:, :] X, const floating[::1] y, Py_ssize_t k,
                  double[::1] avg, dict params, dict state, Loop loop):
     """Descent epochs over dense X; parameters and optimizer state updated in place."""
     cdef DenseMatrix[floating] M = dense_view(X)
+    gd_require(M.n_rows, M.n_cols, k, y, sample_weight, train_rows, val_rows, mean, scale, coef,
+               intercept, m1, m2, avg)
     cdef GdParams P = gd_params(params)
     cdef GdState S
     gd_state_in(S, state, coef, intercept, m1, m2, avg)
@@ -675,7 +728,10 @@ def gd_fit_csr(const floating[::1] data, const index_int[::1] indices, const ind
                double[::1] coef, double[::1] intercept, double[::1] m1, double[::1] m2,
                double[::1] avg, dict params, dict state, Loop loop):
     """Descent epochs over a CSR matrix."""
+    require(indptr.shape[0] >= 1 and indices.shape[0] == data.shape[0], "CSR arrays")
     cdef CsrMatrix[floating, index_int] M = csr_view(data, indices, indptr, n_cols)
+    gd_require(M.n_rows, n_cols, k, y, sample_weight, train_rows, val_rows, mean, scale, coef,
+               intercept, m1, m2, avg)
     cdef GdParams P = gd_params(params)
     cdef GdState S
     gd_state_in(S, state, coef, intercept, m1, m2, avg)
@@ -694,51 +750,65 @@ def gd_fit_csr(const floating[::1] data, const index_int[::1] indices, const ind
 
 
 # ---------------------------------------------------------------- optimizer steps
+# Each returns True when applied, False when the update would have written a
+# non-finite value (then nothing was written).
 
 def step_sgd(floating[::1] theta, const floating[::1] g, double lr):
     """theta -= lr g, in place."""
+    require(theta.shape[0] == g.shape[0], "optimizer step")
+    cdef bint ok = True
     if theta.shape[0] == 0:
-        return
+        return True
     with nogil:
-        apply_sgd(&theta[0], &g[0], theta.shape[0], lr)
+        ok = checked_sgd(&theta[0], &g[0], theta.shape[0], lr)
+    return bool(ok)
 
 
 def step_momentum(floating[::1] theta, const floating[::1] g, floating[::1] v, double lr,
                   double beta, bint nesterov):
     """Heavy-ball or Nesterov momentum step, in place."""
+    require(theta.shape[0] == g.shape[0] == v.shape[0], "optimizer step")
+    cdef bint ok = True
     if theta.shape[0] == 0:
-        return
+        return True
     with nogil:
-        if nesterov:
-            apply_nesterov(&theta[0], &g[0], &v[0], theta.shape[0], lr, beta)
-        else:
-            apply_momentum(&theta[0], &g[0], &v[0], theta.shape[0], lr, beta)
+        ok = checked_momentum(&theta[0], &g[0], &v[0], theta.shape[0], lr, beta, nesterov)
+    return bool(ok)
 
 
 def step_adagrad(floating[::1] theta, const floating[::1] g, floating[::1] sum_sq, double lr,
                  double eps):
     """Adagrad step, in place."""
+    require(theta.shape[0] == g.shape[0] == sum_sq.shape[0], "optimizer step")
+    cdef bint ok = True
     if theta.shape[0] == 0:
-        return
+        return True
     with nogil:
-        apply_adagrad(&theta[0], &g[0], &sum_sq[0], theta.shape[0], lr, eps)
+        ok = checked_adagrad(&theta[0], &g[0], &sum_sq[0], theta.shape[0], lr, eps)
+    return bool(ok)
 
 
 def step_rmsprop(floating[::1] theta, const floating[::1] g, floating[::1] mean_sq, double lr,
                  double rho, double eps):
     """RMSprop step, in place."""
+    require(theta.shape[0] == g.shape[0] == mean_sq.shape[0], "optimizer step")
+    cdef bint ok = True
     if theta.shape[0] == 0:
-        return
+        return True
     with nogil:
-        apply_rmsprop(&theta[0], &g[0], &mean_sq[0], theta.shape[0], lr, rho, eps)
+        ok = checked_rmsprop(&theta[0], &g[0], &mean_sq[0], theta.shape[0], lr, rho, eps)
+    return bool(ok)
 
 
 def step_adam(floating[::1] theta, const floating[::1] g, floating[::1] m, floating[::1] v,
               double lr, double beta_1, double beta_2, double eps, double step,
               double weight_decay):
     """Adam / AdamW step, in place."""
+    require(theta.shape[0] == g.shape[0] == m.shape[0] == v.shape[0], "optimizer step")
+    cdef bint ok = True
     if theta.shape[0] == 0:
-        return
+        return True
     with nogil:
-        apply_adam(&theta[0], &g[0], &m[0], &v[0], theta.shape[0], lr, beta_1, beta_2, eps, step,
-                   weight_decay)
+        ok = checked_adam(&theta[0], &g[0], &m[0], &v[0], theta.shape[0], lr, beta_1, beta_2, eps,
+                          step, weight_decay)
+    return bool(ok)

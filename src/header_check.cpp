@@ -28,12 +28,11 @@ using CsrDouble64 = CsrMatrix<double, std::int64_t>;
 GDFAST_INSTANTIATE(CsrFloat32, float)
 GDFAST_INSTANTIATE(CsrDouble64, double)
 
-template void apply_sgd(float*, const float*, index_t, double);
-template void apply_momentum(double*, const double*, double*, index_t, double, double);
-template void apply_nesterov(float*, const float*, float*, index_t, double, double);
-template void apply_adagrad(double*, const double*, double*, index_t, double, double);
-template void apply_rmsprop(float*, const float*, float*, index_t, double, double, double);
-template void apply_adam(double*, const double*, double*, double*, index_t, double, double, double, double, double,
-                         double);
+template bool checked_sgd(float*, const float*, index_t, double);
+template bool checked_momentum(double*, const double*, double*, index_t, double, double, bool);
+template bool checked_adagrad(float*, const float*, float*, index_t, double, double);
+template bool checked_rmsprop(double*, const double*, double*, index_t, double, double, double);
+template bool checked_adam(float*, const float*, float*, float*, index_t, double, double, double, double, double,
+                           double);
 template double stream_sum(const float*, index_t, int);
 }  // namespace gdfast

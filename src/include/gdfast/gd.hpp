@@ -469,29 +469,29 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             const double step_number = S.step + 1.0;
             switch (P.optimizer) {
                 case opt_momentum:
-                    apply_momentum(theta.data(), g.data(), S.m1, m, lr, beta);
+                    apply_momentum<true>(theta.data(), g.data(), S.m1, m, lr, beta);
                     break;
                 case opt_nesterov:
-                    apply_nesterov(theta.data(), g.data(), S.m1, m, lr, beta);
+                    apply_nesterov<true>(theta.data(), g.data(), S.m1, m, lr, beta);
                     break;
                 case opt_adagrad:
-                    apply_adagrad(theta.data(), g.data(), S.m1, m, lr, P.eps);
+                    apply_adagrad<true>(theta.data(), g.data(), S.m1, m, lr, P.eps);
                     break;
                 case opt_rmsprop:
-                    apply_rmsprop(theta.data(), g.data(), S.m1, m, lr, P.rho, P.eps);
+                    apply_rmsprop<true>(theta.data(), g.data(), S.m1, m, lr, P.rho, P.eps);
                     break;
                 case opt_adam:
                 case opt_adamw: {
                     // AdamW decays the coefficients only, never the intercepts.
                     const double decay = P.optimizer == opt_adamw ? l2 : 0.0;
-                    apply_adam(theta.data(), g.data(), S.m1, S.m2, kp, lr, P.beta_1, P.beta_2, P.eps, step_number,
+                    apply_adam<true>(theta.data(), g.data(), S.m1, S.m2, kp, lr, P.beta_1, P.beta_2, P.eps, step_number,
                                decay);
-                    apply_adam(theta.data() + kp, g.data() + kp, S.m1 + kp, S.m2 + kp, k, lr, P.beta_1, P.beta_2,
+                    apply_adam<true>(theta.data() + kp, g.data() + kp, S.m1 + kp, S.m2 + kp, k, lr, P.beta_1, P.beta_2,
                                P.eps, step_number, 0.0);
                     break;
                 }
                 default:
-                    apply_sgd(theta.data(), g.data(), m, lr);
+                    apply_sgd<true>(theta.data(), g.data(), m, lr);
             }
             if (l1 != 0.0) {
                 const double c2 = 1.0 / (1.0 - std::pow(P.beta_2, step_number));

@@ -143,10 +143,16 @@ GDFAST_INLINE bool tile_loss(const RowSet& rows, index_t r0, index_t m, const T*
 
 // Row-major X: predict, differentiate and accumulate four rows at a time while
 // they sit in L1. Handles rows [r0, r1) of `rows` and adds to part = [loss, gb, G].
+// The last group is padded with weight-0 copies of its first row, so every row
+// goes through the same arithmetic. Returns row_ok, row_nonfinite (a prediction
+// is not finite) or row_float_overflow (float32 rows only: a 16-row partial
+// gradient overflowed its float lanes; the caller redoes the block in double).
+enum RowStatus : int { row_ok = 0, row_nonfinite = 1, row_float_overflow = 2 };
+
 template <bool Fma, LossKind K, class T>
-GDFAST_INLINE bool rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
-                                  const T* sample_weight, const double* W, const T* Wt, const double* b,
-                                  index_t k, const Loss& loss_ref, double* part) {
+GDFAST_INLINE int rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
+                                 const T* sample_weight, const T* Wt, const double* b, index_t k,
+                                 const Loss& loss_ref, double* part) {
     // Locals, not loads through `part`: the compiler cannot tell that the
     // gradient stores do not alias them, and would reload them every row.
     const Loss loss = loss_ref;
@@ -158,17 +164,18 @@ GDFAST_INLINE bool rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, i
     constexpr bool float_rows = std::is_same_v<T, float>;
     float* Gf = float_rows ? reinterpret_cast<float*>(G + k * p) : nullptr;
     int groups_in_float = 0;
+    bool float_overflow = false;
     double loss_sum = 0.0;
     bool finite = true;
-    index_t r = r0;
-    for (; r + 4 <= r1; r += 4) {
+    for (index_t r = r0; r < r1; r += 4) {
+        const int count = static_cast<int>(std::min<index_t>(4, r1 - r));
         index_t idx[4];
         const T* x[4];
         double s[4];
         for (int u = 0; u < 4; ++u) {
-            idx[u] = rows[r + u];
+            idx[u] = rows[r + (u < count ? u : 0)];
             x[u] = X.row(idx[u]);
-            s[u] = sample_weight ? static_cast<double>(sample_weight[idx[u]]) : 1.0;
+            s[u] = u >= count ? 0.0 : (sample_weight ? static_cast<double>(sample_weight[idx[u]]) : 1.0);
         }
         // Shuffled mini-batches read rows at random: start loading the next ones.
         if (rows.rows != nullptr && r + 12 <= r1) {
@@ -185,7 +192,8 @@ GDFAST_INLINE bool rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, i
                 const double pu = pred[u] + b[t];
                 finite &= static_cast<bool>(std::isfinite(pu));
                 double du;
-                loss_sum += s[u] * loss.template evaluate<K>(pu, static_cast<double>(y[idx[u] * k + t]), &du);
+                const double v = loss.template evaluate<K>(pu, static_cast<double>(y[idx[u] * k + t]), &du);
+                loss_sum += s[u] == 0.0 ? 0.0 : s[u] * v;
                 d[u] = s[u] * du;
                 g += d[u];
             }
@@ -199,29 +207,17 @@ GDFAST_INLINE bool rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, i
         }
         if constexpr (float_rows) {
             if (++groups_in_float == 4) {
-                flush_float_accumulator(Gf, G, k * p);
+                float_overflow |= !flush_float_accumulator(Gf, G, k * p);
                 groups_in_float = 0;
             }
         }
     }
     if constexpr (float_rows) {
-        if (groups_in_float > 0) flush_float_accumulator(Gf, G, k * p);
-    }
-    for (; r < r1; ++r) {
-        const index_t i = rows[r];
-        const DenseRow<T> x = row_of(X, i);
-        const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
-        for (index_t t = 0; t < k; ++t) {
-            const double pu = x.dot(W + t * p) + b[t];
-            finite &= static_cast<bool>(std::isfinite(pu));
-            double du;
-            loss_sum += s * loss.template evaluate<K>(pu, static_cast<double>(y[i * k + t]), &du);
-            gb[t] += s * du;
-            if (du != 0.0) x.axpy(s * du, G + t * p);
-        }
+        if (groups_in_float > 0) float_overflow |= !flush_float_accumulator(Gf, G, k * p);
     }
     part[0] += loss_sum;
-    return finite;
+    if (!finite) return row_nonfinite;
+    return float_overflow ? row_float_overflow : row_ok;
 }
 
 // The coefficients in the element type of X: W itself for double, a float copy
@@ -245,21 +241,31 @@ GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, ind
                                         index_t k, const Loss& loss, index_t tile, double* P, double* D,
                                         double* part) {
     if constexpr (!is_csr<Matrix>::value) {
-        if (X.col_stride == 1 && !X.column_major())
+        if (X.col_stride == 1 && !X.column_major()) {
+            int st = row_ok;
             switch (loss.kind) {  // one dispatch per block: the row loop knows its loss
                 case LossKind::squared_error:
-                    return rows_loss_grad<Fma, LossKind::squared_error>(X, rows, r0, r1, y, sample_weight, W, Wt,
-                                                                        b, k, loss, part);
+                    st = rows_loss_grad<Fma, LossKind::squared_error>(X, rows, r0, r1, y, sample_weight, Wt, b, k,
+                                                                      loss, part);
+                    break;
                 case LossKind::huber:
-                    return rows_loss_grad<Fma, LossKind::huber>(X, rows, r0, r1, y, sample_weight, W, Wt, b, k,
-                                                                loss, part);
+                    st = rows_loss_grad<Fma, LossKind::huber>(X, rows, r0, r1, y, sample_weight, Wt, b, k, loss,
+                                                              part);
+                    break;
                 case LossKind::epsilon_insensitive:
-                    return rows_loss_grad<Fma, LossKind::epsilon_insensitive>(X, rows, r0, r1, y, sample_weight,
-                                                                              W, Wt, b, k, loss, part);
+                    st = rows_loss_grad<Fma, LossKind::epsilon_insensitive>(X, rows, r0, r1, y, sample_weight, Wt,
+                                                                            b, k, loss, part);
+                    break;
                 case LossKind::squared_epsilon_insensitive:
-                    return rows_loss_grad<Fma, LossKind::squared_epsilon_insensitive>(
-                        X, rows, r0, r1, y, sample_weight, W, Wt, b, k, loss, part);
+                    st = rows_loss_grad<Fma, LossKind::squared_epsilon_insensitive>(X, rows, r0, r1, y,
+                                                                                    sample_weight, Wt, b, k, loss,
+                                                                                    part);
+                    break;
             }
+            if (st != row_float_overflow) return st == row_ok;
+            // Sums over rows are double by contract: redo this block in double.
+            std::fill(part, part + 1 + k + k * X.n_cols, 0.0);
+        }
     }
     bool finite = true;
     for (index_t t0 = r0; t0 < r1; t0 += tile) {

@@ -171,12 +171,15 @@ GDFAST_INLINE void axpy_four_rows_float(const double d[4], const float* const x[
     }
 }
 
-// g += gf (in double), gf = 0.
-GDFAST_INLINE void flush_float_accumulator(float* GDFAST_RESTRICT gf, double* GDFAST_RESTRICT g, index_t n) {
+// g += gf (in double), gf = 0. Returns false if a float partial sum overflowed.
+GDFAST_INLINE bool flush_float_accumulator(float* GDFAST_RESTRICT gf, double* GDFAST_RESTRICT g, index_t n) {
+    bool finite = true;
     for (index_t j = 0; j < n; ++j) {
+        finite &= static_cast<bool>(std::isfinite(gf[j]));
         g[j] += static_cast<double>(gf[j]);
         gf[j] = 0.0f;
     }
+    return finite;
 }
 
 template <class T, class I>

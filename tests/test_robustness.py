@@ -1,0 +1,158 @@
+"""Long-running services: concurrency, determinism, memory, Ctrl-C."""
+
+from __future__ import annotations
+
+import _thread
+import gc
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from conftest import make_regression_data
+from sklearn.exceptions import ConvergenceWarning
+
+from gdfast import GDRegressor, SGDRegressor, kernels
+
+# warnings.catch_warnings is not thread-safe: filter for the whole module instead.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def job(seed: int):
+    """A mix of fits, predictions and kernel calls on data of its own."""
+    X, y, coef = make_regression_data(n=3000, p=8, seed=seed)
+    gd = GDRegressor(batch_size=64, optimizer="adam", random_state=seed, max_iter=20).fit(X, y)
+    full = GDRegressor(precompute=False, max_iter=50).fit(X, y)
+    sgd = SGDRegressor(random_state=seed, max_iter=10).fit(X, y)
+    return (
+        gd.coef_, gd.predict(X), full.coef_, sgd.coef_, sgd.predict(X),
+        *kernels.loss_grad(X, y, coef, 0.1, loss="huber"),
+    )
+
+
+def assert_same(a, b):
+    for u, v in zip(a, b, strict=True):
+        assert np.array_equal(np.asarray(u), np.asarray(v))
+
+
+def test_eight_threads_get_the_sequential_results():
+    sequential = [job(seed) for seed in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        concurrent = list(pool.map(job, range(8)))
+    for s, c in zip(sequential, concurrent, strict=True):
+        assert_same(s, c)
+
+
+def test_the_gil_is_released_during_fits():
+    # While a long fit runs in a worker thread, the main thread keeps running
+    # Python code: the worker holds no GIL.
+    X, y, _ = make_regression_data(n=200_000, p=16, seed=1)
+    model = SGDRegressor(max_iter=30, tol=None, random_state=0)
+    done = threading.Event()
+
+    def fit():
+        model.fit(X, y)
+        done.set()
+
+    worker = threading.Thread(target=fit)
+    worker.start()
+    ticks = 0
+    while not done.is_set():
+        ticks += 1  # pure Python work, needs the GIL
+        time.sleep(0)
+    worker.join()
+    assert ticks > 100
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda j: SGDRegressor(random_state=3, n_jobs=j),
+        lambda j: SGDRegressor(random_state=3, batch_size=256, n_jobs=j),
+        lambda j: GDRegressor(random_state=3, batch_size=512, n_jobs=j),
+        lambda j: GDRegressor(random_state=3, precompute=False, max_iter=100, n_jobs=j),
+        lambda j: GDRegressor(random_state=3, n_jobs=j),
+    ],
+    ids=["sgd", "sgd-batch", "gd-batch", "gd-full", "gd-gram"],
+)
+def test_same_random_state_gives_bitwise_identical_models(make):
+    X, y, _ = make_regression_data(n=40_000, p=10, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        models = [make(j).fit(X, y) for j in (1, 1, 2, -1)]
+    for m in models[1:]:
+        assert np.array_equal(m.coef_, models[0].coef_)
+        assert np.array_equal(np.ravel(m.intercept_), np.ravel(models[0].intercept_))
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_getaffinity"), reason="Linux only")
+def test_ten_thousand_fit_predict_cycles_leave_memory_flat():
+    X, y, coef = make_regression_data(n=40, p=4, seed=5)
+    Xs = X.astype(np.float32)
+    gd = GDRegressor(max_iter=3, tol=None)
+    sgd = SGDRegressor(max_iter=2, tol=None, random_state=0)
+
+    def cycle():
+        gd.fit(X, y).predict(X)
+        sgd.partial_fit(Xs, y).predict(Xs)
+        kernels.loss_grad(X, y, coef, 0.0)
+
+    for _ in range(1000):  # warm-up: caches, allocator pools, lazily built objects
+        cycle()
+    gc.collect()
+    before = rss_bytes()
+    for _ in range(9000):
+        cycle()
+    gc.collect()
+    growth = rss_bytes() - before
+    # A leak of even 200 bytes per cycle would exceed this.
+    assert growth < 2_000_000, f"resident memory grew by {growth} bytes over 9,000 cycles"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SGDRegressor(max_iter=100_000, tol=None, random_state=0),
+        lambda: GDRegressor(batch_size=32, max_iter=100_000, tol=None, random_state=0),
+        lambda: GDRegressor(precompute=False, max_iter=1_000_000, tol=None),
+    ],
+    ids=["sgd", "gd-batch", "gd-full"],
+)
+def test_ctrl_c_stops_a_long_fit_within_a_second_and_the_estimator_survives(make):
+    X, y, _ = make_regression_data(n=100_000, p=16, seed=6)
+    model = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.set_params(max_iter=2).fit(X[:500], y[:500])
+    coef_before = model.coef_.copy()
+    model.set_params(**make().get_params())  # back to the long run
+    sent = {}
+
+    def interrupt():
+        sent["at"] = time.perf_counter()
+        _thread.interrupt_main()  # what Ctrl-C does
+
+    timer = threading.Timer(0.3, interrupt)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(X, y)  # would run for minutes
+        stopped = time.perf_counter()
+    finally:
+        timer.cancel()
+    # A responsiveness bound, not a speed measurement: the loop polls for
+    # signals between epochs and every few thousand updates.
+    assert stopped - sent["at"] < 1.0
+    # The interrupted fit changed nothing, and the estimator still works.
+    assert np.array_equal(model.coef_, coef_before)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.set_params(max_iter=2).fit(X[:500], y[:500])
+    assert np.isfinite(model.predict(X[:10])).all()
