@@ -41,17 +41,20 @@ def divergence_threshold(y: np.ndarray, loss: str, epsilon: float, sample_weight
     if y.size == 0:
         return float("inf")
     mean = np.average(y, axis=0, weights=sample_weight)
-    if loss == "squared_error":  # closed forms: no temporaries the size of y
-        flat = y.reshape(-1)
-        mean_sq = float(flat @ flat) / flat.size
-        spread = mean_sq - float(np.mean(np.square(mean) if np.ndim(mean) else mean**2))
-        reference = 0.5 * max(mean_sq, spread)
-    else:
-        y = y.astype(np.float64, copy=False)
-        reference = max(
-            float(np.mean(loss_value(-y, loss, epsilon))),
-            float(np.mean(loss_value(mean - y, loss, epsilon))),
-        )
+    with np.errstate(over="ignore", invalid="ignore"):  # huge y: an infinite threshold
+        if loss == "squared_error":  # closed forms: no temporaries the size of y
+            flat = y.reshape(-1).astype(np.float64, copy=False)
+            mean_sq = float(flat @ flat) / flat.size
+            spread = mean_sq - float(np.mean(np.square(mean)))
+            reference = 0.5 * max(mean_sq, spread)
+        else:
+            y = y.astype(np.float64, copy=False)
+            reference = max(
+                float(np.mean(loss_value(-y, loss, epsilon))),
+                float(np.mean(loss_value(mean - y, loss, epsilon))),
+            )
+    if not np.isfinite(reference):
+        return float("inf")
     return DIVERGENCE_FACTOR * reference if reference > 0 else float("inf")
 
 

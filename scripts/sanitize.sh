@@ -25,6 +25,12 @@ export LD_PRELOAD="$asan $ubsan"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_init_order=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 cd "$work"
+export PATH="$work/venv/bin:$PATH"
 "$work/venv/bin/python" -c "import gdfast; gdfast.show_config()"
+# Refuse to report a pass for an extension that is not instrumented.
+ext="$("$work/venv/bin/python" -c "import gdfast._core as c; print(c.__file__)")"
+nm -D "$ext" | grep -q "__asan_" || { echo "the extension is not built with ASan" >&2; exit 1; }
+nm -D "$ext" | grep -q "__ubsan_" || { echo "the extension is not built with UBSan" >&2; exit 1; }
+echo "instrumented: $(nm -D "$ext" | grep -c "__asan_\|__ubsan_") sanitizer symbols in $(basename "$ext")"
 "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$root/tests" --rootdir "$root" "$@"
 echo "== sanitizer run passed"

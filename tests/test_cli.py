@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,9 @@ import pytest
 
 def run(tmp_path, *args, module=True):
     """Run the CLI from tmp_path (so the source tree never shadows the package)."""
-    cmd = [sys.executable, "-m", "gdfast", *args] if module else ["gdfast", *args]
+    # the console script installed next to this interpreter (the same environment)
+    script = Path(sys.executable).with_name("gdfast")
+    cmd = [sys.executable, "-m", "gdfast", *args] if module else [str(script), *args]
     return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
 
 

@@ -37,15 +37,16 @@ GDFAST_INLINE bool apply_sgd(T* GDFAST_RESTRICT theta, const T* GDFAST_RESTRICT 
     return finite;
 }
 
-// v = beta v + g;  theta -= lr v            (heavy ball, PyTorch's convention)
-template <bool Write = true, class T>
-GDFAST_INLINE bool apply_momentum(T* GDFAST_RESTRICT theta, const T* GDFAST_RESTRICT g, T* GDFAST_RESTRICT v,
-                                  index_t n, double lr, double beta) {
+// v = beta v + g;  theta -= lr v                 (heavy ball, PyTorch's convention)
+// v = beta v + g;  theta -= lr (g + beta v)        (Nesterov: NesterovStep = true)
+template <bool Write, bool NesterovStep, class T>
+GDFAST_INLINE bool apply_momentum_rule(T* GDFAST_RESTRICT theta, const T* GDFAST_RESTRICT g, T* GDFAST_RESTRICT v,
+                                       index_t n, double lr, double beta) {
     bool finite = true;
     for (index_t i = 0; i < n; ++i) {
         const double vi = beta * v[i] + g[i];
         const T nv = static_cast<T>(vi);
-        const T t = static_cast<T>(theta[i] - lr * vi);
+        const T t = static_cast<T>(theta[i] - lr * (NesterovStep ? g[i] + beta * vi : vi));
         finite &= static_cast<bool>(std::isfinite(nv)) & static_cast<bool>(std::isfinite(t));
         if constexpr (Write) {
             v[i] = nv;
@@ -55,22 +56,14 @@ GDFAST_INLINE bool apply_momentum(T* GDFAST_RESTRICT theta, const T* GDFAST_REST
     return finite;
 }
 
-// v = beta v + g;  theta -= lr (g + beta v)   (Nesterov, PyTorch's convention)
 template <bool Write = true, class T>
-GDFAST_INLINE bool apply_nesterov(T* GDFAST_RESTRICT theta, const T* GDFAST_RESTRICT g, T* GDFAST_RESTRICT v,
-                                  index_t n, double lr, double beta) {
-    bool finite = true;
-    for (index_t i = 0; i < n; ++i) {
-        const double vi = beta * v[i] + g[i];
-        const T nv = static_cast<T>(vi);
-        const T t = static_cast<T>(theta[i] - lr * (g[i] + beta * vi));
-        finite &= static_cast<bool>(std::isfinite(nv)) & static_cast<bool>(std::isfinite(t));
-        if constexpr (Write) {
-            v[i] = nv;
-            theta[i] = t;
-        }
-    }
-    return finite;
+GDFAST_INLINE bool apply_momentum(T* theta, const T* g, T* v, index_t n, double lr, double beta) {
+    return apply_momentum_rule<Write, false>(theta, g, v, n, lr, beta);
+}
+
+template <bool Write = true, class T>
+GDFAST_INLINE bool apply_nesterov(T* theta, const T* g, T* v, index_t n, double lr, double beta) {
+    return apply_momentum_rule<Write, true>(theta, g, v, n, lr, beta);
 }
 
 // G += g^2;  theta -= lr g / (sqrt(G) + eps)
