@@ -111,8 +111,11 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
         Return the average of the iterates (from the ``average``-th update on
         when an int).
     batch_size : int, default=1
-        Samples per update. 1 is scikit-learn's per-sample SGD; larger values
-        average the gradient over shuffled mini-batches, one fused pass each.
+        Samples per update. 1 is scikit-learn's per-sample SGD. Larger values
+        step along the summed gradient of shuffled mini-batches (one fused pass
+        over each batch's rows), with ``t`` counting samples, so that ``eta0``,
+        the schedules and ``tol`` keep their per-sample meaning. ``pa1``/``pa2``
+        need ``batch_size=1``.
     n_jobs : int, default=None
         Threads for mini-batch gradients, validation scores and ``predict``
         (None: OpenMP's limit; -1: all cores). Per-sample SGD is sequential.
@@ -126,7 +129,8 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
     n_iter_ : int
         Epochs run by the last ``fit`` (1 for ``partial_fit``).
     t_ : float
-        Number of weight updates performed, plus one.
+        Number of samples the updates have used, plus one (scikit-learn's
+        definition; the schedules' ``t``).
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -624,8 +628,8 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
         seed,
         threshold,
     ) -> dict:
-        """Mini-batch SGD on the shared descent engine: the gradient of each batch
-        (one fused pass), the same schedules and penalties, t_ counting updates."""
+        """Mini-batch SGD on the shared descent engine: the summed gradient of each
+        batch (one fused pass), the same schedules and penalties, t_ counting samples."""
         params = self._engine_params(max_iter, seed, threshold)
         params.update(
             schedule=SCHEDULES[self.learning_rate],

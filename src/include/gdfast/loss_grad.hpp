@@ -149,6 +149,48 @@ GDFAST_INLINE bool tile_loss(const RowSet& rows, index_t r0, index_t m, const T*
 // gradient overflowed its float lanes; the caller redoes the block in double).
 enum RowStatus : int { row_ok = 0, row_nonfinite = 1, row_float_overflow = 2 };
 
+// One group of four rows starting at position r of `rows`: predictions, losses,
+// derivatives and the gradient update. Padded groups (the block's last, with
+// count < 4) repeat their first row with weight 0; full groups compile without
+// those checks.
+template <bool Fma, LossKind K, bool Padded, class T>
+GDFAST_INLINE void loss_grad_group(const DenseMatrix<T>& X, const RowSet& rows, index_t r, int count, const T* y,
+                                   const T* sample_weight, const T* Wt, const double* b, index_t k,
+                                   const Loss& loss, double* gb, double* G, float* Gf, double& loss_sum,
+                                   bool& finite) {
+    const index_t p = X.n_cols;
+    index_t idx[4];
+    const T* x[4];
+    double s[4];
+    for (int u = 0; u < 4; ++u) {
+        const bool real = !Padded || u < count;
+        idx[u] = rows[r + (real ? u : 0)];
+        x[u] = X.row(idx[u]);
+        s[u] = !real ? 0.0 : (sample_weight ? static_cast<double>(sample_weight[idx[u]]) : 1.0);
+    }
+    for (index_t t = 0; t < k; ++t) {
+        double pred[4], d[4];
+        dot_four_rows<Fma>(x, Wt + t * p, p, pred);
+        double g = 0.0;
+        for (int u = 0; u < 4; ++u) {
+            const double pu = pred[u] + b[t];
+            finite &= static_cast<bool>(std::isfinite(pu));
+            double du;
+            const double v = loss.template evaluate<K>(pu, static_cast<double>(y[idx[u] * k + t]), &du);
+            if (!Padded || u < count) loss_sum += s[u] * v;
+            d[u] = s[u] * du;
+            g += d[u];
+        }
+        gb[t] += g;
+        if (d[0] != 0.0 || d[1] != 0.0 || d[2] != 0.0 || d[3] != 0.0) {
+            if constexpr (std::is_same_v<T, float>)
+                axpy_four_rows_float<Fma>(d, x, Gf + t * p, p);
+            else
+                axpy_four_rows<Fma>(d, x, G + t * p, p);
+        }
+    }
+}
+
 template <bool Fma, LossKind K, class T>
 GDFAST_INLINE int rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
                                  const T* sample_weight, const T* Wt, const double* b, index_t k,
@@ -164,19 +206,10 @@ GDFAST_INLINE int rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, in
     constexpr bool float_rows = std::is_same_v<T, float>;
     float* Gf = float_rows ? reinterpret_cast<float*>(G + k * p) : nullptr;
     int groups_in_float = 0;
-    bool float_overflow = false;
     double loss_sum = 0.0;
     bool finite = true;
-    for (index_t r = r0; r < r1; r += 4) {
-        const int count = static_cast<int>(std::min<index_t>(4, r1 - r));
-        index_t idx[4];
-        const T* x[4];
-        double s[4];
-        for (int u = 0; u < 4; ++u) {
-            idx[u] = rows[r + (u < count ? u : 0)];
-            x[u] = X.row(idx[u]);
-            s[u] = u >= count ? 0.0 : (sample_weight ? static_cast<double>(sample_weight[idx[u]]) : 1.0);
-        }
+    index_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
         // Shuffled mini-batches read rows at random: start loading the next ones.
         if (rows.rows != nullptr && r + 12 <= r1) {
             prefetch_row(X, rows.rows[r + 8]);
@@ -184,36 +217,28 @@ GDFAST_INLINE int rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, in
             prefetch_row(X, rows.rows[r + 10]);
             prefetch_row(X, rows.rows[r + 11]);
         }
-        for (index_t t = 0; t < k; ++t) {
-            double pred[4], d[4];
-            dot_four_rows<Fma>(x, Wt + t * p, p, pred);
-            double g = 0.0;
-            for (int u = 0; u < 4; ++u) {
-                const double pu = pred[u] + b[t];
-                finite &= static_cast<bool>(std::isfinite(pu));
-                double du;
-                const double v = loss.template evaluate<K>(pu, static_cast<double>(y[idx[u] * k + t]), &du);
-                loss_sum += s[u] == 0.0 ? 0.0 : s[u] * v;
-                d[u] = s[u] * du;
-                g += d[u];
-            }
-            gb[t] += g;
-            if (d[0] != 0.0 || d[1] != 0.0 || d[2] != 0.0 || d[3] != 0.0) {
-                if constexpr (float_rows)
-                    axpy_four_rows_float<Fma>(d, x, Gf + t * p, p);
-                else
-                    axpy_four_rows<Fma>(d, x, G + t * p, p);
-            }
-        }
+        loss_grad_group<Fma, K, false>(X, rows, r, 4, y, sample_weight, Wt, b, k, loss, gb, G, Gf, loss_sum,
+                                       finite);
         if constexpr (float_rows) {
             if (++groups_in_float == 4) {
-                float_overflow |= !flush_float_accumulator(Gf, G, k * p);
+                flush_float_accumulator(Gf, G, k * p);
                 groups_in_float = 0;
             }
         }
     }
+    if (r < r1) {
+        loss_grad_group<Fma, K, true>(X, rows, r, static_cast<int>(r1 - r), y, sample_weight, Wt, b, k, loss, gb,
+                                      G, Gf, loss_sum, finite);
+        ++groups_in_float;
+    }
+    bool float_overflow = false;
     if constexpr (float_rows) {
-        if (groups_in_float > 0) float_overflow |= !flush_float_accumulator(Gf, G, k * p);
+        if (groups_in_float > 0) flush_float_accumulator(Gf, G, k * p);
+        // Double sums of finite float partials cannot overflow: a non-finite G
+        // means a float partial did (with finite predictions and derivatives).
+        double total = 0.0;
+        for (index_t j = 0; j < k * p; ++j) total += G[j] * 0.0;
+        float_overflow = !std::isfinite(total);
     }
     part[0] += loss_sum;
     if (!finite) return row_nonfinite;

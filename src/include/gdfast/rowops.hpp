@@ -171,15 +171,13 @@ GDFAST_INLINE void axpy_four_rows_float(const double d[4], const float* const x[
     }
 }
 
-// g += gf (in double), gf = 0. Returns false if a float partial sum overflowed.
-GDFAST_INLINE bool flush_float_accumulator(float* GDFAST_RESTRICT gf, double* GDFAST_RESTRICT g, index_t n) {
-    bool finite = true;
+// g += gf (in double), gf = 0. A float partial sum that overflowed leaves an
+// inf or NaN in g, which the caller checks once per block.
+GDFAST_INLINE void flush_float_accumulator(float* GDFAST_RESTRICT gf, double* GDFAST_RESTRICT g, index_t n) {
     for (index_t j = 0; j < n; ++j) {
-        finite &= static_cast<bool>(std::isfinite(gf[j]));
         g[j] += static_cast<double>(gf[j]);
         gf[j] = 0.0f;
     }
-    return finite;
 }
 
 template <class T, class I>
