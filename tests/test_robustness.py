@@ -28,7 +28,11 @@ def job(seed: int):
     full = GDRegressor(precompute=False, max_iter=50).fit(X, y)
     sgd = SGDRegressor(random_state=seed, max_iter=10).fit(X, y)
     return (
-        gd.coef_, gd.predict(X), full.coef_, sgd.coef_, sgd.predict(X),
+        gd.coef_,
+        gd.predict(X),
+        full.coef_,
+        sgd.coef_,
+        sgd.predict(X),
         *kernels.loss_grad(X, y, coef, 0.1, loss="huber"),
     )
 
