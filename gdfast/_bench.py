@@ -125,6 +125,22 @@ def workloads(quick: bool = False) -> list[Workload]:
             )
         )
 
+    # The two element types raced against each other (same rows, cached above).
+    X64, y64, c64 = regression_data(n1, p, np.float64)
+    X32, y32, _ = regression_data(n1, p, np.float32)
+    out.append(
+        Workload(
+            key="W1-dtype",
+            title=f"W1 loss_grad, float32 against float64 rows, {n1:,} x {p}",
+            baseline="gdfast, float64",
+            rounds=5 if not quick else 3,
+            contestants=[
+                Contestant("gdfast, float64", lambda: kernels.loss_grad(X64, y64, c64, 0.5)),
+                Contestant("gdfast, float32", lambda: kernels.loss_grad(X32, y32, c64, 0.5)),
+            ],
+        )
+    )
+
     Xc, yc, cc = regression_data(32_768, p)  # 8 MiB: in the L3 cache
     out.append(
         Workload(

@@ -50,6 +50,33 @@ def test_loss_grad_matches_reference(loss, dtype, layout, n_jobs, weighted, simd
     assert_results_close(got, want, dtype, scale)
 
 
+# Row lengths that reach every branch of the four-row dot products: fewer than
+# one vector, the two-vector steps, a single vector step, scalar tails, and
+# float32's 64-feature chunks (exactly one, one plus a tail, several).
+@pytest.mark.parametrize("p", [1, 3, 4, 5, 8, 12, 15, 16, 23, 63, 64, 65, 72, 77, 130])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_loss_grad_matches_reference_for_any_row_length(p, dtype, simd):
+    X, y, coef = make_regression_data(n=203, p=p, dtype=dtype, seed=p)
+    rng = np.random.default_rng(p)
+    w = coef + 0.3 * rng.standard_normal(p)
+    sw = rng.uniform(0, 3, size=len(y)).astype(dtype)
+    got = kernels.loss_grad(X, y, w, -0.4, loss="huber", epsilon=1.0, sample_weight=sw)
+    want = reference.loss_grad(
+        X.astype(np.float64),
+        y.astype(np.float64),
+        w,
+        -0.4,
+        loss="huber",
+        epsilon=1.0,
+        sample_weight=sw.astype(np.float64),
+    )
+    assert_results_close(got, want, dtype, np.abs(X).sum() * 10)
+    pred = kernels.predict(X, w, -0.4)
+    np.testing.assert_allclose(
+        pred, X.astype(np.float64) @ w - 0.4, rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 100
+    )
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_multi_output_matches_reference(layout, dtype, simd):
