@@ -16,8 +16,8 @@ except ImportError as exc:  # pragma: no cover - depends on how Python was start
     ) from exc
 
 from gdfast import kernels, reference
-from gdfast._base import DivergenceError
 from gdfast._config import show_config
+from gdfast._divergence import DivergenceError
 from gdfast._gd import GDRegressor
 from gdfast._plot import plot_loss_curve
 from gdfast._sgd import SGDRegressor

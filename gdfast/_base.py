@@ -1,103 +1,28 @@
-"""What gdfast's estimators share: divergence detection, prediction, progress."""
+"""What gdfast's estimators share: parameter rules, the validation split, the
+seed, rollback on failure, warnings, prediction and progress output."""
 
 from __future__ import annotations
 
 import time
+import warnings
 from contextlib import contextmanager
-from typing import Any
+from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import ShuffleSplit
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gdfast import _core
 from gdfast._config import resolve_n_jobs
-from gdfast.reference import loss_value
+from gdfast._sklearn_compat import Interval, StrOptions
 
-# A model whose training objective is this many times worse than predicting a
-# constant is garbage. Descent may blow up for a while and recover
-# (scikit-learn's "optimal" schedule starts with a huge step), so the kernels
-# only give up early when the step the schedule will reach is still hopeless
-# for the data (see step_hopeless in stats.hpp); fit then judges the final model.
-DIVERGENCE_FACTOR = 1e6
-
-
-class DivergenceError(ValueError):
-    """Gradient descent diverged: the training objective blew up or became NaN/inf.
-
-    A subclass of ValueError, which scikit-learn raises on overflow, so existing
-    ``except ValueError`` clauses keep working.
-    """
-
-
-def divergence_threshold(y: np.ndarray, loss: str, epsilon: float, sample_weight=None) -> float:
-    """The objective above which descent is declared diverged.
-
-    ``DIVERGENCE_FACTOR`` times the larger of the mean loss of predicting 0 and
-    of predicting the (weighted) mean of y. Infinite when both are 0 (y is all
-    zeros), where only a non-finite objective counts as divergence.
-    """
-    y = np.asarray(y)
-    if y.size == 0:
-        return float("inf")
-    mean = np.average(y, axis=0, weights=sample_weight)
-    with np.errstate(over="ignore", invalid="ignore"):  # huge y: an infinite threshold
-        if loss == "squared_error":  # closed forms: no temporaries the size of y
-            flat = y.reshape(-1).astype(np.float64, copy=False)
-            mean_sq = float(flat @ flat) / flat.size
-            spread = mean_sq - float(np.mean(np.square(mean)))
-            reference = 0.5 * max(mean_sq, spread)
-        else:
-            y = y.astype(np.float64, copy=False)
-            reference = max(
-                float(np.mean(loss_value(-y, loss, epsilon))),
-                float(np.mean(loss_value(mean - y, loss, epsilon))),
-            )
-    if not np.isfinite(reference):
-        return float("inf")
-    return DIVERGENCE_FACTOR * reference if reference > 0 else float("inf")
-
-
-def divergence_message(
-    name: str, epoch: int, objective: float, threshold: float, X: Any, advice: str
-) -> str:
-    """A message that says what happened and what to do about it."""
-    if np.isfinite(objective):
-        what = (
-            f"the training objective reached {objective:.3g}, more than "
-            f"{DIVERGENCE_FACTOR:.0e} times the loss of a constant prediction "
-            f"({threshold / DIVERGENCE_FACTOR:.3g}), so the model would be useless"
-        )
-    else:
-        what = "the coefficients or the training objective became NaN or infinite"
-    scale = ""
-    data = X.data if sp.issparse(X) else X
-    if data.size:
-        with np.errstate(all="ignore"):
-            spread = np.max(np.abs(data))
-        scale = f" (the largest |feature value| is {spread:.3g})"
-    return (
-        f"{name} diverged at epoch {epoch}: {what}. The step size is too large for the "
-        f"scale of the features{scale}: {advice}"
-    )
-
-
-def raise_on_failure(name, out, threshold, final_check, X, advice) -> None:
-    """DivergenceError for a run that became non-finite, blew up beyond recovery,
-    or (``final_check``: fit) ended with an objective above ``threshold``."""
-    status = out["status"]
-    objectives = out["objectives"]
-    if status == _core.STATUS_OK and final_check and objectives and objectives[-1] > threshold:
-        status = _core.STATUS_DIVERGED
-        out["failed_epoch"] = out["n_iter"]
-        out["failed_objective"] = objectives[-1]
-    if status in (_core.STATUS_NONFINITE, _core.STATUS_DIVERGED):
-        objective = out["failed_objective"] if status == _core.STATUS_DIVERGED else np.nan
-        raise DivergenceError(
-            divergence_message(name, out["failed_epoch"], objective, threshold, X, advice)
-        )
-    if status != _core.STATUS_OK:  # pragma: no cover - interrupts re-raise in the binding
-        raise RuntimeError(f"descent kernel failed with status {status}")
+# scikit-learn draws its seeds below this bound (np.int32 max).
+MAX_SEED = int(np.iinfo(np.int32).max)
 
 
 @contextmanager
@@ -161,13 +86,9 @@ def linear_predict(estimator, X, n_jobs=None) -> np.ndarray:
     threads = resolve_n_jobs(n_jobs)
     if sp.issparse(X):
         X = X.tocsr()
-        out, status = _core.predict_csr(
-            X.data, X.indices, X.indptr, X.shape[1], W.reshape(-1), b, k, threads
-        )
-    else:
-        if not (X.flags.c_contiguous or X.flags.f_contiguous):
-            X = np.ascontiguousarray(X)
-        out, status = _core.predict_dense(X, W.reshape(-1), b, k, threads)
+    elif not (X.flags.c_contiguous or X.flags.f_contiguous):
+        X = np.ascontiguousarray(X)
+    out, status = _core.predict(_core.Matrix(X), W.reshape(-1), b, k, threads)
     if status != _core.STATUS_OK:
         raise FloatingPointError(
             "predict overflowed: the predictions are not finite although X is. The "
@@ -221,3 +142,97 @@ class SparseCoefMixin:
             self._dense_coef_shape = self.coef_.shape
             self.coef_ = sp.csr_matrix(np.atleast_2d(self.coef_))
         return self
+
+
+class LinearRegressorBase(SparseCoefMixin, RegressorMixin, BaseEstimator):
+    """The parts of SGDRegressor and GDRegressor that are the same.
+
+    Subclasses extend ``_parameter_constraints`` and implement ``fit``.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "loss": [StrOptions(set(_core.CODES["loss"]))],
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "verbose": ["verbose"],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
+        "n_jobs": [Integral, None],
+    }
+
+    def _check_shared_params(self, for_partial_fit: bool = False) -> None:
+        """The rules that tie parameters together, with scikit-learn's messages."""
+        if self.early_stopping and for_partial_fit:
+            raise ValueError("early_stopping should be False with partial_fit")
+        if self.learning_rate == "optimal" and self.alpha == 0:
+            raise ValueError(
+                "alpha must be > 0 since learning_rate is 'optimal'. alpha is used "
+                "to compute the optimal learning rate."
+            )
+
+    def _draw_seed(self, draws: int = 1) -> int:
+        """The shuffling seed, drawn as scikit-learn draws it (``draws`` > 1 also
+        makes the draws scikit-learn makes after it, to keep the stream identical)."""
+        rng = check_random_state(self.random_state)
+        seed = rng.randint(0, MAX_SEED)
+        for _ in range(draws - 1):
+            rng.randint(1, MAX_SEED)
+        return int(seed)
+
+    def _validation_split(self, y, sample_weight) -> tuple[np.ndarray, np.ndarray] | None:
+        """scikit-learn's held-out split for early stopping (the same random draws):
+        sorted training and validation row indices, or None without early stopping."""
+        if not self.early_stopping:
+            return None
+        n_samples = y.shape[0]
+        cv = ShuffleSplit(test_size=self.validation_fraction, random_state=self.random_state)
+        idx_train, idx_val = next(cv.split(np.zeros((n_samples, 1)), y))
+        if sample_weight is not None and not np.any(sample_weight[idx_val] > 0):
+            raise ValueError(
+                "The sample weights for validation set are all zero, consider using a"
+                " different random state."
+            )
+        if idx_train.shape[0] == 0 or idx_val.shape[0] == 0:
+            raise ValueError(
+                f"Splitting {n_samples} samples into a train set and a validation set "
+                f"with validation_fraction={self.validation_fraction!r} led to an empty "
+                f"set ({idx_train.shape[0]} and {idx_val.shape[0]} samples). Please either "
+                "change validation_fraction, increase number of samples, or disable "
+                "early_stopping."
+            )
+        return np.sort(idx_train).astype(np.intp), np.sort(idx_val).astype(np.intp)
+
+    def _warn_max_iter(self, message: str) -> None:
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+
+    def predict(self, X):
+        """Predict with the linear model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Predicted values.
+        """
+        return linear_predict(self, X, self.n_jobs)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "coef_")

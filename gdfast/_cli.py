@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gdfast import _core
+
 
 class CliError(Exception):
     """A problem the user can fix: printed as one line, exit status 1."""
@@ -250,15 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--loss",
         default="squared_error",
-        choices=["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"],
+        choices=list(_core.CODES["loss"]),
     )
-    fit.add_argument("--penalty", choices=["l2", "l1", "elasticnet"], default=None)
+    fit.add_argument(
+        "--penalty", choices=[p for p in _core.CODES["penalty"] if p != "none"], default=None
+    )
     fit.add_argument("--alpha", type=float, default=1e-4)
     fit.add_argument("--batch-size", type=int, default=None)
     fit.add_argument(
         "--optimizer",
         default=None,
-        choices=["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"],
+        choices=list(_core.CODES["optimizer"]),
     )
     fit.add_argument("--learning-rate", default=None)
     fit.add_argument("--eta0", type=float, default=None)

@@ -2,42 +2,31 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import ShuffleSplit
-from sklearn.utils import check_random_state
+from sklearn.base import MultiOutputMixin
 from sklearn.utils.validation import validate_data
 
-from gdfast._base import (
-    SparseCoefMixin,
-    divergence_threshold,
-    linear_predict,
-    refuse_zero_features,
-    targets_as,
-    unfitted_on_failure,
-)
+from gdfast import _core
+from gdfast._base import LinearRegressorBase, refuse_zero_features, targets_as, unfitted_on_failure
 from gdfast._config import resolve_n_jobs
-from gdfast._descent import (
-    ADAPTIVE_OPTIMIZERS,
-    MAX_INT,
-    OPTIMIZERS,
-    SCHEDULES,
+from gdfast._divergence import divergence_threshold, raise_on_failure
+from gdfast._engine import (
     EngineState,
-    base_params,
-    optimal_t0,
-    run_engine,
+    code,
+    run_descent,
+    set_shared,
     standardization,
     to_original,
     to_working,
 )
 from gdfast._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
-from gdfast._validation import LOSSES
+
+# Every schedule of the engine but the per-sample passive-aggressive rules, and "auto".
+SCHEDULES = {name for name in _core.CODES["schedule"] if name not in ("pa1", "pa2")} | {"auto"}
 
 # tol="auto": full-batch descent on a smooth objective stops when the gradient
 # has shrunk by this factor (enough for a 1e-6 relative gap even at condition
@@ -47,7 +36,7 @@ AUTO_TOL_GRADIENT = 1e-8
 AUTO_TOL_OBJECTIVE = 1e-4
 
 
-class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
+class GDRegressor(MultiOutputMixin, LinearRegressorBase):
     """Linear regression by gradient descent that converges without tuning.
 
     The same losses and penalties as :class:`SGDRegressor`, with full-batch or
@@ -198,15 +187,11 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "loss": [StrOptions(set(LOSSES))],
-        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        **LinearRegressorBase._parameter_constraints,
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
-        "fit_intercept": ["boolean"],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "optimizer": [StrOptions(set(OPTIMIZERS))],
-        "learning_rate": [StrOptions(set(SCHEDULES) | {"auto"})],
-        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions(set(_core.CODES["optimizer"]))],
+        "learning_rate": [StrOptions(SCHEDULES)],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "gamma": [Interval(Real, 0, 1, closed="right")],
         "step_size": [Interval(Integral, 1, None, closed="left")],
@@ -216,19 +201,8 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
         "rho": [Interval(Real, 0, 1, closed="left")],
         "eps": [Interval(Real, 0, None, closed="neither")],
         "standardize": ["boolean"],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"}), None],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "epsilon": [Interval(Real, 0, None, closed="left")],
-        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
         "precompute": ["boolean", StrOptions({"auto"})],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -351,13 +325,12 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
         """
         first_call = not hasattr(self, "coef_")
         if first_call:
-            self._check_param_combination()
-            if self.early_stopping:
-                raise ValueError("early_stopping should be False with partial_fit")
+            self._check_param_combination(for_partial_fit=True)
         return self._fit(X, y, sample_weight, first_call=first_call, max_iter=1, warm=False)
 
-    def _check_param_combination(self) -> None:
-        if self.learning_rate == "optimal" and (self.penalty is None or self.alpha == 0):
+    def _check_param_combination(self, for_partial_fit: bool = False) -> None:
+        self._check_shared_params(for_partial_fit)
+        if self.learning_rate == "optimal" and self.penalty is None:
             raise ValueError(
                 "learning_rate='optimal' is 1 / (alpha (t0 + t)): it needs a penalty with "
                 "alpha > 0."
@@ -403,9 +376,12 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
         threads = resolve_n_jobs(self.n_jobs)
         full_batch = self.batch_size is None or self.batch_size >= n_samples
 
-        train_rows, val_rows = self._split(n_samples, y2, sample_weight)
-        rng = check_random_state(self.random_state)
-        seed = rng.randint(0, MAX_INT)
+        split = self._validation_split(y2, sample_weight)
+        if split is None:
+            train_rows, val_rows = np.arange(n_samples, dtype=np.intp), np.empty(0, dtype=np.intp)
+        else:
+            train_rows, val_rows = split
+        seed = self._draw_seed()
 
         if first_call:
             if self.standardize:
@@ -427,8 +403,8 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
         params = self._engine_params(
             X, y2, sample_weight, train_rows, full_batch, max_iter, seed, threads
         )
-        out = run_engine(
-            name=type(self).__name__,
+        threshold = params.divergence_threshold
+        run = run_descent(
             X=X,
             y2=y2,
             sample_weight=sample_weight,
@@ -442,13 +418,14 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
             params=params,
             verbose=bool(self.verbose),
             show_step=True,
-            final_check=max_iter > 1,
-            advice=self._divergence_advice(),
+        )
+        raise_on_failure(
+            type(self).__name__, run.record, threshold, max_iter > 1, X, self._divergence_advice()
         )
 
         # Commit.
-        new_state = out["engine_state"]
-        V_new, c_new = out["V"], out["c"]
+        new_state = run.state
+        V_new, c_new = run.V, run.c
         if (
             self.average
             and new_state.avg is not None
@@ -466,12 +443,12 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
         self._engine_state = new_state
         self.coef_ = (coef if multi else coef[0]).astype(X.dtype)
         self.intercept_ = intercept.astype(X.dtype) if multi else float(intercept[0])
-        self.n_iter_ = out["n_iter"]
+        self.n_iter_ = run.record.n_iter
         self.t_ = int(new_state.counters["step"])
-        self.loss_curve_ = out["objectives"]
-        self.validation_scores_ = out["validation_scores"] if self.early_stopping else None
+        self.loss_curve_ = run.record.objectives
+        self.validation_scores_ = run.record.validation_scores if self.early_stopping else None
         self.learning_rate_ = float(
-            new_state.counters["base_lr"] if params["auto_lr"] else params["eta0"]
+            new_state.counters["base_lr"] if params.auto_lr else params.eta0
         )
         self.optimizer_state_ = {
             "m1": new_state.m1,
@@ -479,43 +456,24 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
             "average": new_state.avg,
             **new_state.counters,
         }
-        if max_iter > 1 and params["tol"] > -np.inf and self.n_iter_ == max_iter:
-            warnings.warn(
+        if max_iter > 1 and params.tol > -np.inf and self.n_iter_ == max_iter:
+            self._warn_max_iter(
                 f"{type(self).__name__} reached max_iter={max_iter} before the objective "
-                "stopped improving; increase max_iter (or tol).",
-                ConvergenceWarning,
-                stacklevel=3,
+                "stopped improving; increase max_iter (or tol)."
             )
         return self
 
-    def _split(self, n_samples: int, y2, sample_weight):
-        """Training and validation row indices (all rows train without early stopping)."""
-        all_rows = np.arange(n_samples, dtype=np.intp)
-        if not self.early_stopping:
-            return all_rows, np.empty(0, dtype=np.intp)
-        cv = ShuffleSplit(test_size=self.validation_fraction, random_state=self.random_state)
-        idx_train, idx_val = next(cv.split(np.zeros((n_samples, 1)), y2))
-        if idx_train.shape[0] == 0 or idx_val.shape[0] == 0:
-            raise ValueError(
-                f"Splitting {n_samples} samples with validation_fraction="
-                f"{self.validation_fraction!r} left an empty set; change "
-                "validation_fraction, add samples, or disable early_stopping."
-            )
-        if sample_weight is not None and not np.any(sample_weight[idx_val] > 0):
-            raise ValueError(
-                "The sample weights of the validation set are all zero; use another random_state."
-            )
-        return np.sort(idx_train).astype(np.intp), np.sort(idx_val).astype(np.intp)
-
     def _engine_params(
         self, X, y2, sample_weight, train_rows, full_batch, max_iter, seed, threads
-    ) -> dict:
+    ) -> _core.GdParams:
         smooth = self.loss != "epsilon_insensitive" and self.penalty not in ("l1", "elasticnet")
         gradient_rule = full_batch and smooth and not self.early_stopping
         tol = self.tol
         if tol == "auto":
             tol = AUTO_TOL_GRADIENT if gradient_rule else AUTO_TOL_OBJECTIVE
-        params = base_params(
+        all_rows = train_rows.shape[0] == y2.shape[0]
+        P = set_shared(
+            _core.GdParams(),
             loss=self.loss,
             epsilon=self.epsilon,
             penalty=self.penalty,
@@ -524,62 +482,62 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
             fit_intercept=self.fit_intercept,
             max_iter=max_iter,
             tol=tol,
-            tol_relative=True,
             n_iter_no_change=self.n_iter_no_change,
             shuffle=self.shuffle,
             seed=seed,
             early_stopping=self.early_stopping,
             divergence_threshold=divergence_threshold(
-                y2 if train_rows.shape[0] == y2.shape[0] else y2[train_rows],
+                y2 if all_rows else y2[train_rows],
                 self.loss,
                 self.epsilon,
-                None
-                if sample_weight is None or train_rows.shape[0] == y2.shape[0]
-                else sample_weight[train_rows],
+                None if sample_weight is None or all_rows else sample_weight[train_rows],
             ),
             verbose=bool(self.verbose),
-            n_threads=threads,
         )
-        params["cosine_epochs"] = int(self.max_iter)
-        params["divergence_horizon"] = int(self.max_iter)
-        params["gradient_rule"] = gradient_rule
-        params["optimizer"] = OPTIMIZERS[self.optimizer]
-        params["batch_size"] = 0 if full_batch else int(self.batch_size)
-        if self.momentum == "auto":
-            params["momentum"] = 0.9
-            params["momentum_restart"] = full_batch
-        else:
-            params["momentum"] = float(self.momentum)
-        params.update(beta_1=self.beta_1, beta_2=self.beta_2, rho=self.rho, eps=self.eps)
-        params.update(power_t=self.power_t, gamma=self.gamma, step_size=self.step_size)
-        params["eta0"] = float(self.eta0)
-        params["average"] = float(self.average)
+        P.update(
+            tol_relative=True,
+            n_threads=threads,
+            cosine_epochs=self.max_iter,
+            divergence_horizon=self.max_iter,
+            gradient_rule=gradient_rule,
+            optimizer=code("optimizer", self.optimizer),
+            batch_size=0 if full_batch else int(self.batch_size),
+            momentum=0.9 if self.momentum == "auto" else float(self.momentum),
+            momentum_restart=self.momentum == "auto" and full_batch,
+            beta_1=self.beta_1,
+            beta_2=self.beta_2,
+            rho=self.rho,
+            eps=self.eps,
+            power_t=self.power_t,
+            gamma=self.gamma,
+            step_size=self.step_size,
+            eta0=float(self.eta0),
+            average=float(self.average),
+        )
         if self.learning_rate == "auto":
-            if self.optimizer in ADAPTIVE_OPTIMIZERS:
+            if self.optimizer in ("adagrad", "rmsprop", "adam", "adamw"):
                 # Coordinate-wise normalized steps move each parameter by about
                 # the step size: start at a tenth of the spread of y. Adagrad's
                 # accumulator already shrinks its steps; the others decay as 1/sqrt(t).
                 spread = float(np.max(np.std(y2[train_rows], axis=0))) or 1.0
-                params["eta0"] = 0.1 * spread
+                P.eta0 = 0.1 * spread
                 if self.optimizer != "adagrad":
-                    params.update(schedule=SCHEDULES["invscaling"], power_t=0.5)
+                    P.update(schedule=code("schedule", "invscaling"), power_t=0.5)
             else:
-                params["auto_lr"] = True
+                P.auto_lr = True
                 if self.loss == "epsilon_insensitive":  # non-smooth: subgradient steps decay
-                    params.update(schedule=SCHEDULES["invscaling"], power_t=0.5)
+                    P.update(schedule=code("schedule", "invscaling"), power_t=0.5)
             if not full_batch:
                 # Mini-batch noise: when progress stalls, shrink the step fivefold
                 # (down to 1e-4 of the start) instead of stopping.
-                params.update(schedule=SCHEDULES["adaptive"], min_lr_scale=1e-4)
+                P.update(schedule=code("schedule", "adaptive"), min_lr_scale=1e-4)
         else:
-            params["schedule"] = SCHEDULES[self.learning_rate]
-            if self.learning_rate == "optimal":
-                params["optimal_t0"] = optimal_t0(self.loss, self.epsilon, self.alpha)
+            P.schedule = code("schedule", self.learning_rate)
         precompute = self.precompute
         if precompute == "auto":
             precompute = X.shape[1] <= 1024
-        params["use_gram"] = bool(precompute and full_batch and self.loss == "squared_error")
-        return params
+        P.use_gram = bool(precompute and full_batch and self.loss == "squared_error")
+        return P
 
     def _divergence_advice(self) -> str:
         if self.learning_rate == "auto":
@@ -591,28 +549,7 @@ class GDRegressor(SparseCoefMixin, MultiOutputMixin, RegressorMixin, BaseEstimat
             self.eta0, "" if self.standardize else " and standardize=True"
         )
 
-    # ------------------------------------------------------------------ predicting
-
-    def predict(self, X):
-        """Predict with the linear model.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_targets)
-            Predicted values.
-        """
-        return linear_predict(self, X, self.n_jobs)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
         tags.target_tags.multi_output = True
         return tags
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "coef_")

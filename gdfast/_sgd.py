@@ -8,45 +8,24 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import ShuffleSplit
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from gdfast import _core
-from gdfast._base import (
-    EpochPrinter,
-    SparseCoefMixin,
-    divergence_threshold,
-    linear_predict,
-    raise_on_failure,
-    refuse_zero_features,
-    targets_as,
-    unfitted_on_failure,
-)
+from gdfast._base import LinearRegressorBase, refuse_zero_features, targets_as, unfitted_on_failure
 from gdfast._config import resolve_n_jobs
-from gdfast._descent import (
-    SCHEDULES,
-    EngineState,
-    base_params,
-    optimal_t0,
-    run_engine_unchecked,
-)
+from gdfast._divergence import divergence_threshold, raise_on_failure
+from gdfast._engine import EngineState, code, run_descent, run_per_sample, set_shared
 from gdfast._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
-from gdfast._validation import LOSSES
 
-LEARNING_RATES = {"constant": 1, "optimal": 2, "invscaling": 3, "adaptive": 4, "pa1": 5, "pa2": 6}
-PENALTIES = {None: 0, "l1": 1, "l2": 2, "elasticnet": 3}
-# scikit-learn draws its seeds below this bound (np.int32 max).
-MAX_INT = np.iinfo(np.int32).max
+# scikit-learn's learning-rate schedules (the engine has more; GDRegressor offers them).
+LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive", "pa1", "pa2")
 # scikit-learn damps intercept updates on sparse data by this factor...
 SPARSE_INTERCEPT_DECAY = 0.01
 # ...and caps the loss derivative, so that a blown-up step stays finite.
 MAX_DLOSS = 1e12
 
 
-class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
+class SGDRegressor(LinearRegressorBase):
     """Linear regression by stochastic gradient descent, compiled.
 
     A drop-in replacement for :class:`sklearn.linear_model.SGDRegressor`: the
@@ -153,27 +132,12 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "loss": [StrOptions(set(LOSSES))],
-        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        **LinearRegressorBase._parameter_constraints,
         "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
-        "fit_intercept": ["boolean"],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
-        "shuffle": ["boolean"],
-        "verbose": ["verbose"],
-        "epsilon": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
         "learning_rate": [StrOptions(set(LEARNING_RATES))],
-        "eta0": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, None, None, closed="neither")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "warm_start": ["boolean"],
-        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -227,13 +191,7 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
 
     def _more_validate_params(self, for_partial_fit: bool = False) -> None:
         """The rules that tie parameters together (scikit-learn's, same messages)."""
-        if self.early_stopping and for_partial_fit:
-            raise ValueError("early_stopping should be False with partial_fit")
-        if self.learning_rate == "optimal" and self.alpha == 0:
-            raise ValueError(
-                "alpha must be > 0 since learning_rate is 'optimal'. alpha is used "
-                "to compute the optimal learning rate."
-            )
+        self._check_shared_params(for_partial_fit)
         if self.learning_rate in ("pa1", "pa2") and self.loss != "epsilon_insensitive":
             raise ValueError(
                 f"Learning rate '{self.learning_rate}' only works with loss 'epsilon_insensitive'."
@@ -291,11 +249,9 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
             final_check=True,
         )
         if self.tol is not None and self.tol > -np.inf and self.n_iter_ == self.max_iter:
-            warnings.warn(
+            self._warn_max_iter(
                 "Maximum number of iteration reached before convergence. Consider "
-                "increasing max_iter to improve the fit.",
-                ConvergenceWarning,
-                stacklevel=2,
+                "increasing max_iter to improve the fit."
             )
         if self.power_t < 0:
             warnings.warn(
@@ -422,10 +378,11 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
 
         # Commit: only now does the estimator change.
         coef, intercept, avg_coef, avg_intercept = result["params"]
-        self.n_iter_ = result["n_iter"]
+        record = result["record"]
+        self.n_iter_ = record.n_iter
         self.t_ = float(result["t"])
-        self.loss_curve_ = result["objectives"]
-        self.validation_scores_ = result["validation_scores"] if self.early_stopping else None
+        self.loss_curve_ = record.objectives
+        self.validation_scores_ = record.validation_scores if self.early_stopping else None
         if self.average:
             self._standard_coef = coef
             self._standard_intercept = intercept
@@ -457,31 +414,6 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
             raise ValueError("Provided intercept_init does not match dataset.")
         return intercept.reshape(1)
 
-    def _validation_mask(self, y, sample_weight) -> np.ndarray | None:
-        """scikit-learn's held-out split for early stopping (same random draws);
-        None without early stopping."""
-        n_samples = y.shape[0]
-        if not self.early_stopping:
-            return None
-        mask = np.zeros(n_samples, dtype=np.uint8)
-        cv = ShuffleSplit(test_size=self.validation_fraction, random_state=self.random_state)
-        idx_train, idx_val = next(cv.split(np.zeros((n_samples, 1)), y))
-        if sample_weight is not None and not np.any(sample_weight[idx_val] > 0):
-            raise ValueError(
-                "The sample weights for validation set are all zero, consider using a"
-                " different random state."
-            )
-        if idx_train.shape[0] == 0 or idx_val.shape[0] == 0:
-            raise ValueError(
-                f"Splitting {n_samples} samples into a train set and a validation set "
-                f"with validation_fraction={self.validation_fraction!r} led to an empty "
-                f"set ({idx_train.shape[0]} and {idx_val.shape[0]} samples). Please either "
-                "change validation_fraction, increase number of samples, or disable "
-                "early_stopping."
-            )
-        mask[idx_val] = 1
-        return mask
-
     def _run_engine(
         self,
         X,
@@ -499,12 +431,14 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
 
         Returns the new parameters, n_iter, the objectives and the new t_.
         """
-        validation = self._validation_mask(y, sample_weight)
+        split = self._validation_split(y, sample_weight)
+        validation = None
+        if split is not None:
+            validation = np.zeros(y.shape[0], dtype=np.uint8)
+            validation[split[1]] = 1
         # The draws scikit-learn makes, in its order: the shuffling seed, then the
         # dataset's own seed (unused here, drawn to keep the stream identical).
-        rng = check_random_state(self.random_state)
-        seed = rng.randint(0, MAX_INT)
-        rng.randint(1, MAX_INT)
+        seed = self._draw_seed(draws=2)
         train_y = y if validation is None else y[validation == 0]
         threshold = divergence_threshold(train_y, self.loss, self.epsilon)
         run = self._per_sample if self.batch_size == 1 else self._mini_batch
@@ -519,18 +453,20 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
             avg_intercept,
             t,
             max_iter,
-            seed,
-            threshold,
+            self._engine_params(max_iter, seed, threshold, sp.issparse(X)),
         )
         raise_on_failure(
-            type(self).__name__, out, threshold, final_check, X, self._divergence_advice()
+            type(self).__name__, out["record"], threshold, final_check, X, self._divergence_advice()
         )
-        if self.verbose and out["n_iter"] < max_iter:
-            print(f"Convergence after {out['n_iter']} epochs.")
+        if self.verbose and out["record"].n_iter < max_iter:
+            print(f"Convergence after {out['record'].n_iter} epochs.")
         return out
 
-    def _engine_params(self, max_iter, seed, threshold) -> dict:
-        params = base_params(
+    def _engine_params(self, max_iter, seed, threshold, sparse):
+        """The settings both drivers share, as a struct of the driver to run."""
+        P = _core.SgdParams() if self.batch_size == 1 else _core.GdParams()
+        set_shared(
+            P,
             loss=self.loss,
             epsilon=self.epsilon,
             penalty=self.penalty,
@@ -539,19 +475,26 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
             fit_intercept=self.fit_intercept,
             max_iter=max_iter,
             tol=self.tol,
-            tol_relative=False,
             n_iter_no_change=self.n_iter_no_change,
             shuffle=self.shuffle,
             seed=seed,
             early_stopping=self.early_stopping,
             divergence_threshold=threshold,
             verbose=bool(self.verbose),
-            n_threads=resolve_n_jobs(self.n_jobs),
         )
+        # scikit-learn's stopping rule: an objective of exactly best - tol is progress.
         # A blow-up may recover within a fit's max_iter epochs (partial_fit: the
         # calls to come); only a step still hopeless by then is fatal.
-        params["divergence_horizon"] = int(self.max_iter)
-        return params
+        P.update(
+            ties_progress=True,
+            divergence_horizon=self.max_iter,
+            schedule=code("schedule", self.learning_rate),
+            eta0=float(self.eta0),
+            power_t=float(self.power_t),
+            average=float(self.average),
+            intercept_decay=SPARSE_INTERCEPT_DECAY if sparse else 1.0,
+        )
+        return P
 
     def _per_sample(
         self,
@@ -565,53 +508,34 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
         avg_intercept,
         t,
         max_iter,
-        seed,
-        threshold,
+        params,
     ) -> dict:
         """scikit-learn's per-sample loop, in C++."""
-        params = self._engine_params(max_iter, seed, threshold)
-        params.update(
-            learning_rate=LEARNING_RATES[self.learning_rate],
-            eta0=float(self.eta0),
-            power_t=float(self.power_t),
-            intercept_decay=SPARSE_INTERCEPT_DECAY if sp.issparse(X) else 1.0,
-            average=float(self.average),
+        run = run_per_sample(
+            X=X,
+            y=y,
+            sample_weight=sample_weight,
+            validation=validation,
+            coef=coef,
+            intercept=float(intercept[0]),
+            avg_coef=avg_coef,
+            avg_intercept=0.0 if avg_intercept is None else float(avg_intercept[0]),
+            t=float(t),
+            params=params,
+            verbose=bool(self.verbose),
         )
-        w = np.array(coef, dtype=np.float64)
-        aw = None if avg_coef is None else np.array(avg_coef, dtype=np.float64)
-        b0 = float(intercept[0])
-        ab0 = 0.0 if avg_intercept is None else float(avg_intercept[0])
-        loop = _core.Loop(EpochPrinter() if self.verbose else None)
-        if sp.issparse(X):
-            out = _core.sgd_fit_csr(
-                X.data,
-                X.indices,
-                X.indptr,
-                X.shape[1],
-                y,
-                sample_weight,
-                validation,
-                w,
-                b0,
-                aw,
-                ab0,
-                float(t),
-                params,
-                loop,
-            )
-        else:
-            out = _core.sgd_fit_dense(
-                X, y, sample_weight, validation, w, b0, aw, ab0, float(t), params, loop
-            )
         dtype = X.dtype
-        out["params"] = (
-            w.astype(dtype),
-            np.array([out["intercept"]], dtype=dtype),
-            None if aw is None else aw.astype(dtype),
-            None if aw is None else np.array([out["avg_intercept"]], dtype=dtype),
-        )
-        out["t"] = t + out["n_iter"] * X.shape[0]
-        return out
+        averaging = run.avg_coef is not None
+        return {
+            "record": run.record,
+            "params": (
+                run.coef.astype(dtype),
+                np.array([run.intercept], dtype=dtype),
+                run.avg_coef.astype(dtype) if averaging else None,
+                np.array([run.avg_intercept], dtype=dtype) if averaging else None,
+            ),
+            "t": t + run.record.n_iter * X.shape[0],
+        }
 
     def _mini_batch(
         self,
@@ -625,34 +549,27 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
         avg_intercept,
         t,
         max_iter,
-        seed,
-        threshold,
+        params,
     ) -> dict:
         """Mini-batch SGD on the shared descent engine: the summed gradient of each
         batch (one fused pass), the same schedules and penalties, t_ counting samples."""
-        params = self._engine_params(max_iter, seed, threshold)
         params.update(
-            schedule=SCHEDULES[self.learning_rate],
-            eta0=float(self.eta0),
-            power_t=float(self.power_t),
             batch_size=int(self.batch_size),
-            average=float(self.average),
             min_lr_scale=1e-6 / float(self.eta0),  # scikit-learn: adaptive stops at eta 1e-6
             # The batch's summed gradient with t counting samples: an epoch moves
             # as far as scikit-learn's per-sample epoch, and eta0, the schedules
             # and tol keep their per-sample meaning.
             sum_gradient=True,
-            intercept_decay=SPARSE_INTERCEPT_DECAY if sp.issparse(X) else 1.0,
             derivative_clip=MAX_DLOSS,
+            n_threads=resolve_n_jobs(self.n_jobs),
+            cosine_epochs=max_iter,
         )
-        if self.learning_rate == "optimal":
-            params["optimal_t0"] = optimal_t0(self.loss, self.epsilon, self.alpha)
         n_features = X.shape[1]
         state = EngineState.fresh(n_features + 1, bool(self.average))
         state.counters["step"] = float(t) - 1.0
         if avg_coef is not None:
             state.avg = np.concatenate([avg_coef, avg_intercept]).astype(np.float64)
-        out = run_engine_unchecked(
+        run = run_descent(
             X=X,
             y2=y[:, None],
             sample_weight=sample_weight,
@@ -671,16 +588,17 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
             verbose=bool(self.verbose),
         )
         dtype = X.dtype
-        new_state = out["engine_state"]
-        avg = new_state.avg
-        out["params"] = (
-            out["V"][0].astype(dtype),
-            out["c"].astype(dtype),
-            None if avg is None else avg[:n_features].astype(dtype),
-            None if avg is None else avg[n_features:].astype(dtype),
-        )
-        out["t"] = 1.0 + new_state.counters["step"]
-        return out
+        avg = run.state.avg
+        return {
+            "record": run.record,
+            "params": (
+                run.V[0].astype(dtype),
+                run.c.astype(dtype),
+                None if avg is None else avg[:n_features].astype(dtype),
+                None if avg is None else avg[n_features:].astype(dtype),
+            ),
+            "t": 1.0 + run.state.counters["step"],
+        }
 
     def _divergence_advice(self) -> str:
         if self.learning_rate == "optimal":
@@ -692,28 +610,3 @@ class SGDRegressor(SparseCoefMixin, RegressorMixin, BaseEstimator):
             "standardize X (e.g. make_pipeline(StandardScaler(), SGDRegressor())) "
             f"or lower eta0 (now {self.eta0})."
         )
-
-    # ------------------------------------------------------------------ predicting
-
-    def predict(self, X):
-        """Predict with the linear model.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            Predicted values.
-        """
-        return linear_predict(self, X, self.n_jobs)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "coef_")

@@ -17,12 +17,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-LOSSES: dict[str, int] = {
-    "squared_error": 0,
-    "huber": 1,
-    "epsilon_insensitive": 2,
-    "squared_epsilon_insensitive": 3,
-}
+from gdfast import _core
+
+# loss name -> kernel code, from the C++ enum.
+LOSSES: dict[str, int] = _core.CODES["loss"]
 
 
 def float_dtype(dtype: np.dtype) -> np.dtype:

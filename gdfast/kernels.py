@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from gdfast import _core
 from gdfast._config import resolve_n_jobs
@@ -113,34 +112,17 @@ def loss_grad(
     a = check_loss_grad_args(X, y, coef, intercept, loss, epsilon, sample_weight)
     threads = resolve_n_jobs(n_jobs)
     k = a.y.shape[1]
-    y_flat = a.y.reshape(-1)
-    if sp.issparse(a.X):
-        value, grad, grad_b, status = _core.loss_grad_csr(
-            a.X.data,
-            a.X.indices,
-            a.X.indptr,
-            a.X.shape[1],
-            y_flat,
-            a.sample_weight,
-            a.coef.reshape(-1),
-            a.intercept,
-            k,
-            a.loss_kind,
-            a.epsilon,
-            threads,
-        )
-    else:
-        value, grad, grad_b, status = _core.loss_grad_dense(
-            a.X,
-            y_flat,
-            a.sample_weight,
-            a.coef.reshape(-1),
-            a.intercept,
-            k,
-            a.loss_kind,
-            a.epsilon,
-            threads,
-        )
+    value, grad, grad_b, status = _core.loss_grad(
+        _core.Matrix(a.X),
+        a.y.reshape(-1),
+        a.sample_weight,
+        a.coef.reshape(-1),
+        a.intercept,
+        k,
+        a.loss_kind,
+        a.epsilon,
+        threads,
+    )
     if status != _core.STATUS_OK or not (
         np.isfinite(value) and np.isfinite(grad).all() and np.isfinite(grad_b).all()
     ):
@@ -177,19 +159,7 @@ def predict(X: Any, coef: Any, intercept: Any, *, n_jobs: int | None = None) -> 
     a = check_predict_args(X, coef, intercept)
     threads = resolve_n_jobs(n_jobs)
     k = a.coef.shape[0]
-    if sp.issparse(a.X):
-        out, status = _core.predict_csr(
-            a.X.data,
-            a.X.indices,
-            a.X.indptr,
-            a.X.shape[1],
-            a.coef.reshape(-1),
-            a.intercept,
-            k,
-            threads,
-        )
-    else:
-        out, status = _core.predict_dense(a.X, a.coef.reshape(-1), a.intercept, k, threads)
+    out, status = _core.predict(_core.Matrix(a.X), a.coef.reshape(-1), a.intercept, k, threads)
     if status != _core.STATUS_OK:
         raise nonfinite_error(a.X, "predict")
     return out if a.multi_output else out[:, 0]
@@ -219,9 +189,7 @@ def apply_sgd(params: np.ndarray, grad: Any, *, learning_rate: float) -> None:
     FloatingPointError
         If the update would overflow; then nothing is changed.
     """
-    (p, g), h = check_optimizer_call("apply_sgd", params, grad, learning_rate=learning_rate)
-    if not _core.step_sgd(p, g, h["learning_rate"]):
-        raise step_overflow_error("apply_sgd")
+    _step("apply_sgd", params, grad, (), learning_rate=learning_rate)
 
 
 def apply_momentum(
@@ -254,11 +222,9 @@ def apply_momentum(
     FloatingPointError
         If the update would overflow; then nothing is changed.
     """
-    (p, g, v), h = check_optimizer_call(
+    _step(
         "apply_momentum", params, grad, (velocity,), learning_rate=learning_rate, momentum=momentum
     )
-    if not _core.step_momentum(p, g, v, h["learning_rate"], h["momentum"], False):
-        raise step_overflow_error("apply_momentum")
 
 
 def apply_nesterov(
@@ -292,11 +258,9 @@ def apply_nesterov(
     FloatingPointError
         If the update would overflow; then nothing is changed.
     """
-    (p, g, v), h = check_optimizer_call(
+    _step(
         "apply_nesterov", params, grad, (velocity,), learning_rate=learning_rate, momentum=momentum
     )
-    if not _core.step_momentum(p, g, v, h["learning_rate"], h["momentum"], True):
-        raise step_overflow_error("apply_nesterov")
 
 
 def apply_adagrad(
@@ -329,11 +293,7 @@ def apply_adagrad(
     FloatingPointError
         If the update would overflow; then nothing is changed.
     """
-    (p, g, s), h = check_optimizer_call(
-        "apply_adagrad", params, grad, (sum_sq,), learning_rate=learning_rate, eps=eps
-    )
-    if not _core.step_adagrad(p, g, s, h["learning_rate"], h["eps"]):
-        raise step_overflow_error("apply_adagrad")
+    _step("apply_adagrad", params, grad, (sum_sq,), learning_rate=learning_rate, eps=eps)
 
 
 def apply_rmsprop(
@@ -370,11 +330,7 @@ def apply_rmsprop(
     FloatingPointError
         If the update would overflow; then nothing is changed.
     """
-    (p, g, s), h = check_optimizer_call(
-        "apply_rmsprop", params, grad, (mean_sq,), learning_rate=learning_rate, rho=rho, eps=eps
-    )
-    if not _core.step_rmsprop(p, g, s, h["learning_rate"], h["rho"], h["eps"]):
-        raise step_overflow_error("apply_rmsprop")
+    _step("apply_rmsprop", params, grad, (mean_sq,), learning_rate=learning_rate, rho=rho, eps=eps)
 
 
 def apply_adam(
@@ -417,7 +373,17 @@ def apply_adam(
     FloatingPointError
         If the update would overflow; then nothing is changed.
     """
-    _adam("apply_adam", params, grad, m, v, step, learning_rate, 0.0, beta_1, beta_2, eps)
+    _step(
+        "apply_adam",
+        params,
+        grad,
+        (m, v),
+        step=step,
+        learning_rate=learning_rate,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        eps=eps,
+    )
 
 
 def apply_adamw(
@@ -462,12 +428,8 @@ def apply_adamw(
     FloatingPointError
         If the update would overflow; then nothing is changed.
     """
-    _adam("apply_adamw", params, grad, m, v, step, learning_rate, weight_decay, beta_1, beta_2, eps)
-
-
-def _adam(name, params, grad, m, v, step, learning_rate, weight_decay, beta_1, beta_2, eps):
-    (p, g, mm, vv), h = check_optimizer_call(
-        name,
+    _step(
+        "apply_adamw",
         params,
         grad,
         (m, v),
@@ -478,16 +440,26 @@ def _adam(name, params, grad, m, v, step, learning_rate, weight_decay, beta_1, b
         beta_2=beta_2,
         eps=eps,
     )
-    if not _core.step_adam(
+
+
+def _step(name: str, params, grad, states: tuple, *, step=None, **hyper) -> None:
+    """Validate, then run the fused step of ``apply_<optimizer>`` in place."""
+    arrays, h = check_optimizer_call(name, params, grad, states, step=step, **hyper)
+    p, g, *state = arrays
+    s1, s2 = [*state, None, None][:2]
+    settings = _core.OptimizerHyper()
+    settings.update({k: v for k, v in h.items() if k in settings.names()})
+    kind = _core.CODES["optimizer"][name.removeprefix("apply_")]
+    ok = _core.optimizer_step(
+        kind,
         p,
         g,
-        mm,
-        vv,
+        s1,
+        s2,
         h["learning_rate"],
-        h["beta_1"],
-        h["beta_2"],
-        h["eps"],
-        h["step"],
-        h["weight_decay"],
-    ):
+        settings,
+        h.get("step", 1.0),
+        h.get("weight_decay", 0.0),
+    )
+    if not ok:
         raise step_overflow_error(name)

@@ -4,14 +4,22 @@
 """gdfast._core: the one binding between Python and the C++ kernels.
 
 Everything here is private: arguments are validated by the Python layer
-(``gdfast._validation``) before they reach this module. Each function turns
-NumPy buffers into kernel views, releases the GIL around the whole kernel call,
-and returns a status the Python layer turns into an exception.
+(``gdfast._validation``) before they reach this module. X becomes a ``Matrix``
+(a view of a dense float32/float64 array in any order, or of a CSR matrix with
+int32/int64 indices) once; each kernel has one entry point taking it, releases
+the GIL around the whole kernel call, and returns a status the Python layer
+turns into an exception. The codes of every enum come from the C++ headers
+(``CODES``); parameter structs are read and written by field name (``Fields``).
 """
 
+from cpython.buffer cimport (
+    PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer,
+)
 from cpython.exc cimport PyErr_CheckSignals
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
-from libc.math cimport INFINITY
+from libc.stdint cimport uint8_t
+from libcpp cimport bool as cbool
+from libcpp.memory cimport unique_ptr
+from libcpp.string cimport string
 from libcpp.vector cimport vector
 
 import numpy as np
@@ -25,29 +33,39 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
         status_interrupted
         status_diverged
 
-    cdef cppclass DenseMatrix[T]:
-        const T* data
+    cdef cppclass NamedCode:
+        const char* name
+        int code
+
+    cdef cppclass CodeTable:
+        const NamedCode* items
+        int size
+
+    CodeTable code_table(const string& family)
+
+    cdef enum class Element(int):
+        float32
+        float64
+
+    cdef enum class OptimizerKind(int):
+        sgd
+
+    cdef cppclass MatrixView:
+        cbool csr
+        Element element
+        cbool wide_indices
+        const void* data
+        const void* indices
+        const void* indptr
         index_t n_rows
         index_t n_cols
         index_t row_stride
         index_t col_stride
 
-    cdef cppclass CsrMatrix[T, I]:
-        const T* data
-        const I* indices
-        const I* indptr
-        index_t n_rows
-        index_t n_cols
-
-    cdef cppclass RowSet:
-        const index_t* rows
-        index_t count
-
     cdef cppclass Loss:
         pass
 
-    cdef cppclass LossGradWorkspace:
-        pass
+    Loss make_loss(int kind, double epsilon, double derivative_clip)
 
     cdef cppclass EpochInfo:
         int epoch
@@ -58,7 +76,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
         double intercept
         double updates
         double step_size
-        bint has_validation
+        cbool has_validation
         double validation_score
 
     cdef cppclass Callbacks:
@@ -66,145 +84,71 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
         int (*interrupted)(void*) noexcept nogil
         void (*epoch_end)(void*, const EpochInfo&) noexcept nogil
 
-    cdef cppclass SgdParams:
-        Loss loss
-        int penalty
-        double alpha
-        double l1_ratio
-        int learning_rate
-        double eta0
-        double power_t
-        bint fit_intercept
-        double intercept_decay
-        double average
-        int max_iter
-        double tol
-        int n_iter_no_change
-        bint shuffle
-        uint32_t seed
-        bint early_stopping
-        double divergence_threshold
-        int divergence_horizon
-        bint verbose
-
-    cdef cppclass SgdState:
-        double* coef
-        double intercept
-        double* avg_coef
-        double avg_intercept
-        double t
+    cdef cppclass FitRecord:
+        vector[double] objectives
+        vector[double] validation_scores
         int n_iter
         int failed_epoch
         double failed_objective
-        vector[double] objectives
-        vector[double] validation_scores
 
-    cdef cppclass GdParams:
-        Loss loss
-        int penalty
-        double alpha
-        double l1_ratio
-        int optimizer
-        double momentum
-        bint momentum_restart
-        double beta_1
-        double beta_2
-        double rho
-        double eps
-        int schedule
-        bint auto_lr
-        double eta0
-        double power_t
-        double gamma
-        int step_size
-        int cosine_epochs
-        double optimal_t0
-        double min_lr_scale
-        bint fit_intercept
-        index_t batch_size
-        int max_iter
-        double tol
-        bint tol_relative
-        bint gradient_rule
-        int n_iter_no_change
-        bint shuffle
-        uint32_t seed
-        bint early_stopping
-        double divergence_threshold
-        int divergence_horizon
-        double average
-        bint sum_gradient
-        double intercept_decay
-        bint verbose
-        int n_threads
-        bint use_gram
+    cdef cppclass FieldSet:
+        int set(const string& name, double value)
+        int get(const string& name, double* value)
+        vector[string] names()
+        void* address()
 
-    cdef cppclass GdState:
+    FieldSet* new_field_set(const string& kind)
+
+    cdef cppclass CppOptimizerHyper "gdfast::OptimizerHyper":
+        pass
+
+    cdef cppclass CppSgdParams "gdfast::SgdParams":
+        pass
+
+    cdef cppclass CppSgdState "gdfast::SgdState":
+        double* coef
+        double* avg_coef
+        FitRecord record
+
+    cdef cppclass CppGdParams "gdfast::GdParams":
+        pass
+
+    cdef cppclass CppGdState "gdfast::GdState":
         double* coef
         double* intercept
         double* m1
         double* m2
         double* avg
-        double step
-        double epoch
-        double lr_scale
-        double base_lr
-        double fista_t
-        double last_objective
-        int n_iter
-        int failed_epoch
-        double failed_objective
-        double last_lr
-        vector[double] objectives
-        vector[double] validation_scores
+        FitRecord record
 
-    Status gd_fit[M, T](const M& X, const T* y, index_t k, const T* sample_weight,
-                        const index_t* train_rows, index_t n_train, const index_t* val_rows,
-                        index_t n_val, const double* mean, const double* scale, const GdParams& P,
-                        GdState& S, const Callbacks& cb) except +
-    void column_stats[M, T](const M& X, const RowSet& rows, const T* sample_weight, int n_threads,
-                            double* mean, double* var) except +
-    double centered_comoments[M, T](const M& X, const RowSet& rows, const T* y, index_t k,
-                                    const T* sample_weight, int n_threads, double* zbar,
-                                    double* C) except +
+    Status loss_grad_kernel(const MatrixView& X, const void* y, const void* sample_weight,
+                            const double* W, const double* b, index_t k, const Loss& loss,
+                            int n_threads, double* loss_out, double* G, double* gb) except +
+    Status predict_kernel(const MatrixView& X, const double* W, const double* b, index_t k,
+                          int n_threads, void* out) except +
+    void column_stats_kernel(const MatrixView& X, const void* sample_weight, int n_threads,
+                             double* mean, double* var) except +
+    Status sgd_fit_kernel(const MatrixView& X, const void* y, const void* sample_weight,
+                          const uint8_t* validation, const CppSgdParams& P, CppSgdState& S,
+                          const Callbacks& cb) except +
+    Status gd_fit_kernel(const MatrixView& X, const void* y, index_t k, const void* sample_weight,
+                         const index_t* train_rows, index_t n_train, const index_t* val_rows,
+                         index_t n_val, const double* mean, const double* scale,
+                         const CppGdParams& P, CppGdState& S, const Callbacks& cb) except +
+    cbool optimizer_step_kernel(Element element, OptimizerKind kind, void* theta, const void* g,
+                                void* s1, void* s2, index_t n, double lr, const CppOptimizerHyper& h,
+                                double step, double weight_decay)
+    double mean_constant_loss_kernel(int kind, double epsilon, const double* y, index_t n,
+                                     index_t k, const double* c)
+    double read_sum_kernel(Element element, const void* x, index_t n, int n_threads)
 
-    bint checked_sgd[T](T* theta, const T* g, index_t n, double lr)
-    bint checked_momentum[T](T* theta, const T* g, T* v, index_t n, double lr, double beta,
-                             bint nesterov)
-    bint checked_adagrad[T](T* theta, const T* g, T* sum_sq, index_t n, double lr, double eps)
-    bint checked_rmsprop[T](T* theta, const T* g, T* mean_sq, index_t n, double lr, double rho,
-                            double eps)
-    bint checked_adam[T](T* theta, const T* g, T* m, T* v, index_t n, double lr, double beta_1,
-                         double beta_2, double eps, double step, double weight_decay)
-
-    Status sgd_fit[M, T](const M& X, const T* y, const T* sample_weight, const uint8_t* validation,
-                         const SgdParams& P, SgdState& S, const Callbacks& cb) except +
-
-    bint openmp_enabled()
-    bint cpu_has_avx2_fma()
-    bint use_avx2()
+    cbool openmp_enabled()
+    cbool use_avx2()
     void set_avx2_disabled(int)
     int default_threads()
     int available_cores()
     int resolve_threads(int n_jobs)
-    Loss make_loss(int kind, double epsilon, double derivative_clip)
 
-    Status loss_grad[M, T](const M& X, const RowSet& rows, const T* y, const T* sample_weight,
-                           const double* W, const double* b, index_t k, const Loss& loss,
-                           int n_threads, LossGradWorkspace& ws, double* loss_out,
-                           double* G_out, double* gb_out) except +
-    double stream_sum[T](const T* x, index_t n, int n_threads)
-    Status predict[M, T](const M& X, const double* W, const double* b, index_t k,
-                         int n_threads, T* out) except +
-
-
-ctypedef fused floating:
-    float
-    double
-
-ctypedef fused index_int:
-    int32_t
-    int64_t
 
 STATUS_OK = status_ok
 STATUS_NONFINITE = status_nonfinite
@@ -212,38 +156,273 @@ STATUS_INTERRUPTED = status_interrupted
 STATUS_DIVERGED = status_diverged
 
 
-# ---------------------------------------------------------------- helpers
+def _code_tables():
+    cdef CodeTable table
+    cdef int i
+    out = {}
+    for family in ("loss", "penalty", "schedule", "optimizer"):
+        table = code_table(family.encode())
+        out[family] = {table.items[i].name.decode(): table.items[i].code for i in range(table.size)}
+    return out
+
+
+CODES = _code_tables()
+"""family -> {name: code} for every enum of the kernels (loss, penalty, schedule, optimizer)."""
+
+
+# ---------------------------------------------------------------- buffers
 
 cdef int require(bint ok, str what) except -1:
     # The Python layer validates every argument; this is the last line of
-    # defence: a size mismatch here would make the kernels read or write out of
-    # bounds, so it is an error even for this private API.
+    # defence: a size or type mismatch here would make the kernels read or
+    # write out of bounds, so it is an error even for this private API.
     if not ok:
-        raise ValueError(f"gdfast._core: inconsistent array sizes ({what})")
+        raise ValueError(f"gdfast._core: inconsistent arguments ({what})")
     return 0
 
-cdef inline DenseMatrix[floating] dense_view(const floating[:, :] X) noexcept:
-    cdef DenseMatrix[floating] M
-    M.n_rows = X.shape[0]
-    M.n_cols = X.shape[1]
-    M.data = &X[0, 0] if (M.n_rows > 0 and M.n_cols > 0) else NULL
-    M.row_stride = X.strides[0] // <Py_ssize_t>sizeof(floating)
-    M.col_stride = X.strides[1] // <Py_ssize_t>sizeof(floating)
-    return M
+
+cdef class Buffer:
+    """A held view of an array's memory (released with the object)."""
+    cdef Py_buffer view
+    cdef bint held
+    cdef char kind      # 'f' floating, 'i' signed integer, 'u' unsigned, '?' other
+
+    def __dealloc__(self):
+        if self.held:
+            PyBuffer_Release(&self.view)
+
+    cdef void* ptr(self) noexcept:
+        return self.view.buf if self.view.len > 0 else NULL
+
+    cdef Py_ssize_t items(self) noexcept:
+        return self.view.len // self.view.itemsize if self.view.itemsize else 0
 
 
-cdef inline CsrMatrix[floating, index_int] csr_view(
-    const floating[::1] data, const index_int[::1] indices, const index_int[::1] indptr,
-    Py_ssize_t n_cols,
-) noexcept:
-    cdef CsrMatrix[floating, index_int] M
-    M.data = &data[0] if data.shape[0] > 0 else NULL
-    M.indices = &indices[0] if indices.shape[0] > 0 else NULL
-    M.indptr = &indptr[0]
-    M.n_rows = indptr.shape[0] - 1
-    M.n_cols = n_cols
-    return M
+cdef Buffer acquire(object obj, bint writable, bint strided):
+    cdef Buffer b = Buffer.__new__(Buffer)
+    cdef int flags = PyBUF_FORMAT | (PyBUF_STRIDES if strided else 0)
+    if writable:
+        flags |= PyBUF_WRITABLE
+    PyObject_GetBuffer(obj, &b.view, flags)
+    b.held = True
+    cdef bytes fmt = b.view.format if b.view.format != NULL else b"B"
+    cdef char c = fmt[len(fmt) - 1]
+    if c in b"fd":
+        b.kind = b"f"
+    elif c in b"bhilqn":
+        b.kind = b"i"
+    elif c in b"BHILQN?":
+        b.kind = b"u"
+    else:
+        b.kind = b"?"
+    return b
 
+
+cdef Element element_of(Buffer b, str name) except *:
+    require(b.kind == b"f" and b.view.itemsize in (4, 8), f"{name} must be float32/float64")
+    return Element.float32 if b.view.itemsize == 4 else Element.float64
+
+
+cdef Buffer vector_of(object obj, Element element, Py_ssize_t n, str name, bint writable=False):
+    """obj as n contiguous values of `element`; None stays None."""
+    if obj is None:
+        return None
+    cdef Buffer b = acquire(obj, writable, False)
+    require(element_of(b, name) == element, f"{name} must have the dtype of X")
+    require(b.items() == n, f"{name} has {b.items()} values, expected {n}")
+    return b
+
+
+cdef inline void* ptr_of(Buffer b) noexcept:
+    return NULL if b is None else b.ptr()
+
+
+cdef class Matrix:
+    """The view of X every kernel takes: a dense float32/float64 array with any
+    element strides, or a CSR matrix (data, int32/int64 indices and indptr)."""
+    cdef MatrixView c
+    cdef Buffer data_buffer, indices_buffer, indptr_buffer
+    cdef readonly object source
+
+    def __cinit__(self, X):
+        self.source = X
+        if hasattr(X, "indptr"):
+            self._csr(X)
+        else:
+            self._dense(X)
+
+    cdef int _dense(self, X) except -1:
+        cdef Buffer b = acquire(X, False, True)
+        self.data_buffer = b
+        require(b.view.ndim == 2, "X must be 2-D")
+        self.c.csr = False
+        self.c.element = element_of(b, "X")
+        cdef Py_ssize_t size = b.view.itemsize
+        self.c.n_rows = b.view.shape[0]
+        self.c.n_cols = b.view.shape[1]
+        require(b.view.strides[0] % size == 0 and b.view.strides[1] % size == 0, "X strides")
+        self.c.row_stride = b.view.strides[0] // size
+        self.c.col_stride = b.view.strides[1] // size
+        self.c.data = b.view.buf if (self.c.n_rows > 0 and self.c.n_cols > 0) else NULL
+        return 0
+
+    cdef int _csr(self, X) except -1:
+        cdef Buffer data = acquire(X.data, False, False)
+        cdef Buffer indices = acquire(X.indices, False, False)
+        cdef Buffer indptr = acquire(X.indptr, False, False)
+        self.data_buffer, self.indices_buffer, self.indptr_buffer = data, indices, indptr
+        self.c.csr = True
+        self.c.element = element_of(data, "X.data")
+        require(indices.kind == b"i" and indptr.kind == b"i"
+                and indices.view.itemsize == indptr.view.itemsize
+                and indices.view.itemsize in (4, 8), "CSR index arrays")
+        self.c.wide_indices = indices.view.itemsize == 8
+        n_rows, n_cols = X.shape
+        require(indptr.items() == n_rows + 1 and indices.items() == data.items(), "CSR arrays")
+        self.c.n_rows = n_rows
+        self.c.n_cols = n_cols
+        self.c.data = data.ptr()
+        self.c.indices = indices.ptr()
+        self.c.indptr = indptr.ptr()
+        return 0
+
+    @property
+    def n_rows(self):
+        return self.c.n_rows
+
+    @property
+    def n_cols(self):
+        return self.c.n_cols
+
+    @property
+    def csr(self):
+        return bool(self.c.csr)
+
+    @property
+    def dtype(self):
+        return np.dtype(np.float32 if self.c.element == Element.float32 else np.float64)
+
+
+# ---------------------------------------------------------------- parameter structs
+
+cdef class Fields:
+    """A C++ parameter struct, read and written by field name. Integer, boolean
+    and enum fields refuse values they cannot hold (ValueError naming the field)."""
+    cdef unique_ptr[FieldSet] c
+    cdef str kind
+
+    cdef void make(self, str kind):
+        self.c.reset(new_field_set(kind.encode()))
+        self.kind = kind
+
+    cdef void* address(self, str kind) except NULL:
+        require(self.kind == kind, f"expected {kind} parameters, got {self.kind}")
+        return self.c.get().address()
+
+    def names(self):
+        """The field names, in declaration order."""
+        return [n.decode() for n in self.c.get().names()]
+
+    def as_dict(self):
+        """Every field and its value."""
+        return {name: getattr(self, name) for name in self.names()}
+
+    def update(self, values=(), **fields):
+        """Set several fields, from a mapping and/or keywords."""
+        for name, value in {**dict(values), **fields}.items():
+            setattr(self, name, value)
+
+    def __getattr__(self, name):
+        cdef double value = 0.0
+        cdef int kind = self.c.get().get(name.encode(), &value)
+        if kind < 0:
+            raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+        if kind == 1:
+            return int(value)
+        if kind == 2:
+            return bool(value)
+        return value
+
+    def __setattr__(self, name, value):
+        cdef double v
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a number; got {value!r}") from None
+        if isinstance(value, int) and not isinstance(value, bool) and v != value:
+            result = 2
+        else:
+            result = self.c.get().set(name.encode(), v)
+        if result == 1:
+            raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+        if result == 2:
+            raise ValueError(f"{name}={value!r} is out of the range the engine supports")
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.as_dict()})"
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self.as_dict()))
+
+
+def _rebuild(cls, values):
+    out = cls()
+    out.update(values)
+    return out
+
+
+cdef class SgdParams(Fields):
+    """Settings of the per-sample SGD driver (sgd.hpp: SgdParams)."""
+    def __cinit__(self):
+        self.make("sgd_params")
+
+
+cdef class SgdState(Fields):
+    """Scalars the per-sample driver resumes from: intercept, avg_intercept, t."""
+    def __cinit__(self):
+        self.make("sgd_state")
+
+
+cdef class GdParams(Fields):
+    """Settings of the descent engine (gd.hpp: GdParams)."""
+    def __cinit__(self):
+        self.make("gd_params")
+
+
+cdef class GdState(Fields):
+    """Counters the descent engine resumes from (gd.hpp: GdState)."""
+    def __cinit__(self):
+        self.make("gd_state")
+
+
+cdef class OptimizerHyper(Fields):
+    """Hyper-parameters of the optimizers (optimizers.hpp: OptimizerHyper)."""
+    def __cinit__(self):
+        self.make("optimizer_hyper")
+
+
+cdef class Record:
+    """What a fit reported: status, epochs, objectives, validation scores."""
+    cdef readonly int status
+    cdef readonly int n_iter
+    cdef readonly int failed_epoch
+    cdef readonly double failed_objective
+    cdef readonly list objectives
+    cdef readonly list validation_scores
+
+
+cdef Record make_record(Status status, const FitRecord& r):
+    cdef Record out = Record.__new__(Record)
+    out.status = status
+    out.n_iter = r.n_iter
+    out.failed_epoch = r.failed_epoch
+    out.failed_objective = r.failed_objective
+    out.objectives = list(r.objectives)
+    out.validation_scores = list(r.validation_scores)
+    return out
+
+
+# ---------------------------------------------------------------- callbacks
 
 cdef class Loop:
     """Context of one long kernel call: the verbose callback and a pending error.
@@ -332,483 +511,177 @@ def threads_for(int n_jobs):
     return resolve_threads(n_jobs)
 
 
-# ---------------------------------------------------------------- loss_grad / predict
+# ---------------------------------------------------------------- kernels
 
-def loss_grad_dense(const floating[:, :] X, const floating[::1] y, const floating[::1] sample_weight,
-                    const double[::1] coef, const double[::1] intercept, Py_ssize_t k,
-                    int loss_kind, double epsilon, int n_threads):
-    """Fused loss/gradient over dense X; y is (n*k,), coef (k*p,), intercept (k,).
+def loss_grad(Matrix X, y, sample_weight, const double[::1] coef, const double[::1] intercept,
+              Py_ssize_t k, int loss_kind, double epsilon, int n_threads):
+    """Fused loss/gradient; y is (n*k,) of X's dtype, coef (k*p,), intercept (k,).
 
     Returns (loss_sum, grad_coef (k*p,), grad_intercept (k,), status).
     """
-    cdef DenseMatrix[floating] M = dense_view(X)
-    require(k >= 1 and y.shape[0] == M.n_rows * k and coef.shape[0] == k * M.n_cols
-            and intercept.shape[0] == k, "loss_grad")
-    require(sample_weight is None or sample_weight.shape[0] == M.n_rows, "sample_weight")
-    cdef RowSet rows
-    rows.rows = NULL
-    rows.count = M.n_rows
-    cdef Loss loss = make_loss(loss_kind, epsilon, INFINITY)
-    cdef LossGradWorkspace ws
+    cdef MatrixView M = X.c
+    require(k >= 1 and coef.shape[0] == k * M.n_cols and intercept.shape[0] == k, "loss_grad")
+    cdef Buffer yb = vector_of(y, M.element, M.n_rows * k, "y")
+    cdef Buffer sw = vector_of(sample_weight, M.element, M.n_rows, "sample_weight")
+    cdef Loss loss = make_loss(loss_kind, epsilon, float("inf"))
     grad = np.empty(k * M.n_cols, dtype=np.float64)
     grad_b = np.empty(k, dtype=np.float64)
     cdef double[::1] g = grad
     cdef double[::1] gb = grad_b
     cdef double value = 0.0
     cdef Status status
-    cdef const floating* y_ptr = &y[0] if y.shape[0] > 0 else NULL
-    cdef const floating* sw_ptr = NULL
-    if sample_weight is not None and sample_weight.shape[0] > 0:
-        sw_ptr = &sample_weight[0]
     cdef const double* coef_ptr = &coef[0] if coef.shape[0] > 0 else NULL
     cdef double* g_ptr = &g[0] if g.shape[0] > 0 else NULL
+    cdef const void* y_ptr = ptr_of(yb)
+    cdef const void* sw_ptr = ptr_of(sw)
     with nogil:
-        status = loss_grad(
-            M, rows, y_ptr, sw_ptr, coef_ptr, &intercept[0], k, loss, n_threads, ws, &value,
-            g_ptr, &gb[0])
+        status = loss_grad_kernel(M, y_ptr, sw_ptr, coef_ptr, &intercept[0], k, loss, n_threads,
+                                  &value, g_ptr, &gb[0])
     return value, grad, grad_b, int(status)
 
 
-def loss_grad_csr(const floating[::1] data, const index_int[::1] indices, const index_int[::1] indptr,
-                  Py_ssize_t n_cols, const floating[::1] y, const floating[::1] sample_weight,
-                  const double[::1] coef, const double[::1] intercept, Py_ssize_t k,
-                  int loss_kind, double epsilon, int n_threads):
-    """Fused loss/gradient over a CSR matrix given by its three arrays."""
-    require(indptr.shape[0] >= 1 and indices.shape[0] == data.shape[0], "CSR arrays")
-    cdef CsrMatrix[floating, index_int] M = csr_view(data, indices, indptr, n_cols)
-    require(k >= 1 and y.shape[0] == M.n_rows * k and coef.shape[0] == k * n_cols
-            and intercept.shape[0] == k, "loss_grad")
-    require(sample_weight is None or sample_weight.shape[0] == M.n_rows, "sample_weight")
-    cdef RowSet rows
-    rows.rows = NULL
-    rows.count = M.n_rows
-    cdef Loss loss = make_loss(loss_kind, epsilon, INFINITY)
-    cdef LossGradWorkspace ws
-    grad = np.empty(k * n_cols, dtype=np.float64)
-    grad_b = np.empty(k, dtype=np.float64)
-    cdef double[::1] g = grad
-    cdef double[::1] gb = grad_b
-    cdef double value = 0.0
-    cdef Status status
-    cdef const floating* y_ptr = &y[0] if y.shape[0] > 0 else NULL
-    cdef const floating* sw_ptr = NULL
-    if sample_weight is not None and sample_weight.shape[0] > 0:
-        sw_ptr = &sample_weight[0]
-    cdef const double* coef_ptr = &coef[0] if coef.shape[0] > 0 else NULL
-    cdef double* g_ptr = &g[0] if g.shape[0] > 0 else NULL
-    with nogil:
-        status = loss_grad(
-            M, rows, y_ptr, sw_ptr, coef_ptr, &intercept[0], k, loss, n_threads, ws, &value,
-            g_ptr, &gb[0])
-    return value, grad, grad_b, int(status)
-
-
-def predict_dense(const floating[:, :] X, const double[::1] coef, const double[::1] intercept,
-                  Py_ssize_t k, int n_threads):
+def predict(Matrix X, const double[::1] coef, const double[::1] intercept, Py_ssize_t k,
+            int n_threads):
     """X @ coef.T + intercept as an (n, k) array of X's dtype, and a status."""
-    cdef DenseMatrix[floating] M = dense_view(X)
+    cdef MatrixView M = X.c
     require(k >= 1 and coef.shape[0] == k * M.n_cols and intercept.shape[0] == k, "predict")
-    dtype = np.float32 if floating is float else np.float64
-    out = np.empty((M.n_rows, k), dtype=dtype)
-    cdef floating[:, ::1] o = out
+    out = np.empty((M.n_rows, k), dtype=X.dtype)
+    cdef Buffer ob = vector_of(out, M.element, M.n_rows * k, "out", True)
     cdef Status status = status_ok
     cdef const double* coef_ptr = &coef[0] if coef.shape[0] > 0 else NULL
+    cdef void* out_ptr = ptr_of(ob)
     if M.n_rows > 0:
         with nogil:
-            status = predict(M, coef_ptr, &intercept[0], k, n_threads, &o[0, 0])
+            status = predict_kernel(M, coef_ptr, &intercept[0], k, n_threads, out_ptr)
     return out, int(status)
 
 
-def predict_csr(const floating[::1] data, const index_int[::1] indices, const index_int[::1] indptr,
-                Py_ssize_t n_cols, const double[::1] coef, const double[::1] intercept,
-                Py_ssize_t k, int n_threads):
-    """Prediction for a CSR matrix given by its three arrays."""
-    require(indptr.shape[0] >= 1 and indices.shape[0] == data.shape[0], "CSR arrays")
-    cdef CsrMatrix[floating, index_int] M = csr_view(data, indices, indptr, n_cols)
-    require(k >= 1 and coef.shape[0] == k * n_cols and intercept.shape[0] == k, "predict")
-    dtype = np.float32 if floating is float else np.float64
-    out = np.empty((M.n_rows, k), dtype=dtype)
-    cdef floating[:, ::1] o = out
-    cdef Status status = status_ok
-    cdef const double* coef_ptr = &coef[0] if coef.shape[0] > 0 else NULL
-    if M.n_rows > 0:
-        with nogil:
-            status = predict(M, coef_ptr, &intercept[0], k, n_threads, &o[0, 0])
-    return out, int(status)
-
-
-def read_sum(const floating[::1] x, int n_threads):
-    """Sum of x read once, in parallel: the memory-bandwidth yardstick."""
-    cdef double s = 0.0
-    cdef Py_ssize_t n = x.shape[0]
-    if n == 0:
-        return 0.0
-    with nogil:
-        s = stream_sum(&x[0], n, n_threads)
-    return s
-
-
-# ---------------------------------------------------------------- per-sample SGD
-
-cdef SgdParams sgd_params(dict p) except *:
-    cdef SgdParams P
-    P.loss = make_loss(p["loss"], p["epsilon"], INFINITY)
-    P.penalty = p["penalty"]
-    P.alpha = p["alpha"]
-    P.l1_ratio = p["l1_ratio"]
-    P.learning_rate = p["learning_rate"]
-    P.eta0 = p["eta0"]
-    P.power_t = p["power_t"]
-    P.fit_intercept = p["fit_intercept"]
-    P.intercept_decay = p["intercept_decay"]
-    P.average = p["average"]
-    P.max_iter = p["max_iter"]
-    P.tol = p["tol"]
-    P.n_iter_no_change = p["n_iter_no_change"]
-    P.shuffle = p["shuffle"]
-    P.seed = p["seed"]
-    P.early_stopping = p["early_stopping"]
-    P.divergence_threshold = p["divergence_threshold"]
-    P.divergence_horizon = p["divergence_horizon"]
-    P.verbose = p["verbose"]
-    return P
-
-
-cdef dict sgd_result(Status status, SgdState& S):
-    return dict(
-        status=int(status), intercept=S.intercept, avg_intercept=S.avg_intercept, t=S.t,
-        n_iter=S.n_iter, failed_epoch=S.failed_epoch, failed_objective=S.failed_objective,
-        objectives=list(S.objectives), validation_scores=list(S.validation_scores),
-    )
-
-
-cdef int sgd_require(Py_ssize_t n, Py_ssize_t p, const floating[::1] y,
-                     const floating[::1] sample_weight, const uint8_t[::1] validation,
-                     double[::1] coef, double[::1] avg_coef) except -1:
-    require(n >= 1 and y.shape[0] == n and coef.shape[0] == p, "sgd_fit")
-    require(sample_weight is None or sample_weight.shape[0] == n, "sample_weight")
-    require(validation is None or validation.shape[0] == n, "validation")
-    require(avg_coef is None or avg_coef.shape[0] == p, "avg_coef")
-    return 0
-
-
-def sgd_fit_dense(const floating[:, :] X, const floating[::1] y, const floating[::1] sample_weight,
-                  const uint8_t[::1] validation, double[::1] coef, double intercept,
-                  double[::1] avg_coef, double avg_intercept, double t, dict params, Loop loop):
-    """Per-sample SGD epochs over C-ordered X; coef/avg_coef are updated in place."""
-    cdef DenseMatrix[floating] M = dense_view(X)
-    sgd_require(M.n_rows, M.n_cols, y, sample_weight, validation, coef, avg_coef)
-    cdef SgdParams P = sgd_params(params)
-    cdef SgdState S
-    S.coef = &coef[0] if coef.shape[0] > 0 else NULL
-    S.intercept = intercept
-    S.avg_coef = &avg_coef[0] if avg_coef is not None and avg_coef.shape[0] > 0 else NULL
-    S.avg_intercept = avg_intercept
-    S.t = t
-    cdef const uint8_t* mask = &validation[0] if validation is not None else NULL
-    cdef const floating* sw = NULL
-    if sample_weight is not None:
-        sw = &sample_weight[0]
-    cdef Status status
-    with nogil:
-        status = sgd_fit(M, &y[0], sw, mask, P, S, loop.c)
-    loop.reraise()
-    return sgd_result(status, S)
-
-
-def sgd_fit_csr(const floating[::1] data, const index_int[::1] indices, const index_int[::1] indptr,
-                Py_ssize_t n_cols, const floating[::1] y, const floating[::1] sample_weight,
-                const uint8_t[::1] validation, double[::1] coef, double intercept,
-                double[::1] avg_coef, double avg_intercept, double t, dict params, Loop loop):
-    """Per-sample SGD epochs over a CSR matrix; O(nnz) per update."""
-    require(indptr.shape[0] >= 1 and indices.shape[0] == data.shape[0], "CSR arrays")
-    cdef CsrMatrix[floating, index_int] M = csr_view(data, indices, indptr, n_cols)
-    sgd_require(M.n_rows, n_cols, y, sample_weight, validation, coef, avg_coef)
-    cdef SgdParams P = sgd_params(params)
-    cdef SgdState S
-    S.coef = &coef[0] if coef.shape[0] > 0 else NULL
-    S.intercept = intercept
-    S.avg_coef = &avg_coef[0] if avg_coef is not None and avg_coef.shape[0] > 0 else NULL
-    S.avg_intercept = avg_intercept
-    S.t = t
-    cdef const uint8_t* mask = &validation[0] if validation is not None else NULL
-    cdef const floating* sw = NULL
-    if sample_weight is not None:
-        sw = &sample_weight[0]
-    cdef Status status
-    with nogil:
-        status = sgd_fit(M, &y[0], sw, mask, P, S, loop.c)
-    loop.reraise()
-    return sgd_result(status, S)
-
-
-# ---------------------------------------------------------------- statistics
-
-def column_stats_dense(const floating[:, :] X, const floating[::1] sample_weight, int n_threads):
-    """Weighted column means and variances of dense X."""
-    cdef DenseMatrix[floating] M = dense_view(X)
-    cdef RowSet rows
-    rows.rows = NULL
-    rows.count = M.n_rows
+def column_stats(Matrix X, sample_weight, int n_threads):
+    """Weighted column means and (population) variances of X."""
+    cdef MatrixView M = X.c
+    cdef Buffer sw = vector_of(sample_weight, M.element, M.n_rows, "sample_weight")
     mean = np.zeros(M.n_cols)
     var = np.zeros(M.n_cols)
     cdef double[::1] mv = mean
     cdef double[::1] vv = var
-    cdef const floating* sw = NULL
-    if sample_weight is not None and sample_weight.shape[0] > 0:
-        sw = &sample_weight[0]
+    cdef const void* sw_ptr = ptr_of(sw)
     if M.n_cols > 0 and M.n_rows > 0:
         with nogil:
-            column_stats(M, rows, sw, n_threads, &mv[0], &vv[0])
+            column_stats_kernel(M, sw_ptr, n_threads, &mv[0], &vv[0])
     return mean, var
 
 
-def column_stats_csr(const floating[::1] data, const index_int[::1] indices,
-                     const index_int[::1] indptr, Py_ssize_t n_cols,
-                     const floating[::1] sample_weight, int n_threads):
-    """Weighted column means and variances of a CSR matrix."""
-    cdef CsrMatrix[floating, index_int] M = csr_view(data, indices, indptr, n_cols)
-    cdef RowSet rows
-    rows.rows = NULL
-    rows.count = M.n_rows
-    mean = np.zeros(n_cols)
-    var = np.zeros(n_cols)
-    cdef double[::1] mv = mean
-    cdef double[::1] vv = var
-    cdef const floating* sw = NULL
-    if sample_weight is not None and sample_weight.shape[0] > 0:
-        sw = &sample_weight[0]
-    if n_cols > 0 and M.n_rows > 0:
-        with nogil:
-            column_stats(M, rows, sw, n_threads, &mv[0], &vv[0])
-    return mean, var
+def mean_constant_loss(const double[:, ::1] y, const double[::1] c, int loss_kind, double epsilon):
+    """Mean over rows and targets of loss(c_t, y_it): the loss of a constant prediction."""
+    require(c.shape[0] == y.shape[1], "mean_constant_loss")
+    if y.shape[0] == 0 or y.shape[1] == 0:
+        return 0.0
+    return mean_constant_loss_kernel(loss_kind, epsilon, &y[0, 0], y.shape[0], y.shape[1], &c[0])
 
 
-def comoments_dense(const floating[:, :] X, const floating[::1] y, Py_ssize_t k,
-                    const floating[::1] sample_weight, int n_threads):
-    """Centered weighted co-moments of [X, Y]: (total weight, zbar, C)."""
-    cdef DenseMatrix[floating] M = dense_view(X)
-    cdef RowSet rows
-    rows.rows = NULL
-    rows.count = M.n_rows
-    cdef Py_ssize_t q = M.n_cols + k
-    zbar = np.zeros(q)
-    C = np.zeros((q, q))
-    cdef double[::1] zv = zbar
-    cdef double[:, ::1] cv = C
-    cdef const floating* sw = NULL
-    if sample_weight is not None and sample_weight.shape[0] > 0:
-        sw = &sample_weight[0]
-    cdef double total = 0.0
+def read_sum(x, int n_threads):
+    """Sum of a contiguous float array read once, in parallel: the bandwidth yardstick."""
+    cdef Buffer b = acquire(x, False, False)
+    cdef Element element = element_of(b, "x")
+    cdef double s = 0.0
+    cdef Py_ssize_t n = b.items()
+    cdef const void* x_ptr = b.ptr()
+    if n == 0:
+        return 0.0
     with nogil:
-        total = centered_comoments(M, rows, &y[0], k, sw, n_threads, &zv[0], &cv[0, 0])
-    return total, zbar, C
+        s = read_sum_kernel(element, x_ptr, n, n_threads)
+    return s
 
 
-# ---------------------------------------------------------------- descent engine
-
-cdef GdParams gd_params(dict p) except *:
-    cdef GdParams P
-    P.loss = make_loss(p["loss"], p["epsilon"], p["derivative_clip"])
-    P.penalty = p["penalty"]
-    P.alpha = p["alpha"]
-    P.l1_ratio = p["l1_ratio"]
-    P.optimizer = p["optimizer"]
-    P.momentum = p["momentum"]
-    P.momentum_restart = p["momentum_restart"]
-    P.beta_1 = p["beta_1"]
-    P.beta_2 = p["beta_2"]
-    P.rho = p["rho"]
-    P.eps = p["eps"]
-    P.schedule = p["schedule"]
-    P.auto_lr = p["auto_lr"]
-    P.eta0 = p["eta0"]
-    P.power_t = p["power_t"]
-    P.gamma = p["gamma"]
-    P.step_size = p["step_size"]
-    P.cosine_epochs = p["cosine_epochs"]
-    P.optimal_t0 = p["optimal_t0"]
-    P.min_lr_scale = p["min_lr_scale"]
-    P.fit_intercept = p["fit_intercept"]
-    P.batch_size = p["batch_size"]
-    P.max_iter = p["max_iter"]
-    P.tol = p["tol"]
-    P.tol_relative = p["tol_relative"]
-    P.gradient_rule = p["gradient_rule"]
-    P.n_iter_no_change = p["n_iter_no_change"]
-    P.shuffle = p["shuffle"]
-    P.seed = p["seed"]
-    P.early_stopping = p["early_stopping"]
-    P.divergence_threshold = p["divergence_threshold"]
-    P.divergence_horizon = p["divergence_horizon"]
-    P.average = p["average"]
-    P.sum_gradient = p["sum_gradient"]
-    P.intercept_decay = p["intercept_decay"]
-    P.verbose = p["verbose"]
-    P.n_threads = p["n_threads"]
-    P.use_gram = p["use_gram"]
-    return P
+def sgd_fit(Matrix X, y, sample_weight, const uint8_t[::1] validation, double[::1] coef,
+            double[::1] avg_coef, SgdParams params, SgdState state, Loop loop):
+    """Per-sample SGD epochs; coef, avg_coef and state are updated in place."""
+    cdef MatrixView M = X.c
+    require(M.n_rows >= 1 and coef.shape[0] == M.n_cols, "sgd_fit")
+    require(validation is None or validation.shape[0] == M.n_rows, "validation")
+    require(avg_coef is None or avg_coef.shape[0] == M.n_cols, "avg_coef")
+    cdef Buffer yb = vector_of(y, M.element, M.n_rows, "y")
+    cdef Buffer sw = vector_of(sample_weight, M.element, M.n_rows, "sample_weight")
+    cdef CppSgdParams* P = <CppSgdParams*>params.address("sgd_params")
+    cdef CppSgdState* S = <CppSgdState*>state.address("sgd_state")
+    S.coef = &coef[0] if coef.shape[0] > 0 else NULL
+    S.avg_coef = &avg_coef[0] if avg_coef is not None and avg_coef.shape[0] > 0 else NULL
+    cdef const uint8_t* mask = &validation[0] if validation is not None else NULL
+    cdef const void* y_ptr = ptr_of(yb)
+    cdef const void* sw_ptr = ptr_of(sw)
+    cdef Status status
+    with nogil:
+        status = sgd_fit_kernel(M, y_ptr, sw_ptr, mask, P[0], S[0], loop.c)
+    S.coef = NULL
+    S.avg_coef = NULL
+    loop.reraise()
+    return make_record(status, S.record)
 
 
-cdef int gd_state_in(GdState& S, dict state, double[::1] coef, double[::1] intercept,
-                     double[::1] m1, double[::1] m2, double[::1] avg) except -1:
+def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train_rows,
+           const Py_ssize_t[::1] val_rows, const double[::1] mean, const double[::1] scale,
+           double[::1] coef, double[::1] intercept, double[::1] m1, double[::1] m2,
+           double[::1] avg, GdParams params, GdState state, Loop loop):
+    """Descent epochs; parameters, optimizer state and counters updated in place."""
+    cdef MatrixView M = X.c
+    cdef Py_ssize_t n = M.n_rows, p = M.n_cols, m = k * M.n_cols + k, i
+    require(k >= 1 and train_rows.shape[0] >= 1, "gd_fit")
+    require(mean.shape[0] == p and scale.shape[0] == p, "mean/scale")
+    require(coef.shape[0] == k * p and intercept.shape[0] == k, "coef/intercept")
+    require(m1.shape[0] == m and m2.shape[0] == m and (avg is None or avg.shape[0] == m),
+            "optimizer state")
+    for i in range(train_rows.shape[0]):
+        require(0 <= train_rows[i] < n, "train_rows")
+    for i in range(val_rows.shape[0]):
+        require(0 <= val_rows[i] < n, "val_rows")
+    cdef Buffer yb = vector_of(y, M.element, n * k, "y")
+    cdef Buffer sw = vector_of(sample_weight, M.element, n, "sample_weight")
+    cdef CppGdParams* P = <CppGdParams*>params.address("gd_params")
+    cdef CppGdState* S = <CppGdState*>state.address("gd_state")
     S.coef = &coef[0] if coef.shape[0] > 0 else NULL
     S.intercept = &intercept[0]
     S.m1 = &m1[0]
     S.m2 = &m2[0]
     S.avg = &avg[0] if avg is not None else NULL
-    S.step = state["step"]
-    S.epoch = state["epoch"]
-    S.lr_scale = state["lr_scale"]
-    S.base_lr = state["base_lr"]
-    S.fista_t = state["fista_t"]
-    return 0
-
-
-cdef dict gd_state_out(Status status, GdState& S):
-    return dict(
-        status=int(status), n_iter=S.n_iter, failed_epoch=S.failed_epoch,
-        failed_objective=S.failed_objective, objectives=list(S.objectives),
-        validation_scores=list(S.validation_scores), last_lr=S.last_lr,
-        state=dict(step=S.step, epoch=S.epoch, lr_scale=S.lr_scale, base_lr=S.base_lr,
-                   fista_t=S.fista_t),
-    )
-
-
-cdef int gd_require(Py_ssize_t n, Py_ssize_t p, Py_ssize_t k, const floating[::1] y,
-                    const floating[::1] sample_weight, const Py_ssize_t[::1] train_rows,
-                    const Py_ssize_t[::1] val_rows, const double[::1] mean,
-                    const double[::1] scale, double[::1] coef, double[::1] intercept,
-                    double[::1] m1, double[::1] m2, double[::1] avg) except -1:
-    cdef Py_ssize_t m = k * p + k
-    require(k >= 1 and y.shape[0] == n * k and train_rows.shape[0] >= 1, "gd_fit")
-    require(sample_weight is None or sample_weight.shape[0] == n, "sample_weight")
-    require(mean.shape[0] == p and scale.shape[0] == p, "mean/scale")
-    require(coef.shape[0] == k * p and intercept.shape[0] == k, "coef/intercept")
-    require(m1.shape[0] == m and m2.shape[0] == m and (avg is None or avg.shape[0] == m),
-            "optimizer state")
-    cdef Py_ssize_t i
-    for i in range(train_rows.shape[0]):
-        require(0 <= train_rows[i] < n, "train_rows")
-    for i in range(val_rows.shape[0]):
-        require(0 <= val_rows[i] < n, "val_rows")
-    return 0
-
-
-def gd_fit_dense(const floating[:, :] X, const floating[::1] y, Py_ssize_t k,
-                 const floating[::1] sample_weight, const Py_ssize_t[::1] train_rows,
-                 const Py_ssize_t[::1] val_rows, const double[::1] mean, const double[::1] scale,
-                 double[::1] coef, double[::1] intercept, double[::1] m1, double[::1] m2,
-                 double[::1] avg, dict params, dict state, Loop loop):
-    """Descent epochs over dense X; parameters and optimizer state updated in place."""
-    cdef DenseMatrix[floating] M = dense_view(X)
-    gd_require(M.n_rows, M.n_cols, k, y, sample_weight, train_rows, val_rows, mean, scale, coef,
-               intercept, m1, m2, avg)
-    cdef GdParams P = gd_params(params)
-    cdef GdState S
-    gd_state_in(S, state, coef, intercept, m1, m2, avg)
-    cdef const floating* sw = NULL
-    if sample_weight is not None and sample_weight.shape[0] > 0:
-        sw = &sample_weight[0]
     cdef const Py_ssize_t* vr = &val_rows[0] if val_rows.shape[0] > 0 else NULL
-    cdef const double* mp = &mean[0] if mean.shape[0] > 0 else NULL
-    cdef const double* sp = &scale[0] if scale.shape[0] > 0 else NULL
+    cdef const double* mp = &mean[0] if p > 0 else NULL
+    cdef const double* sp = &scale[0] if p > 0 else NULL
+    cdef const void* y_ptr = ptr_of(yb)
+    cdef const void* sw_ptr = ptr_of(sw)
     cdef Status status
     with nogil:
-        status = gd_fit(M, &y[0], k, sw, &train_rows[0], train_rows.shape[0], vr,
-                        val_rows.shape[0], mp, sp, P, S, loop.c)
+        status = gd_fit_kernel(M, y_ptr, k, sw_ptr, &train_rows[0], train_rows.shape[0],
+                               vr, val_rows.shape[0], mp, sp, P[0], S[0], loop.c)
+    S.coef = S.intercept = S.m1 = S.m2 = S.avg = NULL
     loop.reraise()
-    return gd_state_out(status, S)
+    return make_record(status, S.record)
 
 
-def gd_fit_csr(const floating[::1] data, const index_int[::1] indices, const index_int[::1] indptr,
-               Py_ssize_t n_cols, const floating[::1] y, Py_ssize_t k,
-               const floating[::1] sample_weight, const Py_ssize_t[::1] train_rows,
-               const Py_ssize_t[::1] val_rows, const double[::1] mean, const double[::1] scale,
-               double[::1] coef, double[::1] intercept, double[::1] m1, double[::1] m2,
-               double[::1] avg, dict params, dict state, Loop loop):
-    """Descent epochs over a CSR matrix."""
-    require(indptr.shape[0] >= 1 and indices.shape[0] == data.shape[0], "CSR arrays")
-    cdef CsrMatrix[floating, index_int] M = csr_view(data, indices, indptr, n_cols)
-    gd_require(M.n_rows, n_cols, k, y, sample_weight, train_rows, val_rows, mean, scale, coef,
-               intercept, m1, m2, avg)
-    cdef GdParams P = gd_params(params)
-    cdef GdState S
-    gd_state_in(S, state, coef, intercept, m1, m2, avg)
-    cdef const floating* sw = NULL
-    if sample_weight is not None and sample_weight.shape[0] > 0:
-        sw = &sample_weight[0]
-    cdef const Py_ssize_t* vr = &val_rows[0] if val_rows.shape[0] > 0 else NULL
-    cdef const double* mp = &mean[0] if mean.shape[0] > 0 else NULL
-    cdef const double* sp = &scale[0] if scale.shape[0] > 0 else NULL
-    cdef Status status
-    with nogil:
-        status = gd_fit(M, &y[0], k, sw, &train_rows[0], train_rows.shape[0], vr,
-                        val_rows.shape[0], mp, sp, P, S, loop.c)
-    loop.reraise()
-    return gd_state_out(status, S)
+def optimizer_step(int kind, theta, g, s1, s2, double lr, OptimizerHyper hyper, double step,
+                   double weight_decay):
+    """One fused optimizer update of theta (and its state arrays s1, s2), in place.
 
-
-# ---------------------------------------------------------------- optimizer steps
-# Each returns True when applied, False when the update would have written a
-# non-finite value (then nothing was written).
-
-def step_sgd(floating[::1] theta, const floating[::1] g, double lr):
-    """theta -= lr g, in place."""
-    require(theta.shape[0] == g.shape[0], "optimizer step")
-    cdef bint ok = True
-    if theta.shape[0] == 0:
+    Returns True when applied, False when the update would have written a
+    non-finite value (then nothing was written).
+    """
+    require(kind in CODES["optimizer"].values(), "optimizer code")
+    cdef Buffer tb = acquire(theta, True, False)
+    cdef Element element = element_of(tb, "theta")
+    cdef Py_ssize_t n = tb.items()
+    cdef Buffer gb = vector_of(g, element, n, "g")
+    cdef Buffer b1 = vector_of(s1, element, n, "s1", True)
+    cdef Buffer b2 = vector_of(s2, element, n, "s2", True)
+    cdef CppOptimizerHyper* h = <CppOptimizerHyper*>hyper.address("optimizer_hyper")
+    cdef OptimizerKind okind = <OptimizerKind>kind
+    cdef void* t_ptr = tb.ptr()
+    cdef const void* g_ptr = ptr_of(gb)
+    cdef void* s1_ptr = ptr_of(b1)
+    cdef void* s2_ptr = ptr_of(b2)
+    cdef cbool ok = True
+    if n == 0:
         return True
     with nogil:
-        ok = checked_sgd(&theta[0], &g[0], theta.shape[0], lr)
+        ok = optimizer_step_kernel(element, okind, t_ptr, g_ptr, s1_ptr, s2_ptr, n, lr, h[0], step,
+                                   weight_decay)
     return bool(ok)
 
-
-def step_momentum(floating[::1] theta, const floating[::1] g, floating[::1] v, double lr,
-                  double beta, bint nesterov):
-    """Heavy-ball or Nesterov momentum step, in place."""
-    require(theta.shape[0] == g.shape[0] == v.shape[0], "optimizer step")
-    cdef bint ok = True
-    if theta.shape[0] == 0:
-        return True
-    with nogil:
-        ok = checked_momentum(&theta[0], &g[0], &v[0], theta.shape[0], lr, beta, nesterov)
-    return bool(ok)
-
-
-def step_adagrad(floating[::1] theta, const floating[::1] g, floating[::1] sum_sq, double lr,
-                 double eps):
-    """Adagrad step, in place."""
-    require(theta.shape[0] == g.shape[0] == sum_sq.shape[0], "optimizer step")
-    cdef bint ok = True
-    if theta.shape[0] == 0:
-        return True
-    with nogil:
-        ok = checked_adagrad(&theta[0], &g[0], &sum_sq[0], theta.shape[0], lr, eps)
-    return bool(ok)
-
-
-def step_rmsprop(floating[::1] theta, const floating[::1] g, floating[::1] mean_sq, double lr,
-                 double rho, double eps):
-    """RMSprop step, in place."""
-    require(theta.shape[0] == g.shape[0] == mean_sq.shape[0], "optimizer step")
-    cdef bint ok = True
-    if theta.shape[0] == 0:
-        return True
-    with nogil:
-        ok = checked_rmsprop(&theta[0], &g[0], &mean_sq[0], theta.shape[0], lr, rho, eps)
-    return bool(ok)
-
-
-def step_adam(floating[::1] theta, const floating[::1] g, floating[::1] m, floating[::1] v,
-              double lr, double beta_1, double beta_2, double eps, double step,
-              double weight_decay):
-    """Adam / AdamW step, in place."""
-    require(theta.shape[0] == g.shape[0] == m.shape[0] == v.shape[0], "optimizer step")
-    cdef bint ok = True
-    if theta.shape[0] == 0:
-        return True
-    with nogil:
-        ok = checked_adam(&theta[0], &g[0], &m[0], &v[0], theta.shape[0], lr, beta_1, beta_2, eps,
-                          step, weight_decay)
-    return bool(ok)

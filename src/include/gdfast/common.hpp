@@ -53,6 +53,29 @@ namespace gdfast {
 
 using index_t = std::ptrdiff_t;
 
+// The name -> code table of an enum, written next to the enum it names: the one
+// place where a code gets its name. The binding exports every table to Python,
+// which builds its parameter choices and messages from them.
+struct NamedCode {
+    const char* name;
+    int code;
+};
+
+struct CodeTable {
+    const NamedCode* items;
+    int size;
+};
+
+template <std::size_t N>
+constexpr CodeTable make_code_table(const NamedCode (&items)[N]) {
+    return CodeTable{items, static_cast<int>(N)};
+}
+
+template <class Enum>
+constexpr NamedCode named(const char* name, Enum value) {
+    return NamedCode{name, static_cast<int>(value)};
+}
+
 // Set to 1 to run the baseline code on an AVX2 machine (tests compare both).
 inline std::atomic<int>& avx2_disabled() {
     static std::atomic<int> flag{0};
@@ -283,34 +306,6 @@ inline int current_thread() {
     return 0;
 #endif
 }
-
-// What a training loop reports at the end of each epoch (for `verbose`).
-struct EpochInfo {
-    int epoch = 0;                   // 1-based
-    double objective = 0.0;          // training objective (mean loss + penalty)
-    double mean_loss = 0.0;          // mean loss without the penalty
-    double coef_norm = 0.0;          // L2 norm of the coefficients
-    index_t coef_nonzeros = 0;
-    double intercept = 0.0;
-    double updates = 0.0;            // parameter updates so far in this call
-    double step_size = 0.0;          // learning rate at the end of the epoch
-    bool has_validation = false;
-    double validation_score = 0.0;   // R^2 on the held-out rows
-};
-
-// Hooks the binding provides to long loops, so that the C++ core needs no
-// Python: `interrupted` takes the GIL briefly and polls for Ctrl-C; `epoch_end`
-// (optional) prints progress.
-struct Callbacks {
-    void* context = nullptr;
-    int (*interrupted)(void* context) = nullptr;
-    void (*epoch_end)(void* context, const EpochInfo& info) = nullptr;
-
-    bool poll_interrupt() const { return interrupted != nullptr && interrupted(context) != 0; }
-    void report(const EpochInfo& info) const {
-        if (epoch_end != nullptr) epoch_end(context, info);
-    }
-};
 
 // Random permutations: scikit-learn's 32-bit xorshift (Marsaglia) reduced to
 // [0, 2^31), so that a seed gives the same sample order as scikit-learn.

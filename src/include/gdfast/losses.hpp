@@ -15,12 +15,27 @@ enum class LossKind : int {
     squared_epsilon_insensitive = 3,  // max(0, |r| - eps)^2
 };
 
+inline constexpr NamedCode loss_names[] = {
+    named("squared_error", LossKind::squared_error),
+    named("huber", LossKind::huber),
+    named("epsilon_insensitive", LossKind::epsilon_insensitive),
+    named("squared_epsilon_insensitive", LossKind::squared_epsilon_insensitive),
+};
+
 struct Loss {
     LossKind kind = LossKind::squared_error;
     double epsilon = 0.1;
     // |dl/dp| is capped here when finite: scikit-learn's SGD caps it at 1e12 so
     // that a blown-up step stays finite and can recover. Infinite by default.
     double derivative_clip = HUGE_VAL;
+
+    // The parameters by name, for the binding (see api.hpp).
+    template <class Self, class F>
+    static void fields(Self& s, F&& f) {
+        f("loss", s.kind);
+        f("epsilon", s.epsilon);
+        f("derivative_clip", s.derivative_clip);
+    }
 
     // Returns l(p, y) and stores dl/dp (capped at derivative_clip) in *derivative.
     GDFAST_INLINE double value_and_derivative(double p, double y, double* derivative) const {
@@ -68,11 +83,6 @@ struct Loss {
         return v;
     }
 
-    double value(double p, double y) const {
-        double unused;
-        return value_and_derivative(p, y, &unused);
-    }
-
     double derivative(double p, double y) const {
         double d;
         value_and_derivative(p, y, &d);
@@ -96,6 +106,15 @@ struct Loss {
 
 inline Loss make_loss(int kind, double epsilon, double derivative_clip = HUGE_VAL) {
     return Loss{static_cast<LossKind>(kind), epsilon, derivative_clip};
+}
+
+// mean over rows i and targets t of l(c_t, y_it), y row-major (n x k): the loss
+// of a constant prediction, the yardstick of divergence detection.
+inline double mean_constant_loss(const Loss& loss, const double* y, index_t n, index_t k, const double* c) {
+    double total = 0.0, unused;
+    for (index_t i = 0; i < n; ++i)
+        for (index_t t = 0; t < k; ++t) total += loss.value_and_derivative(c[t], y[i * k + t], &unused);
+    return n * k > 0 ? total / static_cast<double>(n * k) : 0.0;
 }
 
 }  // namespace gdfast

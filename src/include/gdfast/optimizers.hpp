@@ -3,20 +3,46 @@
 // type T; step sizes and hyper-parameters are double.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 
 #include "common.hpp"
 
 namespace gdfast {
 
-enum Optimizer : int {
-    opt_sgd = 0,
-    opt_momentum = 1,
-    opt_nesterov = 2,
-    opt_adagrad = 3,
-    opt_rmsprop = 4,
-    opt_adam = 5,
-    opt_adamw = 6,
+enum class OptimizerKind : int {
+    sgd = 0,
+    momentum = 1,
+    nesterov = 2,
+    adagrad = 3,
+    rmsprop = 4,
+    adam = 5,
+    adamw = 6,
+};
+
+inline constexpr NamedCode optimizer_names[] = {
+    named("sgd", OptimizerKind::sgd),         named("momentum", OptimizerKind::momentum),
+    named("nesterov", OptimizerKind::nesterov), named("adagrad", OptimizerKind::adagrad),
+    named("rmsprop", OptimizerKind::rmsprop),   named("adam", OptimizerKind::adam),
+    named("adamw", OptimizerKind::adamw),
+};
+
+// The hyper-parameters of every optimizer (each uses its own).
+struct OptimizerHyper {
+    double momentum = 0.9;
+    double beta_1 = 0.9;
+    double beta_2 = 0.999;
+    double rho = 0.9;
+    double eps = 1e-8;
+
+    template <class Self, class F>
+    static void fields(Self& s, F&& f) {
+        f("momentum", s.momentum);
+        f("beta_1", s.beta_1);
+        f("beta_2", s.beta_2);
+        f("rho", s.rho);
+        f("eps", s.eps);
+    }
 };
 
 // Each update is a template on Write: with Write=false it computes the new
@@ -131,54 +157,71 @@ GDFAST_INLINE bool apply_adam(T* GDFAST_RESTRICT theta, const T* GDFAST_RESTRICT
     return finite;
 }
 
-// The public steps: refuse (return false, arrays untouched) an update that would
-// write a non-finite value; otherwise apply it.
-template <class T>
-bool checked_sgd(T* theta, const T* g, index_t n, double lr) {
-    if (!apply_sgd<false>(theta, g, n, lr)) return false;
-    return apply_sgd<true>(theta, g, n, lr);
-}
-
-template <class T>
-bool checked_momentum(T* theta, const T* g, T* v, index_t n, double lr, double beta, bool nesterov) {
-    if (nesterov) {
-        if (!apply_nesterov<false>(theta, g, v, n, lr, beta)) return false;
-        return apply_nesterov<true>(theta, g, v, n, lr, beta);
+// The one dispatch point: the update of `kind` on n parameters. s1 is the first
+// state array (velocity, sum_sq, mean_sq or Adam's m), s2 the second (Adam's v);
+// `beta` is the momentum of this step (the descent engine varies it), `step`
+// the 1-based update count (Adam's bias corrections) and `weight_decay`
+// AdamW's decoupled decay (0 otherwise).
+template <bool Write = true, class T>
+GDFAST_INLINE bool apply(OptimizerKind kind, T* theta, const T* g, T* s1, T* s2, index_t n, double lr,
+                         const OptimizerHyper& h, double beta, double step, double weight_decay) {
+    switch (kind) {
+        case OptimizerKind::momentum:
+            return apply_momentum<Write>(theta, g, s1, n, lr, beta);
+        case OptimizerKind::nesterov:
+            return apply_nesterov<Write>(theta, g, s1, n, lr, beta);
+        case OptimizerKind::adagrad:
+            return apply_adagrad<Write>(theta, g, s1, n, lr, h.eps);
+        case OptimizerKind::rmsprop:
+            return apply_rmsprop<Write>(theta, g, s1, n, lr, h.rho, h.eps);
+        case OptimizerKind::adam:
+        case OptimizerKind::adamw:
+            return apply_adam<Write>(theta, g, s1, s2, n, lr, h.beta_1, h.beta_2, h.eps, step, weight_decay);
+        default:
+            return apply_sgd<Write>(theta, g, n, lr);
     }
-    if (!apply_momentum<false>(theta, g, v, n, lr, beta)) return false;
-    return apply_momentum<true>(theta, g, v, n, lr, beta);
 }
 
+// The public step: refuses (returns false, arrays untouched) an update that
+// would write a non-finite value; otherwise applies it.
 template <class T>
-bool checked_adagrad(T* theta, const T* g, T* sum_sq, index_t n, double lr, double eps) {
-    if (!apply_adagrad<false>(theta, g, sum_sq, n, lr, eps)) return false;
-    return apply_adagrad<true>(theta, g, sum_sq, n, lr, eps);
+bool checked_apply(OptimizerKind kind, T* theta, const T* g, T* s1, T* s2, index_t n, double lr,
+                   const OptimizerHyper& h, double step, double weight_decay) {
+    if (!apply<false>(kind, theta, g, s1, s2, n, lr, h, h.momentum, step, weight_decay)) return false;
+    return apply<true>(kind, theta, g, s1, s2, n, lr, h, h.momentum, step, weight_decay);
 }
 
-template <class T>
-bool checked_rmsprop(T* theta, const T* g, T* mean_sq, index_t n, double lr, double rho, double eps) {
-    if (!apply_rmsprop<false>(theta, g, mean_sq, n, lr, rho, eps)) return false;
-    return apply_rmsprop<true>(theta, g, mean_sq, n, lr, rho, eps);
+inline bool uses_momentum(OptimizerKind kind) {
+    return kind == OptimizerKind::momentum || kind == OptimizerKind::nesterov;
 }
 
-template <class T>
-bool checked_adam(T* theta, const T* g, T* m, T* v, index_t n, double lr, double beta_1, double beta_2, double eps,
-                  double step, double weight_decay) {
-    if (!apply_adam<false>(theta, g, m, v, n, lr, beta_1, beta_2, eps, step, weight_decay)) return false;
-    return apply_adam<true>(theta, g, m, v, n, lr, beta_1, beta_2, eps, step, weight_decay);
+// Per-coordinate normalized steps (Adagrad, RMSprop, Adam): a parameter moves
+// by about the step size whatever the gradient's scale.
+inline bool normalizes_steps(OptimizerKind kind) {
+    return kind == OptimizerKind::adagrad || kind == OptimizerKind::rmsprop || kind == OptimizerKind::adam ||
+           kind == OptimizerKind::adamw;
+}
+
+// How much longer than the step size a step along a constant gradient grows:
+// 1 / (1 - momentum) with momentum, 0 for the normalized optimizers (their
+// steps cannot blow up with the gradient), else 1.
+inline double step_amplification(OptimizerKind kind, double momentum) {
+    if (normalizes_steps(kind)) return 0.0;
+    return uses_momentum(kind) ? 1.0 / (1.0 - std::min(momentum, 0.999)) : 1.0;
 }
 
 // The step coordinate i took per unit of gradient in the last update of an
 // optimizer with state s1 (adagrad, rmsprop) or s2 (adam's second moment, with
 // bias correction c2): the proximal L1 step soft-thresholds by it.
 template <class T>
-GDFAST_INLINE double effective_step(int kind, double lr, const T* s1, const T* s2, index_t i, double eps, double c2) {
+GDFAST_INLINE double effective_step(OptimizerKind kind, double lr, const T* s1, const T* s2, index_t i, double eps,
+                                    double c2) {
     switch (kind) {
-        case opt_adagrad:
-        case opt_rmsprop:
+        case OptimizerKind::adagrad:
+        case OptimizerKind::rmsprop:
             return lr / (std::sqrt(static_cast<double>(s1[i])) + eps);
-        case opt_adam:
-        case opt_adamw:
+        case OptimizerKind::adam:
+        case OptimizerKind::adamw:
             return lr / (std::sqrt(static_cast<double>(s2[i]) * c2) + eps);
         default:
             return lr;

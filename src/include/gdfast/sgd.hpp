@@ -14,61 +14,55 @@
 
 #include "common.hpp"
 #include "losses.hpp"
+#include "monitor.hpp"
+#include "penalty.hpp"
 #include "rowops.hpp"
+#include "schedule.hpp"
 #include "stats.hpp"
 
 namespace gdfast {
 
-enum Penalty : int { penalty_none = 0, penalty_l1 = 1, penalty_l2 = 2, penalty_elasticnet = 3 };
-
-enum LearningRate : int {
-    lr_constant = 1,
-    lr_optimal = 2,
-    lr_invscaling = 3,
-    lr_adaptive = 4,
-    lr_pa1 = 5,
-    lr_pa2 = 6,
-};
-
 struct SgdParams {
     Loss loss;
-    int penalty = penalty_l2;
-    double alpha = 1e-4;
-    double l1_ratio = 0.15;
-    int learning_rate = lr_invscaling;
-    double eta0 = 0.01;
-    double power_t = 0.25;
+    Penalty penalty{PenaltyKind::l2, 1e-4, 0.15};
+    Schedule schedule{ScheduleKind::invscaling};
+    StopRule stop;
     bool fit_intercept = true;
-    double intercept_decay = 1.0;   // 0.01 for sparse X, as in scikit-learn
-    double average = 0.0;           // 0: off; else averaging starts at this t
-    int max_iter = 1000;
-    double tol = -std::numeric_limits<double>::infinity();  // -inf: no stopping rule
-    int n_iter_no_change = 5;
+    double intercept_decay = 1.0;  // 0.01 for sparse X, as in scikit-learn
+    double average = 0.0;          // 0: off; else averaging starts at this t
     bool shuffle = true;
     std::uint32_t seed = 0;
-    bool early_stopping = false;
-    // An objective above the threshold marks a blow-up; it is fatal when the step
-    // the schedule reaches after `divergence_horizon` epochs is still hopeless
-    // (see step_hopeless). The final model is judged by the caller.
-    double divergence_threshold = std::numeric_limits<double>::infinity();
-    int divergence_horizon = 1000;
-    bool verbose = false;
+
+    template <class Self, class F>
+    static void fields(Self& s, F&& f) {
+        Loss::fields(s.loss, f);
+        Penalty::fields(s.penalty, f);
+        Schedule::fields(s.schedule, f);
+        StopRule::fields(s.stop, f);
+        f("fit_intercept", s.fit_intercept);
+        f("intercept_decay", s.intercept_decay);
+        f("average", s.average);
+        f("shuffle", s.shuffle);
+        f("seed", s.seed);
+    }
 };
 
 // Parameters in and out. coef/avg_coef hold n_features doubles; avg_coef may be
 // null when averaging is off. t is scikit-learn's t_ (starts at 1).
 struct SgdState {
     double* coef = nullptr;
-    double intercept = 0.0;
     double* avg_coef = nullptr;
+    double intercept = 0.0;
     double avg_intercept = 0.0;
     double t = 1.0;
-    // outputs
-    int n_iter = 0;
-    int failed_epoch = 0;            // epoch of a non-finite or diverged model
-    double failed_objective = 0.0;
-    std::vector<double> objectives;  // training objective of each epoch
-    std::vector<double> validation_scores;
+    FitRecord record;
+
+    template <class Self, class F>
+    static void fields(Self& s, F&& f) {
+        f("intercept", s.intercept);
+        f("avg_intercept", s.avg_intercept);
+        f("t", s.t);
+    }
 };
 
 // w = wscale * w_raw, so that L2 shrinkage is O(1); plus the running average
@@ -208,32 +202,6 @@ GDFAST_INLINE double row_sq_norm(const SparseRow<T, I>& x) {
     return s;
 }
 
-// t^power_t: pow() is a large share of a per-sample update, so the exponents in
-// common use take exact shortcuts (sqrt is correctly rounded; sqrt(sqrt(t)) is
-// within an ulp of pow(t, 0.25)).
-GDFAST_INLINE double power_of_t(double t, double power_t) {
-    if (power_t == 0.25) return std::sqrt(std::sqrt(t));
-    if (power_t == 0.5) return std::sqrt(t);
-    if (power_t == 1.0) return t;
-    if (power_t == 0.0) return 1.0;
-    return std::pow(t, power_t);
-}
-
-// The smallest step size the schedule reaches by time t_end (0 when it can shrink
-// without bound: adaptive; passive-aggressive steps are self-normalizing).
-inline double smallest_future_eta(const SgdParams& P, double optimal_init, double t_end) {
-    switch (P.learning_rate) {
-        case lr_constant:
-            return P.eta0;
-        case lr_optimal:
-            return 1.0 / (P.alpha * (optimal_init + t_end - 1.0));
-        case lr_invscaling:
-            return P.eta0 / std::pow(t_end, P.power_t);
-        default:
-            return 0.0;
-    }
-}
-
 // Mutable per-call state of the epoch loop (scikit-learn keeps these local to one
 // fit/partial_fit call).
 struct SgdRun {
@@ -253,12 +221,16 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
                                   SgdRun& run, const Callbacks& cb) {
     const index_t n = X.n_rows;
     const Loss loss = P.loss;
-    const bool pa = P.learning_rate == lr_pa1 || P.learning_rate == lr_pa2;
-    const double l1_ratio = P.l1_ratio;
-    const bool l2_shrink = P.penalty == penalty_l2 || P.penalty == penalty_elasticnet;
-    const bool l1 = P.penalty == penalty_l1 || P.penalty == penalty_elasticnet;
-    const bool track_norms = P.penalty != penalty_none && !pa;
+    const Schedule& schedule = P.schedule;
+    const bool pa = schedule.passive_aggressive();
+    const bool pa1 = schedule.kind == ScheduleKind::pa1;
+    const double alpha = P.penalty.alpha;
+    const double l1_ratio = P.penalty.l1_share();
+    const bool l2_shrink = P.penalty.has_l2();
+    const bool l1 = P.penalty.has_l1();
+    const bool track_norms = P.penalty.active() && !pa;
     const bool averaging = W.aw != nullptr && P.average > 0;
+    const bool varying_eta = schedule.kind == ScheduleKind::optimal || schedule.kind == ScheduleKind::invscaling;
     constexpr index_t ahead = 8;
     for (index_t r = 0; r < n; ++r) {
         if (r + ahead < n) {
@@ -278,25 +250,22 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
         const auto x = row_of(X, i);
         const double yi = static_cast<double>(y[i]);
         const double p = W.wscale * x.dot(W.w) + S.intercept;
-        if (P.learning_rate == lr_optimal)
-            run.eta = 1.0 / (P.alpha * (run.optimal_init + S.t - 1.0));
-        else if (P.learning_rate == lr_invscaling)
-            run.eta = P.eta0 / power_of_t(S.t, P.power_t);
+        if (varying_eta) run.eta = schedule.at(S.t, 0.0, schedule.eta0, alpha, run.optimal_init);
 
         double dloss;
         const double cur = loss.value_and_derivative(p, yi, &dloss);
         run.loss_sum += cur;
         run.objective_sum += cur;
         if (track_norms)
-            run.objective_sum += P.alpha * ((1.0 - l1_ratio) * 0.5 * W.sq_norm + l1_ratio * W.l1_norm);
+            run.objective_sum += P.penalty.value(W.sq_norm, W.l1_norm);
 
         double update;
-        if (P.learning_rate == lr_pa1) {
+        if (pa1) {
             update = row_sq_norm(x);
             if (update == 0.0) continue;
-            update = std::min(P.eta0, cur / update);
-        } else if (P.learning_rate == lr_pa2) {
-            update = cur / (row_sq_norm(x) + 0.5 / P.eta0);
+            update = std::min(schedule.eta0, cur / update);
+        } else if (pa) {
+            update = cur / (row_sq_norm(x) + 0.5 / schedule.eta0);
         } else {
             // Clipped, as in scikit-learn, to keep one outlier from blowing up w.
             update = -run.eta * std::clamp(dloss, -1e12, 1e12);
@@ -304,7 +273,7 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
         if (pa && yi - p < 0.0) update = -update;
         if (sample_weight) update *= static_cast<double>(sample_weight[i]);
 
-        if (l2_shrink) W.scale(std::max(0.0, 1.0 - (1.0 - l1_ratio) * run.eta * P.alpha));
+        if (l2_shrink) W.scale(std::max(0.0, 1.0 - (1.0 - l1_ratio) * run.eta * alpha));
         if (update != 0.0) {
             add_row(W, x, update / W.wscale, track_norms);
             if (P.fit_intercept) S.intercept += update * P.intercept_decay;
@@ -315,7 +284,7 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
             S.avg_intercept += (S.intercept - S.avg_intercept) / num_iter;
         }
         if (l1) {
-            run.u += l1_ratio * run.eta * P.alpha;
+            run.u += l1_ratio * run.eta * alpha;
             l1_penalty(W, q, x, run.u);
         }
         S.t += 1.0;
@@ -324,24 +293,10 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
 }
 GDFAST_MULTIVERSION(sgd_epoch)
 
-// R^2 of the current model on the validation rows (weighted, like r2_score).
-template <class Matrix, class T>
-double validation_r2(const Matrix& X, const T* y, const T* sample_weight, const std::vector<index_t>& rows,
-                     const ScaledWeights& W, double intercept, double ss_total) {
-    double ss_res = 0.0;
-    for (index_t i : rows) {
-        const double p = W.wscale * row_of(X, i).dot(W.w) + intercept;
-        const double r = static_cast<double>(y[i]) - p;
-        ss_res += (sample_weight ? static_cast<double>(sample_weight[i]) : 1.0) * r * r;
-    }
-    if (ss_total == 0.0) return ss_res == 0.0 ? 1.0 : 0.0;
-    return 1.0 - ss_res / ss_total;
-}
-
 // Runs up to max_iter epochs. Returns status_ok, status_nonfinite (a parameter
-// became NaN/inf: S.failed_epoch says when), status_diverged (the objective
-// passed P.divergence_threshold) or status_interrupted. On success the scale
-// and the average are folded into coef / avg_coef.
+// became NaN/inf: S.record.failed_epoch says when), status_diverged (the
+// objective passed the divergence threshold for good) or status_interrupted.
+// On success the scale and the average are folded into coef / avg_coef.
 template <class Matrix, class T = typename Matrix::value_type>
 Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::uint8_t* validation,
                const SgdParams& P, SgdState& S, const Callbacks& cb) {
@@ -368,54 +323,28 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
         for (index_t i = 0; i < n; ++i)
             if (validation[i]) validation_rows.push_back(i);
     const index_t n_train = n - static_cast<index_t>(validation_rows.size());
+    const ValidationSet<T> held_out(std::move(validation_rows), y, 1, sample_weight);
     double mean_row_sq_norm = -1.0;  // computed on the first blow-up
-    const auto weight_of = [&](index_t i) {
-        return sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
-    };
-    double ss_total = 0.0;
-    if (P.early_stopping) {
-        double sw = 0.0, swy = 0.0;
-        for (index_t i : validation_rows) {
-            sw += weight_of(i);
-            swy += weight_of(i) * static_cast<double>(y[i]);
-        }
-        const double mean = sw > 0.0 ? swy / sw : 0.0;
-        for (index_t i : validation_rows) {
-            const double r = static_cast<double>(y[i]) - mean;
-            ss_total += weight_of(i) * r * r;
-        }
-    }
     std::vector<double> q;
-    if (P.penalty == penalty_l1 || P.penalty == penalty_elasticnet) q.assign(static_cast<std::size_t>(n_features), 0.0);
+    if (P.penalty.has_l1()) q.assign(static_cast<std::size_t>(n_features), 0.0);
 
-    SgdParams params = P;
-    if (P.penalty == penalty_l2) params.l1_ratio = 0.0;
-    if (P.penalty == penalty_l1) params.l1_ratio = 1.0;
     SgdRun run;
-    run.eta = P.eta0;
-    if (P.learning_rate == lr_optimal) {
-        const double typw = std::sqrt(1.0 / std::sqrt(P.alpha));
-        const double initial_eta0 = typw / std::max(1.0, P.loss.derivative(-typw, 1.0));
-        run.optimal_init = 1.0 / (initial_eta0 * P.alpha);
-    }
+    run.eta = P.schedule.eta0;
+    if (P.schedule.kind == ScheduleKind::optimal) run.optimal_init = optimal_offset(P.loss, P.penalty.alpha);
 
-    const double inf = std::numeric_limits<double>::infinity();
-    double best_objective = inf, best_score = -inf;
-    int no_improvement = 0;
+    EpochMonitor monitor(P.stop, cb, S.record, !held_out.empty(), P.schedule.kind == ScheduleKind::adaptive);
     Status status = status_ok;
-    S.objectives.clear();
-    S.validation_scores.clear();
     int epoch = 0;
-    for (; epoch < P.max_iter; ++epoch) {
+    for (; epoch < P.stop.max_iter; ++epoch) {
         run.objective_sum = 0.0;
         run.loss_sum = 0.0;
         double* qp = q.empty() ? nullptr : q.data();
         if (narrow) {
             if (P.shuffle) shuffle_indices(idx32.data(), n, P.seed);
-            sgd_epoch(X, y, sample_weight, validation, idx32.data(), params, W, S, qp, run, cb);
+            sgd_epoch(X, y, sample_weight, validation, idx32.data(), P, W, S, qp, run, cb);
         } else {
             if (P.shuffle) shuffle_indices(idx64.data(), n, P.seed);
-            sgd_epoch(X, y, sample_weight, validation, idx64.data(), params, W, S, qp, run, cb);
+            sgd_epoch(X, y, sample_weight, validation, idx64.data(), P, W, S, qp, run, cb);
         }
         if (run.interrupted) {
             status = status_interrupted;
@@ -424,15 +353,7 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
         bool finite = std::isfinite(S.intercept) && std::isfinite(W.wscale);
         for (index_t j = 0; finite && j < n_features; ++j) finite = std::isfinite(W.w[j]);
         const double objective = run.objective_sum / static_cast<double>(std::max<index_t>(1, n_train));
-        S.objectives.push_back(objective);
-        if (!finite || !std::isfinite(objective)) {
-            status = status_nonfinite;
-            S.failed_epoch = epoch + 1;
-            S.failed_objective = objective;
-            break;
-        }
-        const bool blown_up = objective > P.divergence_threshold;
-        if (blown_up) {
+        EpochAction action = monitor.check(epoch, objective, finite, [&] {
             if (mean_row_sq_norm < 0.0) {
                 std::vector<index_t> train_rows;
                 train_rows.reserve(static_cast<std::size_t>(n_train));
@@ -440,69 +361,39 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
                     if (validation == nullptr || !validation[i]) train_rows.push_back(i);
                 mean_row_sq_norm = row_sq_norm_stats(X, RowSet{train_rows.data(), n_train}, nullptr, nullptr, 1).mean;
             }
-            const double t_end = S.t + static_cast<double>(std::max(0, P.divergence_horizon - epoch - 1)) *
+            const double t_end = S.t + static_cast<double>(std::max(0, P.stop.divergence_horizon - epoch - 1)) *
                                            static_cast<double>(n_train);
-            if (step_hopeless(smallest_future_eta(P, run.optimal_init, t_end),
-                              P.loss.max_curvature() * mean_row_sq_norm)) {
-                status = status_diverged;
-                S.failed_epoch = epoch + 1;
-                S.failed_objective = objective;
-                break;
-            }
+            const double smallest = P.schedule.smallest_until(t_end, 0.0, P.schedule.eta0, P.penalty.alpha,
+                                                              run.optimal_init);
+            return hopeless_step(smallest, P.loss.max_curvature() * mean_row_sq_norm);
+        });
+        if (action == EpochAction::proceed) {
+            const double score = held_out.empty() ? 0.0 : held_out.score(X, W.w, W.wscale, &S.intercept);
+            action = monitor.progress(epoch, objective, score, run.eta > 1e-6, false, [&](EpochInfo& info) {
+                info.mean_loss = run.loss_sum / static_cast<double>(std::max<index_t>(1, n_train));
+                info.coef_norm = std::sqrt(std::max(0.0, W.sq_norm));
+                if (!P.penalty.active()) {
+                    double sq = 0.0;
+                    for (index_t j = 0; j < n_features; ++j) sq += W.w[j] * W.w[j];
+                    info.coef_norm = std::sqrt(sq) * W.wscale;
+                }
+                for (index_t j = 0; j < n_features; ++j) info.coef_nonzeros += W.w[j] != 0.0;
+                info.intercept = S.intercept;
+                info.updates = run.count;
+                info.step_size = run.eta;
+            });
         }
-        // A blown-up run that may still recover is not stopped for lack of
-        // progress (the adaptive schedule still shrinks its step).
-        const int count_stall = (!blown_up || P.learning_rate == lr_adaptive) ? 1 : 0;
-        double score = 0.0;
-        if (P.early_stopping) {
-            score = validation_r2(X, y, sample_weight, validation_rows, W, S.intercept, ss_total);
-            S.validation_scores.push_back(score);
-            if (P.tol > -inf && score < best_score + P.tol)
-                no_improvement += count_stall;
-            else
-                no_improvement = 0;
-            if (score > best_score) best_score = score;
-        } else {
-            if (P.tol > -inf && objective > best_objective - P.tol)
-                no_improvement += count_stall;
-            else
-                no_improvement = 0;
-            if (objective < best_objective) best_objective = objective;
+        if (action == EpochAction::shrink_step) run.eta /= 5.0;
+        if (action == EpochAction::stop) {
+            ++epoch;
+            break;
         }
-        if (P.verbose) {
-            EpochInfo info;
-            info.epoch = epoch + 1;
-            info.objective = objective;
-            info.mean_loss = run.loss_sum / static_cast<double>(std::max<index_t>(1, n_train));
-            info.coef_norm = std::sqrt(std::max(0.0, W.sq_norm));
-            if (params.penalty == penalty_none) {
-                double s = 0.0;
-                for (index_t j = 0; j < n_features; ++j) s += W.w[j] * W.w[j];
-                info.coef_norm = std::sqrt(s) * W.wscale;
-            }
-            for (index_t j = 0; j < n_features; ++j) info.coef_nonzeros += W.w[j] != 0.0;
-            info.intercept = S.intercept;
-            info.updates = run.count;
-            info.step_size = run.eta;
-            info.has_validation = P.early_stopping;
-            info.validation_score = score;
-            cb.report(info);
-        }
-        if (no_improvement >= P.n_iter_no_change) {
-            if (P.learning_rate == lr_adaptive && run.eta > 1e-6) {
-                run.eta /= 5.0;
-                no_improvement = 0;
-            } else {
-                ++epoch;
-                break;
-            }
-        }
-        if (cb.poll_interrupt()) {
-            status = status_interrupted;
+        if (ends_in_failure(action)) {
+            status = status_of(action);
             break;
         }
     }
-    S.n_iter = std::min(epoch, P.max_iter);
+    monitor.finish(epoch);
     if (status == status_ok) W.reset_scale();
     return status;
 }

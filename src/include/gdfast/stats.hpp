@@ -234,11 +234,4 @@ RowNormStats row_sq_norm_stats(const Matrix& X, const RowSet& rows, const double
     return out;
 }
 
-// Descent has diverged for good when, with the objective blown up, even the
-// smallest step the schedule will reach before the end is still ten times the
-// stability limit 2 / L of the data (L: curvature along the update).
-inline bool step_hopeless(double smallest_future_step, double curvature) {
-    return smallest_future_step * curvature > 20.0;
-}
-
 }  // namespace gdfast

@@ -1,0 +1,90 @@
+"""Divergence: when a fit is declared diverged, and the error that says so."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from gdfast import _core
+
+# A model whose training objective is this many times worse than predicting a
+# constant is garbage. Descent may blow up for a while and recover
+# (scikit-learn's "optimal" schedule starts with a huge step), so the kernels
+# only give up early when the step the schedule will reach is still hopeless
+# for the data (see hopeless_step in monitor.hpp); fit then judges the final model.
+DIVERGENCE_FACTOR = 1e6
+
+
+class DivergenceError(ValueError):
+    """Gradient descent diverged: the training objective blew up or became NaN/inf.
+
+    A subclass of ValueError, which scikit-learn raises on overflow, so existing
+    ``except ValueError`` clauses keep working.
+    """
+
+
+def divergence_threshold(y: np.ndarray, loss: str, epsilon: float, sample_weight=None) -> float:
+    """The objective above which descent is declared diverged.
+
+    ``DIVERGENCE_FACTOR`` times the larger of the mean loss of predicting 0 and
+    of predicting the (weighted) mean of y. Infinite when both are 0 (y is all
+    zeros), where only a non-finite objective counts as divergence.
+    """
+    y2 = np.ascontiguousarray(np.asarray(y, dtype=np.float64).reshape(len(y), -1))
+    if y2.size == 0:
+        return float("inf")
+    with np.errstate(over="ignore", invalid="ignore"):  # huge y: an infinite threshold
+        mean = np.atleast_1d(np.average(y2, axis=0, weights=sample_weight))
+        code = _core.CODES["loss"][loss]
+        reference = max(
+            _core.mean_constant_loss(y2, np.zeros(y2.shape[1]), code, float(epsilon)),
+            _core.mean_constant_loss(y2, np.ascontiguousarray(mean), code, float(epsilon)),
+        )
+    if not np.isfinite(reference):
+        return float("inf")
+    return DIVERGENCE_FACTOR * reference if reference > 0 else float("inf")
+
+
+def divergence_message(
+    name: str, epoch: int, objective: float, threshold: float, X: Any, advice: str
+) -> str:
+    """A message that says what happened and what to do about it."""
+    if np.isfinite(objective):
+        what = (
+            f"the training objective reached {objective:.3g}, more than "
+            f"{DIVERGENCE_FACTOR:.0e} times the loss of a constant prediction "
+            f"({threshold / DIVERGENCE_FACTOR:.3g}), so the model would be useless"
+        )
+    else:
+        what = "the coefficients or the training objective became NaN or infinite"
+    scale = ""
+    data = X.data if sp.issparse(X) else X
+    if data.size:
+        with np.errstate(all="ignore"):
+            spread = np.max(np.abs(data))
+        scale = f" (the largest |feature value| is {spread:.3g})"
+    return (
+        f"{name} diverged at epoch {epoch}: {what}. The step size is too large for the "
+        f"scale of the features{scale}: {advice}"
+    )
+
+
+def raise_on_failure(
+    name: str, record: _core.Record, threshold: float, final_check: bool, X: Any, advice: str
+) -> None:
+    """DivergenceError for a run that became non-finite, blew up beyond recovery,
+    or (``final_check``: fit) ended with an objective above ``threshold``."""
+    status = record.status
+    objectives = record.objectives
+    epoch, objective = record.failed_epoch, record.failed_objective
+    if status == _core.STATUS_OK and final_check and objectives and objectives[-1] > threshold:
+        status = _core.STATUS_DIVERGED
+        epoch, objective = record.n_iter, objectives[-1]
+    if status in (_core.STATUS_NONFINITE, _core.STATUS_DIVERGED):
+        if status == _core.STATUS_NONFINITE:
+            objective = np.nan
+        raise DivergenceError(divergence_message(name, epoch, objective, threshold, X, advice))
+    if status != _core.STATUS_OK:  # pragma: no cover - interrupts re-raise in the binding
+        raise RuntimeError(f"descent kernel failed with status {status}")

@@ -1,0 +1,231 @@
+"""The Python side of the compiled drivers: parameter structs, the implicit
+standardization, and the calls of ``_core.sgd_fit`` / ``_core.gd_fit``.
+
+The arithmetic is in ``src/include/gdfast/`` (``sgd.hpp``: scikit-learn's
+per-sample step; ``gd.hpp``: full-batch and mini-batch descent; ``monitor.hpp``:
+what ends an epoch). Parameters travel in the C++ structs themselves
+(``_core.SgdParams``, ``_core.GdParams``), set by field name; codes come from
+``_core.CODES``. Each run works on copies, so a failure leaves the caller's
+arrays as they were; the status is left to ``raise_on_failure``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from gdfast import _core
+from gdfast._base import EpochPrinter
+
+Params = _core.SgdParams | _core.GdParams
+
+
+def code(family: str, name: str | None) -> int:
+    """The kernels' code of ``name`` in ``family`` (a None penalty is "none")."""
+    return _core.CODES[family]["none" if name is None else name]
+
+
+def set_shared(
+    P: Params,
+    *,
+    loss: str,
+    epsilon: float,
+    penalty: str | None,
+    alpha: float,
+    l1_ratio: float,
+    fit_intercept: bool,
+    max_iter: int,
+    tol: float | None,
+    n_iter_no_change: int,
+    shuffle: bool,
+    seed: int,
+    early_stopping: bool,
+    divergence_threshold: float,
+    verbose: bool,
+) -> Params:
+    """Set the fields both drivers have (the same names in both structs)."""
+    P.update(
+        loss=code("loss", loss),
+        epsilon=float(epsilon),
+        penalty=code("penalty", penalty),
+        alpha=float(alpha),
+        l1_ratio=float(l1_ratio),
+        fit_intercept=bool(fit_intercept),
+        max_iter=max_iter,
+        tol=-np.inf if tol is None else float(tol),
+        n_iter_no_change=n_iter_no_change,
+        shuffle=bool(shuffle),
+        seed=seed,
+        early_stopping=bool(early_stopping),
+        divergence_threshold=float(divergence_threshold),
+        verbose=bool(verbose),
+    )
+    return P
+
+
+def standardization(X, rows, sample_weight, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and scale of each feature over ``rows`` (scale 1 where constant).
+
+    X is only read: the scaling is applied inside the kernels.
+    """
+    if rows is not None and rows.shape[0] != X.shape[0]:
+        X = X[rows]
+        sample_weight = None if sample_weight is None else sample_weight[rows]
+    mean, var = _core.column_stats(_core.Matrix(X), sample_weight, n_threads)
+    scale = np.sqrt(var)
+    tiny = 1e-12 * np.maximum(1.0, np.abs(mean))
+    scale[scale <= tiny] = 1.0
+    return mean, scale
+
+
+def to_working(coef: np.ndarray, intercept: np.ndarray, mean, scale):
+    """Original-unit (coef (k, p), intercept (k,)) to working coordinates."""
+    V = coef * scale
+    c = intercept + coef @ mean
+    return V, c
+
+
+def to_original(V: np.ndarray, c: np.ndarray, mean, scale):
+    """Working coordinates (V (k, p), c (k,)) to original-unit coef and intercept."""
+    coef = V / scale
+    intercept = c - coef @ mean
+    return coef, intercept
+
+
+@dataclass
+class EngineState:
+    """Optimizer state the descent engine resumes from (kept between calls).
+
+    ``counters`` holds the fields of the engine's GdState (step, epoch, ...).
+    """
+
+    m1: np.ndarray
+    m2: np.ndarray
+    avg: np.ndarray | None
+    counters: dict
+
+    @classmethod
+    def fresh(cls, n_params: int, averaging: bool) -> EngineState:
+        return cls(
+            m1=np.zeros(n_params),
+            m2=np.zeros(n_params),
+            avg=np.zeros(n_params) if averaging else None,
+            counters=_core.GdState().as_dict(),
+        )
+
+    def copy(self) -> EngineState:
+        return EngineState(
+            self.m1.copy(),
+            self.m2.copy(),
+            None if self.avg is None else self.avg.copy(),
+            dict(self.counters),
+        )
+
+
+@dataclass
+class DescentRun:
+    """The outcome of ``run_descent``: the record and the new parameters and state."""
+
+    record: _core.Record
+    V: np.ndarray
+    c: np.ndarray
+    state: EngineState
+
+
+def _contiguous(X):
+    """X as the kernels read it in place: CSR, or a C- or F-contiguous array."""
+    if sp.issparse(X) or X.flags.c_contiguous or X.flags.f_contiguous:
+        return X
+    return np.ascontiguousarray(X)
+
+
+def run_descent(
+    *,
+    X,
+    y2: np.ndarray,
+    sample_weight,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    V: np.ndarray,
+    c: np.ndarray,
+    state: EngineState,
+    params: _core.GdParams,
+    verbose: bool,
+    show_step: bool = False,
+) -> DescentRun:
+    """Run the descent engine's epochs on copies of (V, c) and ``state``."""
+    k, p = V.shape
+    coef = np.array(V, dtype=np.float64, order="C").reshape(-1)
+    intercept = np.array(c, dtype=np.float64)
+    new_state = state.copy()
+    counters = _core.GdState()
+    counters.update(new_state.counters)
+    record = _core.gd_fit(
+        _core.Matrix(_contiguous(X)),
+        y2.reshape(-1),
+        k,
+        sample_weight,
+        train_rows,
+        val_rows,
+        mean,
+        scale,
+        coef,
+        intercept,
+        new_state.m1,
+        new_state.m2,
+        new_state.avg,
+        params,
+        counters,
+        _core.Loop(EpochPrinter(show_step) if verbose else None),
+    )
+    new_state.counters = counters.as_dict()
+    return DescentRun(record, coef.reshape(k, p), intercept, new_state)
+
+
+@dataclass
+class PerSampleRun:
+    """The outcome of ``run_per_sample``: the record and the new parameters."""
+
+    record: _core.Record
+    coef: np.ndarray
+    intercept: float
+    avg_coef: np.ndarray | None
+    avg_intercept: float
+    t: float
+
+
+def run_per_sample(
+    *,
+    X,
+    y: np.ndarray,
+    sample_weight,
+    validation: np.ndarray | None,
+    coef: np.ndarray,
+    intercept: float,
+    avg_coef: np.ndarray | None,
+    avg_intercept: float,
+    t: float,
+    params: _core.SgdParams,
+    verbose: bool,
+) -> PerSampleRun:
+    """Run scikit-learn's per-sample epochs on copies of the parameters."""
+    w = np.array(coef, dtype=np.float64)
+    aw = None if avg_coef is None else np.array(avg_coef, dtype=np.float64)
+    state = _core.SgdState()
+    state.update(intercept=float(intercept), avg_intercept=float(avg_intercept), t=float(t))
+    record = _core.sgd_fit(
+        _core.Matrix(X),
+        y,
+        sample_weight,
+        validation,
+        w,
+        aw,
+        params,
+        state,
+        _core.Loop(EpochPrinter() if verbose else None),
+    )
+    return PerSampleRun(record, w, state.intercept, aw, state.avg_intercept, state.t)

@@ -1,0 +1,247 @@
+// What the binding calls: one entry point per kernel over a MatrixView (the
+// dtype and layout of X decided once, at run time), the parameter structs
+// exposed by name, and the code tables of every enum.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "common.hpp"
+#include "gd.hpp"
+#include "loss_grad.hpp"
+#include "losses.hpp"
+#include "optimizers.hpp"
+#include "penalty.hpp"
+#include "schedule.hpp"
+#include "sgd.hpp"
+#include "stats.hpp"
+#include "stream.hpp"
+
+namespace gdfast {
+
+// ---------------------------------------------------------------- code tables
+
+// The table of `family` ("loss", "penalty", "schedule", "optimizer"), or an
+// empty table for an unknown name.
+inline CodeTable code_table(const std::string& family) {
+    if (family == "loss") return make_code_table(loss_names);
+    if (family == "penalty") return make_code_table(penalty_names);
+    if (family == "schedule") return make_code_table(schedule_names);
+    if (family == "optimizer") return make_code_table(optimizer_names);
+    return CodeTable{nullptr, 0};
+}
+
+// ---------------------------------------------------------------- matrix view
+
+enum class Element : int { float32 = 0, float64 = 1 };
+
+// X as the binding found it: dense with element strides (C, Fortran or any
+// other order), or CSR with 32- or 64-bit indices. Built once per call, after
+// validation; visit() hands a kernel the typed matrix.
+struct MatrixView {
+    bool csr = false;
+    Element element = Element::float64;
+    bool wide_indices = false;  // CSR: int64 indices and indptr (else int32)
+    const void* data = nullptr;
+    const void* indices = nullptr;
+    const void* indptr = nullptr;
+    index_t n_rows = 0;
+    index_t n_cols = 0;
+    index_t row_stride = 0;  // dense: elements between X[i, j] and X[i + 1, j]
+    index_t col_stride = 0;
+};
+
+template <class T>
+DenseMatrix<T> dense_of(const MatrixView& v) {
+    return DenseMatrix<T>{static_cast<const T*>(v.data), v.n_rows, v.n_cols, v.row_stride, v.col_stride};
+}
+
+template <class T, class I>
+CsrMatrix<T, I> csr_of(const MatrixView& v) {
+    return CsrMatrix<T, I>{static_cast<const T*>(v.data), static_cast<const I*>(v.indices),
+                           static_cast<const I*>(v.indptr), v.n_rows, v.n_cols};
+}
+
+// f(M) with M the typed matrix behind the view.
+template <class F>
+decltype(auto) visit(const MatrixView& v, F&& f) {
+    if (!v.csr) {
+        if (v.element == Element::float32) return f(dense_of<float>(v));
+        return f(dense_of<double>(v));
+    }
+    if (v.element == Element::float32) {
+        if (v.wide_indices) return f(csr_of<float, std::int64_t>(v));
+        return f(csr_of<float, std::int32_t>(v));
+    }
+    if (v.wide_indices) return f(csr_of<double, std::int64_t>(v));
+    return f(csr_of<double, std::int32_t>(v));
+}
+
+// ---------------------------------------------------------------- kernels
+// Arrays typed `void` hold X's element type (float or double).
+
+inline Status loss_grad_kernel(const MatrixView& X, const void* y, const void* sample_weight, const double* W,
+                               const double* b, index_t k, const Loss& loss, int n_threads, double* loss_out,
+                               double* G, double* gb) {
+    return visit(X, [&](const auto& M) {
+        using T = typename std::decay_t<decltype(M)>::value_type;
+        LossGradWorkspace ws;
+        return loss_grad(M, RowSet{nullptr, M.n_rows}, static_cast<const T*>(y),
+                         static_cast<const T*>(sample_weight), W, b, k, loss, n_threads, ws, loss_out, G, gb);
+    });
+}
+
+inline Status predict_kernel(const MatrixView& X, const double* W, const double* b, index_t k, int n_threads,
+                             void* out) {
+    return visit(X, [&](const auto& M) {
+        using T = typename std::decay_t<decltype(M)>::value_type;
+        return predict(M, W, b, k, n_threads, static_cast<T*>(out));
+    });
+}
+
+inline void column_stats_kernel(const MatrixView& X, const void* sample_weight, int n_threads, double* mean,
+                                double* var) {
+    visit(X, [&](const auto& M) {
+        using T = typename std::decay_t<decltype(M)>::value_type;
+        column_stats(M, RowSet{nullptr, M.n_rows}, static_cast<const T*>(sample_weight), n_threads, mean, var);
+    });
+}
+
+inline Status sgd_fit_kernel(const MatrixView& X, const void* y, const void* sample_weight,
+                             const std::uint8_t* validation, const SgdParams& P, SgdState& S, const Callbacks& cb) {
+    return visit(X, [&](const auto& M) {
+        using T = typename std::decay_t<decltype(M)>::value_type;
+        return sgd_fit(M, static_cast<const T*>(y), static_cast<const T*>(sample_weight), validation, P, S, cb);
+    });
+}
+
+inline Status gd_fit_kernel(const MatrixView& X, const void* y, index_t k, const void* sample_weight,
+                            const index_t* train_rows, index_t n_train, const index_t* val_rows, index_t n_val,
+                            const double* mean, const double* scale, const GdParams& P, GdState& S,
+                            const Callbacks& cb) {
+    return visit(X, [&](const auto& M) {
+        using T = typename std::decay_t<decltype(M)>::value_type;
+        return gd_fit(M, static_cast<const T*>(y), k, static_cast<const T*>(sample_weight), train_rows, n_train,
+                      val_rows, n_val, mean, scale, P, S, cb);
+    });
+}
+
+// The fused optimizer step on n parameters of `element` type, refused (false,
+// nothing written) when a new value would not be finite.
+inline bool optimizer_step_kernel(Element element, OptimizerKind kind, void* theta, const void* g, void* s1,
+                                  void* s2, index_t n, double lr, const OptimizerHyper& h, double step,
+                                  double weight_decay) {
+    if (element == Element::float32)
+        return checked_apply(kind, static_cast<float*>(theta), static_cast<const float*>(g), static_cast<float*>(s1),
+                             static_cast<float*>(s2), n, lr, h, step, weight_decay);
+    return checked_apply(kind, static_cast<double*>(theta), static_cast<const double*>(g), static_cast<double*>(s1),
+                         static_cast<double*>(s2), n, lr, h, step, weight_decay);
+}
+
+inline double mean_constant_loss_kernel(int kind, double epsilon, const double* y, index_t n, index_t k,
+                                        const double* c) {
+    return mean_constant_loss(make_loss(kind, epsilon), y, n, k, c);
+}
+
+inline double read_sum_kernel(Element element, const void* x, index_t n, int n_threads) {
+    if (element == Element::float32) return stream_sum(static_cast<const float*>(x), n, n_threads);
+    return stream_sum(static_cast<const double*>(x), n, n_threads);
+}
+
+// ---------------------------------------------------------------- parameter structs by name
+
+// One parameter struct, readable and writable by field name through its static
+// fields(self, visitor). Values travel as doubles; integer, boolean and enum
+// fields refuse what they cannot hold exactly.
+class FieldSet {
+   public:
+    enum Result : int { ok = 0, unknown = 1, not_representable = 2 };
+    enum Kind : int { missing = -1, real = 0, integer = 1, boolean = 2 };
+
+    virtual ~FieldSet() = default;
+    virtual int set(const std::string& name, double value) = 0;
+    virtual int get(const std::string& name, double* value) const = 0;  // returns a Kind
+    virtual std::vector<std::string> names() const = 0;
+    virtual void* address() = 0;
+};
+
+template <class S>
+class FieldSetOf final : public FieldSet {
+   public:
+    S value{};
+
+    int set(const std::string& name, double v) override {
+        int result = unknown;
+        S::fields(value, [&](const char* field_name, auto& field) {
+            if (name == field_name) result = assign(field, v) ? ok : not_representable;
+        });
+        return result;
+    }
+
+    int get(const std::string& name, double* out) const override {
+        int kind = missing;
+        S::fields(value, [&](const char* field_name, const auto& field) {
+            if (name != field_name) return;
+            using F = std::decay_t<decltype(field)>;
+            if constexpr (std::is_enum_v<F>) {
+                *out = static_cast<double>(static_cast<int>(field));
+                kind = integer;
+            } else {
+                *out = static_cast<double>(field);
+                kind = std::is_same_v<F, bool> ? boolean : (std::is_floating_point_v<F> ? real : integer);
+            }
+        });
+        return kind;
+    }
+
+    std::vector<std::string> names() const override {
+        std::vector<std::string> out;
+        S::fields(value, [&](const char* field_name, const auto&) { out.emplace_back(field_name); });
+        return out;
+    }
+
+    void* address() override { return &value; }
+
+   private:
+    template <class F>
+    static bool assign(F& field, double v) {
+        if constexpr (std::is_floating_point_v<F>) {
+            field = static_cast<F>(v);
+            return true;
+        } else if constexpr (std::is_same_v<F, bool>) {
+            if (v != 0.0 && v != 1.0) return false;
+            field = v != 0.0;
+            return true;
+        } else if constexpr (std::is_enum_v<F>) {
+            if (!(v >= 0.0 && v <= 255.0) || v != std::floor(v)) return false;
+            field = static_cast<F>(static_cast<int>(v));
+            return true;
+        } else {
+            using L = std::numeric_limits<F>;
+            if (!(v >= static_cast<double>(L::min()) && v < std::ldexp(1.0, L::digits)) || v != std::floor(v))
+                return false;
+            field = static_cast<F>(v);
+            return true;
+        }
+    }
+};
+
+// A new struct of `kind` ("sgd_params", "sgd_state", "gd_params", "gd_state",
+// "optimizer_hyper", "loss"), or nullptr.
+inline FieldSet* new_field_set(const std::string& kind) {
+    if (kind == "sgd_params") return new FieldSetOf<SgdParams>();
+    if (kind == "sgd_state") return new FieldSetOf<SgdState>();
+    if (kind == "gd_params") return new FieldSetOf<GdParams>();
+    if (kind == "gd_state") return new FieldSetOf<GdState>();
+    if (kind == "optimizer_hyper") return new FieldSetOf<OptimizerHyper>();
+    if (kind == "loss") return new FieldSetOf<Loss>();
+    return nullptr;
+}
+
+}  // namespace gdfast

@@ -1,0 +1,134 @@
+// The curvature of the objective, for step sizes: the largest eigenvalue of the
+// Hessian of the mean squared loss by power iteration (from the co-moments of
+// [X, Y] when they are at hand, else with passes over X), the step size 'auto'
+// derives from it, and the squared-error loss and gradient from the co-moments.
+#pragma once
+
+#include <vector>
+
+#include "common.hpp"
+#include "loss_grad.hpp"
+#include "losses.hpp"
+#include "optimizers.hpp"
+#include "stats.hpp"
+
+namespace gdfast {
+
+// Loss and raw gradient of full-batch squared error from the centered co-moments
+// (zbar, C of [x, y], total weight S): with delta_t = b_t + xbar . W_t - ybar_t,
+//   loss = 1/2 sum_t (W_t' Cxx W_t - 2 W_t' Cxy_t + Cyy_tt + S delta_t^2)
+//   dW_t = Cxx W_t - Cxy_t + S delta_t xbar,   db_t = S delta_t
+inline void gram_loss_grad(const std::vector<double>& C, const std::vector<double>& zbar, double S, index_t p,
+                           index_t k, const double* W, const double* b, double* loss_out, double* G, double* gb) {
+    const index_t q = p + k;
+    double loss = 0.0;
+    for (index_t t = 0; t < k; ++t) {
+        const double* w = W + t * p;
+        double delta = b[t] - zbar[static_cast<std::size_t>(p + t)];
+        for (index_t j = 0; j < p; ++j) delta += zbar[static_cast<std::size_t>(j)] * w[j];
+        double quad = 0.0, cross = 0.0;
+        for (index_t a = 0; a < p; ++a) {
+            const double* Ca = C.data() + a * q;
+            const double Cw = dot_contiguous(Ca, w, p);
+            const double cxy = Ca[p + t];
+            G[t * p + a] = Cw - cxy + S * delta * zbar[static_cast<std::size_t>(a)];
+            quad += w[a] * Cw;
+            cross += w[a] * cxy;
+        }
+        loss += 0.5 * (quad - 2.0 * cross + C[static_cast<std::size_t>((p + t) * q + p + t)] + S * delta * delta);
+        gb[t] = S * delta;
+    }
+    *loss_out = loss;
+}
+
+// W = V / sigma, b = c - mu . W for every target.
+inline void working_to_raw(const double* V, const double* c, const double* mean, const double* scale, index_t p,
+                           index_t k, double* W, double* b) {
+    for (index_t t = 0; t < k; ++t) {
+        double shift = 0.0;
+        for (index_t j = 0; j < p; ++j) {
+            W[t * p + j] = V[t * p + j] / scale[j];
+            shift += mean[j] * W[t * p + j];
+        }
+        b[t] = c[t] - shift;
+    }
+}
+
+// Largest eigenvalue of the Hessian of the mean squared loss in working
+// coordinates, H = sum_i s_i [x~_i; 1][x~_i; 1]' / sum_i s_i, by power
+// iteration: from the co-moments when available (cheap), else with passes over X.
+template <class Matrix, class T>
+double hessian_norm(const Matrix& X, const RowSet& rows, const T* sample_weight, const double* mean,
+                    const double* scale, bool fit_intercept, const std::vector<double>& C,
+                    const std::vector<double>& zbar, double S, index_t q, int n_threads, int iterations) {
+    const index_t p = X.n_cols;
+    const index_t m = p + (fit_intercept ? 1 : 0);
+    std::vector<double> v(static_cast<std::size_t>(m)), Hv(static_cast<std::size_t>(m));
+    for (index_t j = 0; j < m; ++j) v[static_cast<std::size_t>(j)] = 1.0 + 0.01 * static_cast<double>(j % 7);
+    std::vector<double> W(static_cast<std::size_t>(p)), G(static_cast<std::size_t>(p));
+    std::vector<T> zeros;
+    LossGradWorkspace ws;
+    Loss squared;
+    double lambda = 0.0;
+    // The moments of [x, 0]: x's block of C with one zero target.
+    std::vector<double> Cx, zx;
+    if (!C.empty()) {
+        Cx.assign(static_cast<std::size_t>((p + 1) * (p + 1)), 0.0);
+        zx.assign(static_cast<std::size_t>(p + 1), 0.0);
+        for (index_t a = 0; a < p; ++a) {
+            zx[static_cast<std::size_t>(a)] = zbar[static_cast<std::size_t>(a)];
+            for (index_t c = 0; c < p; ++c)
+                Cx[static_cast<std::size_t>(a * (p + 1) + c)] = C[static_cast<std::size_t>(a * q + c)];
+        }
+    }
+    for (int it = 0; it < iterations; ++it) {
+        double norm = 0.0;
+        for (double a : v) norm += a * a;
+        norm = std::sqrt(norm);
+        if (norm == 0.0) return lambda;
+        for (double& a : v) a /= norm;
+        const double c = fit_intercept ? v[static_cast<std::size_t>(p)] : 0.0;
+        double b, gb, loss;
+        working_to_raw(v.data(), &c, mean, scale, p, 1, W.data(), &b);
+        if (!Cx.empty()) {
+            // H v from the moments: the loss with y = 0 is quadratic, its gradient is H v.
+            gram_loss_grad(Cx, zx, S, p, 1, W.data(), &b, &loss, G.data(), &gb);
+        } else {
+            if (zeros.empty()) zeros.assign(static_cast<std::size_t>(X.n_rows), T(0));
+            loss_grad(X, rows, zeros.data(), sample_weight, W.data(), &b, 1, squared, n_threads, ws, &loss, G.data(),
+                      &gb);
+        }
+        for (index_t j = 0; j < p; ++j) Hv[static_cast<std::size_t>(j)] = (G[static_cast<std::size_t>(j)] - mean[j] * gb) / scale[j] / S;
+        if (fit_intercept) Hv[static_cast<std::size_t>(p)] = gb / S;
+        lambda = 0.0;
+        for (index_t j = 0; j < m; ++j) lambda += v[static_cast<std::size_t>(j)] * Hv[static_cast<std::size_t>(j)];
+        v.swap(Hv);
+    }
+    return lambda;
+}
+
+// The step size 'auto' derives: 1 / L for full batches, with L the largest
+// curvature of the mean loss (the loss's curvature bound times the Hessian's
+// norm, 2% margin); for batches of B rows, 1 / (2 L_B) with L_B the expected
+// smoothness of a batch (Gower et al., 2019), shortened by 1 - momentum.
+template <class Matrix, class T>
+double auto_step_size(const Matrix& X, const RowSet& rows, const T* sample_weight, const double* mean,
+                      const double* scale, bool fit_intercept, const Loss& loss, OptimizerKind optimizer,
+                      double momentum, index_t batch, bool full, const std::vector<double>& C,
+                      const std::vector<double>& zbar, double total_weight, index_t q, int n_threads) {
+    const double curvature = std::max(1.0, loss.max_curvature());
+    const double L = curvature * hessian_norm(X, rows, sample_weight, mean, scale, fit_intercept, C, zbar,
+                                              total_weight, q, n_threads, C.empty() ? 12 : 100) *
+                     1.02;
+    const index_t n_train = rows.count;
+    if (full || n_train <= 1) return 1.0 / std::max(L, 1e-300);
+    const double L_max =
+        curvature * (row_sq_norm_stats(X, rows, mean, scale, n_threads).max + (fit_intercept ? 1.0 : 0.0));
+    const double n = static_cast<double>(n_train), bs = static_cast<double>(batch);
+    const double L_B = n * (bs - 1.0) / (bs * (n - 1.0)) * L + (n - bs) / (bs * (n - 1.0)) * L_max;
+    double lr = 1.0 / (2.0 * std::max(L_B, 1e-300));
+    if (uses_momentum(optimizer)) lr *= 1.0 - momentum;
+    return lr;
+}
+
+}  // namespace gdfast
