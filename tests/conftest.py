@@ -10,6 +10,7 @@ from gdfast import _core
 
 LOSSES = ["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"]
 LAYOUTS = ["C", "F", "strided", "csr"]
+OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
 
 
 def make_layout(X: np.ndarray, layout: str):
@@ -46,3 +47,10 @@ def simd(request):
     _core.set_baseline_simd(request.param == "baseline")
     yield request.param
     _core.set_baseline_simd(False)
+
+
+@pytest.fixture
+def small_data():
+    """A small random regression problem: X of shape (30, 3) and y."""
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((30, 3)), rng.standard_normal(30)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import OPTIMIZERS
 
 from gdfast import kernels, reference
 
 RTOL = {np.float64: 1e-12, np.float32: 1e-5}
+# The hyperparameters of Adam and AdamW in run_steps.
+ADAM = dict(learning_rate=0.1, beta_1=0.8, beta_2=0.95, eps=1e-7)
 
 
 def run_steps(impl, name, dtype, n_steps=5, shape=(7, 3), seed=0):
@@ -28,34 +31,10 @@ def run_steps(impl, name, dtype, n_steps=5, shape=(7, 3), seed=0):
         elif name == "rmsprop":
             impl.apply_rmsprop(params, grad, states[0], learning_rate=0.1, rho=0.7, eps=1e-7)
         elif name == "adam":
-            impl.apply_adam(
-                params,
-                grad,
-                states[0],
-                states[1],
-                step,
-                learning_rate=0.1,
-                beta_1=0.8,
-                beta_2=0.95,
-                eps=1e-7,
-            )
+            impl.apply_adam(params, grad, states[0], states[1], step, **ADAM)
         elif name == "adamw":
-            impl.apply_adamw(
-                params,
-                grad,
-                states[0],
-                states[1],
-                step,
-                learning_rate=0.1,
-                weight_decay=0.3,
-                beta_1=0.8,
-                beta_2=0.95,
-                eps=1e-7,
-            )
+            impl.apply_adamw(params, grad, states[0], states[1], step, weight_decay=0.3, **ADAM)
     return params, states
-
-
-OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
