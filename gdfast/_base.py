@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gdfast import _core
 from gdfast._config import resolve_n_jobs
-from gdfast._sklearn_compat import Interval, StrOptions
+from gdfast._sklearn_compat import Interval, StrOptions, _fit_context
 
 # scikit-learn draws its seeds below this bound (np.int32 max).
 MAX_SEED = int(np.iinfo(np.int32).max)
@@ -168,6 +168,40 @@ class LinearRegressorBase(SparseCoefMixin, RegressorMixin, BaseEstimator):
         "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
         "n_jobs": [Integral, None],
     }
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Run one epoch on the given samples, resuming from the current model.
+
+        The first call starts from zeros (and, for GDRegressor, fixes the
+        standardization from its rows); later calls continue from the current
+        coefficients, schedule position and optimizer state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A batch of training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Its targets (several targets: GDRegressor only).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        first_call = not hasattr(self, "coef_")
+        if first_call:
+            self._check_params(for_partial_fit=True)
+        return self._one_epoch(X, y, sample_weight, first_call)
+
+    def _check_params(self, for_partial_fit: bool = False) -> None:
+        """Cross-parameter rules (subclasses extend them)."""
+        self._check_shared_params(for_partial_fit)
+
+    def _one_epoch(self, X, y, sample_weight, first_call: bool):
+        raise NotImplementedError
 
     def _check_shared_params(self, for_partial_fit: bool = False) -> None:
         """The rules that tie parameters together, with scikit-learn's messages."""

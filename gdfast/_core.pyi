@@ -1,11 +1,19 @@
-# Type stubs for the compiled binding gdfast._core (private API).
+# Type stubs for the compiled binding gdfast._core (private API; see src/_core.pyx).
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
+
+F64 = NDArray[np.float64]
+Floating = NDArray[np.floating]
+Indices = NDArray[np.intp]
 
 STATUS_OK: int
 STATUS_NONFINITE: int
 STATUS_INTERRUPTED: int
 STATUS_DIVERGED: int
+CODES: dict[str, dict[str, int]]  # family -> {name: code}, from the C++ enums
 
 def openmp_available() -> bool: ...
 def max_threads() -> int: ...
@@ -13,96 +21,102 @@ def cores() -> int: ...
 def simd() -> str: ...
 def set_baseline_simd(baseline: bool) -> None: ...
 def threads_for(n_jobs: int) -> int: ...
-def loss_grad_dense(
-    X: NDArray[np.floating],
-    y: NDArray[np.floating],
-    sample_weight: NDArray[np.floating] | None,
-    coef: NDArray[np.float64],
-    intercept: NDArray[np.float64],
-    k: int,
-    loss_kind: int,
-    epsilon: float,
-    n_threads: int,
-) -> tuple[float, NDArray[np.float64], NDArray[np.float64], int]: ...
-def loss_grad_csr(
-    data: NDArray[np.floating],
-    indices: NDArray[np.integer],
-    indptr: NDArray[np.integer],
-    n_cols: int,
-    y: NDArray[np.floating],
-    sample_weight: NDArray[np.floating] | None,
-    coef: NDArray[np.float64],
-    intercept: NDArray[np.float64],
-    k: int,
-    loss_kind: int,
-    epsilon: float,
-    n_threads: int,
-) -> tuple[float, NDArray[np.float64], NDArray[np.float64], int]: ...
-def predict_dense(
-    X: NDArray[np.floating],
-    coef: NDArray[np.float64],
-    intercept: NDArray[np.float64],
-    k: int,
-    n_threads: int,
-) -> tuple[NDArray[np.floating], int]: ...
-def predict_csr(
-    data: NDArray[np.floating],
-    indices: NDArray[np.integer],
-    indptr: NDArray[np.integer],
-    n_cols: int,
-    coef: NDArray[np.float64],
-    intercept: NDArray[np.float64],
-    k: int,
-    n_threads: int,
-) -> tuple[NDArray[np.floating], int]: ...
-def read_sum(x: NDArray[np.floating], n_threads: int) -> float: ...
+
+class Matrix:
+    """A validated dense float32/float64 array (any strides) or CSR matrix."""
+
+    source: object
+    def __init__(self, X: object) -> None: ...
+    @property
+    def n_rows(self) -> int: ...
+    @property
+    def n_cols(self) -> int: ...
+    @property
+    def csr(self) -> bool: ...
+    @property
+    def dtype(self) -> np.dtype: ...
+
+class Fields:
+    """A C++ parameter struct, read and written by field name."""
+
+    def names(self) -> list[str]: ...
+    def as_dict(self) -> dict[str, float | int | bool]: ...
+    def update(self, values: Mapping[str, float] = ..., **fields: float) -> None: ...
+    def __getattr__(self, name: str) -> Any: ...
+    def __setattr__(self, name: str, value: float) -> None: ...
+
+class SgdParams(Fields): ...
+class SgdState(Fields): ...
+class GdParams(Fields): ...
+class GdState(Fields): ...
+class OptimizerHyper(Fields): ...
+
+class Record:
+    status: int
+    n_iter: int
+    failed_epoch: int
+    failed_objective: float
+    objectives: list[float]
+    validation_scores: list[float]
 
 class Loop:
-    def __init__(self, callback: object = None) -> None: ...
+    def __init__(self, callback: Callable[[dict], None] | None = None) -> None: ...
     def reraise(self) -> None: ...
 
-def sgd_fit_dense(*args: object) -> dict: ...
-def sgd_fit_csr(*args: object) -> dict: ...
-def gd_fit_dense(*args: object) -> dict: ...
-def gd_fit_csr(*args: object) -> dict: ...
-def column_stats_dense(
-    X: NDArray[np.floating], sample_weight: NDArray[np.floating] | None, n_threads: int
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
-def column_stats_csr(*args: object) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
-def comoments_dense(*args: object) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]: ...
-def step_sgd(theta: NDArray[np.floating], g: NDArray[np.floating], lr: float) -> bool: ...
-def step_momentum(
-    theta: NDArray[np.floating],
-    g: NDArray[np.floating],
-    v: NDArray[np.floating],
+def loss_grad(
+    X: Matrix,
+    y: Floating,
+    sample_weight: Floating | None,
+    coef: F64,
+    intercept: F64,
+    k: int,
+    loss_kind: int,
+    epsilon: float,
+    n_threads: int,
+) -> tuple[float, F64, F64, int]: ...
+def predict(
+    X: Matrix, coef: F64, intercept: F64, k: int, n_threads: int
+) -> tuple[Floating, int]: ...
+def column_stats(X: Matrix, sample_weight: Floating | None, n_threads: int) -> tuple[F64, F64]: ...
+def mean_constant_loss(y: F64, c: F64, loss_kind: int, epsilon: float) -> float: ...
+def read_sum(x: Floating, n_threads: int) -> float: ...
+def sgd_fit(
+    X: Matrix,
+    y: Floating,
+    sample_weight: Floating | None,
+    validation: NDArray[np.uint8] | None,
+    coef: F64,
+    avg_coef: F64 | None,
+    params: SgdParams,
+    state: SgdState,
+    loop: Loop,
+) -> Record: ...
+def gd_fit(
+    X: Matrix,
+    y: Floating,
+    k: int,
+    sample_weight: Floating | None,
+    train_rows: Indices,
+    val_rows: Indices,
+    mean: F64,
+    scale: F64,
+    coef: F64,
+    intercept: F64,
+    m1: F64,
+    m2: F64,
+    avg: F64 | None,
+    params: GdParams,
+    state: GdState,
+    loop: Loop,
+) -> Record: ...
+def optimizer_step(
+    kind: int,
+    theta: Floating,
+    g: Floating,
+    s1: Floating | None,
+    s2: Floating | None,
     lr: float,
-    beta: float,
-    nesterov: bool,
-) -> bool: ...
-def step_adagrad(
-    theta: NDArray[np.floating],
-    g: NDArray[np.floating],
-    sum_sq: NDArray[np.floating],
-    lr: float,
-    eps: float,
-) -> bool: ...
-def step_rmsprop(
-    theta: NDArray[np.floating],
-    g: NDArray[np.floating],
-    mean_sq: NDArray[np.floating],
-    lr: float,
-    rho: float,
-    eps: float,
-) -> bool: ...
-def step_adam(
-    theta: NDArray[np.floating],
-    g: NDArray[np.floating],
-    m: NDArray[np.floating],
-    v: NDArray[np.floating],
-    lr: float,
-    beta_1: float,
-    beta_2: float,
-    eps: float,
+    hyper: OptimizerHyper,
     step: float,
     weight_decay: float,
 ) -> bool: ...

@@ -298,37 +298,14 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         DivergenceError
             If the training objective blows up or becomes NaN/inf.
         """
-        self._check_param_combination()
+        self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
         return self._fit(X, y, sample_weight, first_call=True, max_iter=self.max_iter, warm=warm)
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """Run one epoch on the given rows, resuming the optimizer state.
-
-        The first call also fixes the standardization (from its rows); later
-        calls keep it, with the moments, step count and schedule position.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            A batch of training data.
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Its targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the samples.
-
-        Returns
-        -------
-        self : GDRegressor
-            The updated estimator.
-        """
-        first_call = not hasattr(self, "coef_")
-        if first_call:
-            self._check_param_combination(for_partial_fit=True)
+    def _one_epoch(self, X, y, sample_weight, first_call: bool):
         return self._fit(X, y, sample_weight, first_call=first_call, max_iter=1, warm=False)
 
-    def _check_param_combination(self, for_partial_fit: bool = False) -> None:
+    def _check_params(self, for_partial_fit: bool = False) -> None:
         self._check_shared_params(for_partial_fit)
         if self.learning_rate == "optimal" and self.penalty is None:
             raise ValueError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral, Real
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,6 +19,18 @@ from gdfast._sklearn_compat import Interval, StrOptions, _check_sample_weight, _
 
 # scikit-learn's learning-rate schedules (the engine has more; GDRegressor offers them).
 LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive", "pa1", "pa2")
+
+
+class Start(NamedTuple):
+    """Where a call starts: the plain and averaged parameters and t_."""
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    avg_coef: np.ndarray | None
+    avg_intercept: np.ndarray | None
+    t: float
+
+
 # scikit-learn damps intercept updates on sparse data by this factor...
 SPARSE_INTERCEPT_DECAY = 0.01
 # ...and caps the loss derivative, so that a blown-up step stays finite.
@@ -189,7 +201,7 @@ class SGDRegressor(LinearRegressorBase):
 
     # ------------------------------------------------------------------ checks
 
-    def _more_validate_params(self, for_partial_fit: bool = False) -> None:
+    def _check_params(self, for_partial_fit: bool = False) -> None:
         """The rules that tie parameters together (scikit-learn's, same messages)."""
         self._check_shared_params(for_partial_fit)
         if self.learning_rate in ("pa1", "pa2") and self.loss != "epsilon_insensitive":
@@ -235,7 +247,7 @@ class SGDRegressor(LinearRegressorBase):
         DivergenceError
             If the training objective blows up or becomes NaN/inf.
         """
-        self._more_validate_params()
+        self._check_params()
         warm = self.warm_start and getattr(self, "coef_", None) is not None
         self._partial_fit(
             X,
@@ -262,27 +274,7 @@ class SGDRegressor(LinearRegressorBase):
             )
         return self
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """Run one epoch of stochastic gradient descent on the given samples.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            A batch of training data.
-        y : array-like of shape (n_samples,)
-            Its targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the samples.
-
-        Returns
-        -------
-        self : SGDRegressor
-            The updated estimator.
-        """
-        first_call = not hasattr(self, "coef_")
-        if first_call:
-            self._more_validate_params(for_partial_fit=True)
+    def _one_epoch(self, X, y, sample_weight, first_call: bool):
         return self._partial_fit(
             X,
             y,
@@ -363,18 +355,8 @@ class SGDRegressor(LinearRegressorBase):
             average_coef = np.zeros(n_features, dtype=dtype)
             average_intercept = np.zeros(1, dtype=dtype)
 
-        result = self._run_engine(
-            X,
-            y,
-            sample_weight,
-            standard_coef,
-            standard_intercept,
-            average_coef,
-            average_intercept,
-            t,
-            max_iter,
-            final_check=final_check,
-        )
+        start = Start(standard_coef, standard_intercept, average_coef, average_intercept, t)
+        result = self._run_engine(X, y, sample_weight, start, max_iter, final_check)
 
         # Commit: only now does the estimator change.
         coef, intercept, avg_coef, avg_intercept = result["params"]
@@ -414,19 +396,7 @@ class SGDRegressor(LinearRegressorBase):
             raise ValueError("Provided intercept_init does not match dataset.")
         return intercept.reshape(1)
 
-    def _run_engine(
-        self,
-        X,
-        y,
-        sample_weight,
-        coef,
-        intercept,
-        avg_coef,
-        avg_intercept,
-        t,
-        max_iter,
-        final_check,
-    ) -> dict:
+    def _run_engine(self, X, y, sample_weight, start: Start, max_iter, final_check) -> dict:
         """Run the compiled epochs on copies of the parameters; raise on failure.
 
         Returns the new parameters, n_iter, the objectives and the new t_.
@@ -442,19 +412,8 @@ class SGDRegressor(LinearRegressorBase):
         train_y = y if validation is None else y[validation == 0]
         threshold = divergence_threshold(train_y, self.loss, self.epsilon)
         run = self._per_sample if self.batch_size == 1 else self._mini_batch
-        out = run(
-            X,
-            y,
-            sample_weight,
-            validation,
-            coef,
-            intercept,
-            avg_coef,
-            avg_intercept,
-            t,
-            max_iter,
-            self._engine_params(max_iter, seed, threshold, sp.issparse(X)),
-        )
+        params = self._engine_params(max_iter, seed, threshold, sp.issparse(X))
+        out = run(X, y, sample_weight, validation, start, max_iter, params)
         raise_on_failure(
             type(self).__name__, out["record"], threshold, final_check, X, self._divergence_advice()
         )
@@ -496,31 +455,18 @@ class SGDRegressor(LinearRegressorBase):
         )
         return P
 
-    def _per_sample(
-        self,
-        X,
-        y,
-        sample_weight,
-        validation,
-        coef,
-        intercept,
-        avg_coef,
-        avg_intercept,
-        t,
-        max_iter,
-        params,
-    ) -> dict:
+    def _per_sample(self, X, y, sample_weight, validation, start: Start, max_iter, params) -> dict:
         """scikit-learn's per-sample loop, in C++."""
         run = run_per_sample(
             X=X,
             y=y,
             sample_weight=sample_weight,
             validation=validation,
-            coef=coef,
-            intercept=float(intercept[0]),
-            avg_coef=avg_coef,
-            avg_intercept=0.0 if avg_intercept is None else float(avg_intercept[0]),
-            t=float(t),
+            coef=start.coef,
+            intercept=float(start.intercept[0]),
+            avg_coef=start.avg_coef,
+            avg_intercept=0.0 if start.avg_intercept is None else float(start.avg_intercept[0]),
+            t=float(start.t),
             params=params,
             verbose=bool(self.verbose),
         )
@@ -534,23 +480,10 @@ class SGDRegressor(LinearRegressorBase):
                 run.avg_coef.astype(dtype) if averaging else None,
                 np.array([run.avg_intercept], dtype=dtype) if averaging else None,
             ),
-            "t": t + run.record.n_iter * X.shape[0],
+            "t": start.t + run.record.n_iter * X.shape[0],
         }
 
-    def _mini_batch(
-        self,
-        X,
-        y,
-        sample_weight,
-        validation,
-        coef,
-        intercept,
-        avg_coef,
-        avg_intercept,
-        t,
-        max_iter,
-        params,
-    ) -> dict:
+    def _mini_batch(self, X, y, sample_weight, validation, start: Start, max_iter, params) -> dict:
         """Mini-batch SGD on the shared descent engine: the summed gradient of each
         batch (one fused pass), the same schedules and penalties, t_ counting samples."""
         params.update(
@@ -566,9 +499,9 @@ class SGDRegressor(LinearRegressorBase):
         )
         n_features = X.shape[1]
         state = EngineState.fresh(n_features + 1, bool(self.average))
-        state.counters["step"] = float(t) - 1.0
-        if avg_coef is not None:
-            state.avg = np.concatenate([avg_coef, avg_intercept]).astype(np.float64)
+        state.counters["step"] = float(start.t) - 1.0
+        if start.avg_coef is not None:
+            state.avg = np.concatenate([start.avg_coef, start.avg_intercept]).astype(np.float64)
         run = run_descent(
             X=X,
             y2=y[:, None],
@@ -581,8 +514,8 @@ class SGDRegressor(LinearRegressorBase):
             else np.flatnonzero(validation).astype(np.intp),
             mean=np.zeros(n_features),
             scale=np.ones(n_features),
-            V=np.asarray(coef, dtype=np.float64)[None, :],
-            c=np.asarray(intercept, dtype=np.float64).reshape(1),
+            V=np.asarray(start.coef, dtype=np.float64)[None, :],
+            c=np.asarray(start.intercept, dtype=np.float64).reshape(1),
             state=state,
             params=params,
             verbose=bool(self.verbose),

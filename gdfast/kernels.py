@@ -17,25 +17,12 @@ import numpy as np
 
 from gdfast import _core
 from gdfast._config import resolve_n_jobs
-from gdfast._validation import (
-    check_loss_grad_args,
-    check_optimizer_call,
-    check_predict_args,
-    nonfinite_error,
-    step_overflow_error,
-)
+from gdfast._steps import KERNEL_API, check_step_arguments, documented_step, step_overflow_error
+from gdfast._validation import check_loss_grad_args, check_predict_args, nonfinite_error
 
-__all__ = [
-    "apply_adagrad",
-    "apply_adam",
-    "apply_adamw",
-    "apply_momentum",
-    "apply_nesterov",
-    "apply_rmsprop",
-    "apply_sgd",
-    "loss_grad",
-    "predict",
-]
+__all__ = list(KERNEL_API)
+
+Array = np.ndarray
 
 
 def loss_grad(
@@ -172,172 +159,65 @@ def predict(X: Any, coef: Any, intercept: Any, *, n_jobs: int | None = None) -> 
 # writable C-contiguous float32/float64 arrays of one shape and dtype.
 
 
-def apply_sgd(params: np.ndarray, grad: Any, *, learning_rate: float) -> None:
-    """Plain gradient step: ``params -= learning_rate * grad``.
-
-    Parameters
-    ----------
-    params : ndarray
-        Parameters, updated in place.
-    grad : array-like of params' shape
-        Gradient at ``params``.
-    learning_rate : float
-        Step size (>= 0).
-
-    Raises
-    ------
-    FloatingPointError
-        If the update would overflow; then nothing is changed.
-    """
-    _step("apply_sgd", params, grad, (), learning_rate=learning_rate)
+def _step(name: str, arguments: dict[str, Any]) -> None:
+    """Validate the arguments of ``apply_<name>`` (its ``locals()``), then run
+    the fused step in place."""
+    arrays, h = check_step_arguments(name, arguments)
+    p, g, *states = arrays
+    s1, s2 = [*states, None, None][:2]
+    hyper = _core.OptimizerHyper()
+    hyper.update({k: v for k, v in h.items() if k in hyper.names()})
+    step, decay = h.get("step", 1.0), h.get("weight_decay", 0.0)
+    kind = _core.CODES["optimizer"][name]
+    if not _core.optimizer_step(kind, p, g, s1, s2, h["learning_rate"], hyper, step, decay):
+        raise step_overflow_error(f"apply_{name}")
 
 
+@documented_step("sgd")
+def apply_sgd(params: Array, grad: Any, *, learning_rate: float) -> None:
+    _step("sgd", locals())
+
+
+@documented_step("momentum")
 def apply_momentum(
-    params: np.ndarray,
-    grad: Any,
-    velocity: np.ndarray,
-    *,
-    learning_rate: float,
-    momentum: float = 0.9,
+    params: Array, grad: Any, velocity: Array, *, learning_rate: float, momentum: float = 0.9
 ) -> None:
-    """Heavy-ball step (PyTorch's convention), in place.
-
-    ``velocity = momentum * velocity + grad``; ``params -= learning_rate * velocity``.
-
-    Parameters
-    ----------
-    params : ndarray
-        Parameters, updated in place.
-    grad : array-like
-        Gradient at ``params``.
-    velocity : ndarray
-        Momentum buffer (start with zeros), updated in place.
-    learning_rate : float
-        Step size.
-    momentum : float, default=0.9
-        Momentum coefficient in [0, 1).
-
-    Raises
-    ------
-    FloatingPointError
-        If the update would overflow; then nothing is changed.
-    """
-    _step(
-        "apply_momentum", params, grad, (velocity,), learning_rate=learning_rate, momentum=momentum
-    )
+    _step("momentum", locals())
 
 
+@documented_step("nesterov")
 def apply_nesterov(
-    params: np.ndarray,
-    grad: Any,
-    velocity: np.ndarray,
-    *,
-    learning_rate: float,
-    momentum: float = 0.9,
+    params: Array, grad: Any, velocity: Array, *, learning_rate: float, momentum: float = 0.9
 ) -> None:
-    """Nesterov momentum step (PyTorch's convention), in place.
-
-    ``velocity = momentum * velocity + grad``;
-    ``params -= learning_rate * (grad + momentum * velocity)``.
-
-    Parameters
-    ----------
-    params : ndarray
-        Parameters, updated in place.
-    grad : array-like
-        Gradient at ``params``.
-    velocity : ndarray
-        Momentum buffer (start with zeros), updated in place.
-    learning_rate : float
-        Step size.
-    momentum : float, default=0.9
-        Momentum coefficient in [0, 1).
-
-    Raises
-    ------
-    FloatingPointError
-        If the update would overflow; then nothing is changed.
-    """
-    _step(
-        "apply_nesterov", params, grad, (velocity,), learning_rate=learning_rate, momentum=momentum
-    )
+    _step("nesterov", locals())
 
 
+@documented_step("adagrad")
 def apply_adagrad(
-    params: np.ndarray,
-    grad: Any,
-    sum_sq: np.ndarray,
-    *,
-    learning_rate: float,
-    eps: float = 1e-8,
+    params: Array, grad: Any, sum_sq: Array, *, learning_rate: float, eps: float = 1e-8
 ) -> None:
-    """Adagrad step, in place.
-
-    ``sum_sq += grad**2``; ``params -= learning_rate * grad / (sqrt(sum_sq) + eps)``.
-
-    Parameters
-    ----------
-    params : ndarray
-        Parameters, updated in place.
-    grad : array-like
-        Gradient at ``params``.
-    sum_sq : ndarray
-        Running sum of squared gradients (start with zeros), updated in place.
-    learning_rate : float
-        Step size.
-    eps : float, default=1e-8
-        Stabilizer (> 0).
-
-    Raises
-    ------
-    FloatingPointError
-        If the update would overflow; then nothing is changed.
-    """
-    _step("apply_adagrad", params, grad, (sum_sq,), learning_rate=learning_rate, eps=eps)
+    _step("adagrad", locals())
 
 
+@documented_step("rmsprop")
 def apply_rmsprop(
-    params: np.ndarray,
+    params: Array,
     grad: Any,
-    mean_sq: np.ndarray,
+    mean_sq: Array,
     *,
     learning_rate: float,
     rho: float = 0.9,
     eps: float = 1e-8,
 ) -> None:
-    """RMSprop step, in place.
-
-    ``mean_sq = rho * mean_sq + (1 - rho) * grad**2``;
-    ``params -= learning_rate * grad / (sqrt(mean_sq) + eps)``.
-
-    Parameters
-    ----------
-    params : ndarray
-        Parameters, updated in place.
-    grad : array-like
-        Gradient at ``params``.
-    mean_sq : ndarray
-        Running mean of squared gradients (start with zeros), updated in place.
-    learning_rate : float
-        Step size.
-    rho : float, default=0.9
-        Decay rate in [0, 1).
-    eps : float, default=1e-8
-        Stabilizer (> 0).
-
-    Raises
-    ------
-    FloatingPointError
-        If the update would overflow; then nothing is changed.
-    """
-    _step("apply_rmsprop", params, grad, (mean_sq,), learning_rate=learning_rate, rho=rho, eps=eps)
+    _step("rmsprop", locals())
 
 
+@documented_step("adam")
 def apply_adam(
-    params: np.ndarray,
+    params: Array,
     grad: Any,
-    m: np.ndarray,
-    v: np.ndarray,
+    m: Array,
+    v: Array,
     step: int,
     *,
     learning_rate: float,
@@ -345,52 +225,15 @@ def apply_adam(
     beta_2: float = 0.999,
     eps: float = 1e-8,
 ) -> None:
-    """Adam step, in place.
-
-    ``m = beta_1 m + (1 - beta_1) grad``; ``v = beta_2 v + (1 - beta_2) grad**2``;
-    ``params -= learning_rate * m_hat / (sqrt(v_hat) + eps)`` with the bias
-    corrections ``m_hat = m / (1 - beta_1**step)``, ``v_hat = v / (1 - beta_2**step)``.
-
-    Parameters
-    ----------
-    params : ndarray
-        Parameters, updated in place.
-    grad : array-like
-        Gradient at ``params``.
-    m, v : ndarray
-        First and second moment estimates (start with zeros), updated in place.
-    step : int
-        1-based count of this update.
-    learning_rate : float
-        Step size.
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Decay rates in [0, 1).
-    eps : float, default=1e-8
-        Stabilizer (> 0).
-
-    Raises
-    ------
-    FloatingPointError
-        If the update would overflow; then nothing is changed.
-    """
-    _step(
-        "apply_adam",
-        params,
-        grad,
-        (m, v),
-        step=step,
-        learning_rate=learning_rate,
-        beta_1=beta_1,
-        beta_2=beta_2,
-        eps=eps,
-    )
+    _step("adam", locals())
 
 
+@documented_step("adamw")
 def apply_adamw(
-    params: np.ndarray,
+    params: Array,
     grad: Any,
-    m: np.ndarray,
-    v: np.ndarray,
+    m: Array,
+    v: Array,
     step: int,
     *,
     learning_rate: float,
@@ -399,67 +242,4 @@ def apply_adamw(
     beta_2: float = 0.999,
     eps: float = 1e-8,
 ) -> None:
-    """AdamW step (Adam with decoupled weight decay), in place.
-
-    ``params *= 1 - learning_rate * weight_decay``, then the Adam update of
-    :func:`apply_adam`.
-
-    Parameters
-    ----------
-    params : ndarray
-        Parameters, updated in place.
-    grad : array-like
-        Gradient at ``params`` (without the decay term).
-    m, v : ndarray
-        First and second moment estimates (start with zeros), updated in place.
-    step : int
-        1-based count of this update.
-    learning_rate : float
-        Step size.
-    weight_decay : float
-        Decoupled decay rate (>= 0).
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Decay rates in [0, 1).
-    eps : float, default=1e-8
-        Stabilizer (> 0).
-
-    Raises
-    ------
-    FloatingPointError
-        If the update would overflow; then nothing is changed.
-    """
-    _step(
-        "apply_adamw",
-        params,
-        grad,
-        (m, v),
-        step=step,
-        learning_rate=learning_rate,
-        weight_decay=weight_decay,
-        beta_1=beta_1,
-        beta_2=beta_2,
-        eps=eps,
-    )
-
-
-def _step(name: str, params, grad, states: tuple, *, step=None, **hyper) -> None:
-    """Validate, then run the fused step of ``apply_<optimizer>`` in place."""
-    arrays, h = check_optimizer_call(name, params, grad, states, step=step, **hyper)
-    p, g, *state = arrays
-    s1, s2 = [*state, None, None][:2]
-    settings = _core.OptimizerHyper()
-    settings.update({k: v for k, v in h.items() if k in settings.names()})
-    kind = _core.CODES["optimizer"][name.removeprefix("apply_")]
-    ok = _core.optimizer_step(
-        kind,
-        p,
-        g,
-        s1,
-        s2,
-        h["learning_rate"],
-        settings,
-        h.get("step", 1.0),
-        h.get("weight_decay", 0.0),
-    )
-    if not ok:
-        raise step_overflow_error(name)
+    _step("adamw", locals())

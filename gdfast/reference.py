@@ -13,32 +13,20 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from gdfast._steps import KERNEL_API, check_step_arguments, documented_step, step_overflow_error
 from gdfast._validation import (
     LOSSES,
     check_loss_grad_args,
     check_matrix,
-    check_optimizer_call,
     check_predict_args,
     check_sample_weight,
     check_targets,
     nonfinite_error,
-    step_overflow_error,
 )
 
-__all__ = [
-    "apply_adagrad",
-    "apply_adam",
-    "apply_adamw",
-    "apply_momentum",
-    "apply_nesterov",
-    "apply_rmsprop",
-    "apply_sgd",
-    "descent",
-    "loss_derivative",
-    "loss_grad",
-    "loss_value",
-    "predict",
-]
+__all__ = [*KERNEL_API, "descent", "loss_derivative", "loss_value"]
+
+Array = np.ndarray
 
 
 def loss_value(r: np.ndarray, loss: str, epsilon: float) -> np.ndarray:
@@ -138,72 +126,85 @@ def loss_grad(
 # --------------------------------------------------------------------------- optimizer steps
 
 
-def _commit(name: str, targets: tuple, values: tuple) -> None:
-    """Write new values into the arrays, or raise (writing nothing) if any is not finite."""
+def _updated(name: str, p, g, states: list, h: dict) -> list:
+    """The formulas: the new (params, *states) of one ``name`` step, in float64."""
+    lr = h["learning_rate"]
+    g = g.astype(np.float64)
+    if name == "sgd":
+        return [p - lr * g]
+    if name in ("momentum", "nesterov"):
+        v = h["momentum"] * states[0] + g
+        return [p - lr * (v if name == "momentum" else g + h["momentum"] * v), v]
+    if name in ("adagrad", "rmsprop"):
+        decay, gain = (1.0, 1.0) if name == "adagrad" else (h["rho"], 1.0 - h["rho"])
+        acc = decay * states[0] + gain * g**2
+        return [p - lr * g / (np.sqrt(acc) + h["eps"]), acc]
+    b1, b2, t = h["beta_1"], h["beta_2"], h["step"]  # adam, adamw
+    m = b1 * states[0] + (1.0 - b1) * g
+    v = b2 * states[1] + (1.0 - b2) * g * g
+    m_hat, v_hat = m / (1.0 - b1**t), v / (1.0 - b2**t)
+    decayed = p * (1.0 - lr * h["weight_decay"])
+    return [decayed - lr * m_hat / (np.sqrt(v_hat) + h["eps"]), m, v]
+
+
+def _apply(name: str, arguments: dict[str, Any]) -> None:
+    """Validate the arguments of ``apply_<name>`` (its ``locals()``), compute the
+    new values and write them, or raise (writing nothing) if any is not finite."""
+    (p, g, *states), h = check_step_arguments(name, arguments)
     with np.errstate(all="ignore"):
-        fresh = [np.asarray(v, dtype=t.dtype) for t, v in zip(targets, values, strict=True)]
+        values = _updated(name, p, g, [s.astype(np.float64) for s in states], h)
+        fresh = [np.asarray(v, dtype=p.dtype) for v in values]
     if not all(np.isfinite(v).all() for v in fresh):
-        raise step_overflow_error(name)
-    for t, v in zip(targets, fresh, strict=True):
-        t[...] = v
+        raise step_overflow_error(f"apply_{name}")
+    for target, value in zip([p, *states], fresh, strict=True):
+        target[...] = value
 
 
-def apply_sgd(params: np.ndarray, grad: Any, *, learning_rate: float) -> None:
-    """``params -= learning_rate * grad``; see :func:`gdfast.kernels.apply_sgd`."""
-    (p, g), h = check_optimizer_call("apply_sgd", params, grad, learning_rate=learning_rate)
-    _commit("apply_sgd", (p,), (p - h["learning_rate"] * g,))
+@documented_step("sgd")
+def apply_sgd(params: Array, grad: Any, *, learning_rate: float) -> None:
+    _apply("sgd", locals())
 
 
-def apply_momentum(params, grad, velocity, *, learning_rate: float, momentum: float = 0.9) -> None:
-    """Heavy ball; see :func:`gdfast.kernels.apply_momentum`."""
-    (p, g, v), h = check_optimizer_call(
-        "apply_momentum", params, grad, (velocity,), learning_rate=learning_rate, momentum=momentum
-    )
-    with np.errstate(all="ignore"):
-        v_new = h["momentum"] * v.astype(np.float64) + g
-        _commit("apply_momentum", (v, p), (v_new, p - h["learning_rate"] * v_new))
-
-
-def apply_nesterov(params, grad, velocity, *, learning_rate: float, momentum: float = 0.9) -> None:
-    """Nesterov momentum; see :func:`gdfast.kernels.apply_nesterov`."""
-    (p, g, v), h = check_optimizer_call(
-        "apply_nesterov", params, grad, (velocity,), learning_rate=learning_rate, momentum=momentum
-    )
-    with np.errstate(all="ignore"):
-        v_new = h["momentum"] * v.astype(np.float64) + g
-        p_new = p - h["learning_rate"] * (g + h["momentum"] * v_new)
-        _commit("apply_nesterov", (v, p), (v_new, p_new))
-
-
-def apply_adagrad(params, grad, sum_sq, *, learning_rate: float, eps: float = 1e-8) -> None:
-    """Adagrad; see :func:`gdfast.kernels.apply_adagrad`."""
-    (p, g, s), h = check_optimizer_call(
-        "apply_adagrad", params, grad, (sum_sq,), learning_rate=learning_rate, eps=eps
-    )
-    with np.errstate(all="ignore"):
-        s_new = s.astype(np.float64) + g.astype(np.float64) ** 2
-        p_new = p - h["learning_rate"] * g / (np.sqrt(s_new) + h["eps"])
-        _commit("apply_adagrad", (s, p), (s_new, p_new))
-
-
-def apply_rmsprop(
-    params, grad, mean_sq, *, learning_rate: float, rho: float = 0.9, eps: float = 1e-8
+@documented_step("momentum")
+def apply_momentum(
+    params: Array, grad: Any, velocity: Array, *, learning_rate: float, momentum: float = 0.9
 ) -> None:
-    """RMSprop; see :func:`gdfast.kernels.apply_rmsprop`."""
-    (p, g, s), h = check_optimizer_call(
-        "apply_rmsprop", params, grad, (mean_sq,), learning_rate=learning_rate, rho=rho, eps=eps
-    )
-    with np.errstate(all="ignore"):
-        s_new = h["rho"] * s.astype(np.float64) + (1.0 - h["rho"]) * g.astype(np.float64) ** 2
-        p_new = p - h["learning_rate"] * g / (np.sqrt(s_new) + h["eps"])
-        _commit("apply_rmsprop", (s, p), (s_new, p_new))
+    _apply("momentum", locals())
 
 
+@documented_step("nesterov")
+def apply_nesterov(
+    params: Array, grad: Any, velocity: Array, *, learning_rate: float, momentum: float = 0.9
+) -> None:
+    _apply("nesterov", locals())
+
+
+@documented_step("adagrad")
+def apply_adagrad(
+    params: Array, grad: Any, sum_sq: Array, *, learning_rate: float, eps: float = 1e-8
+) -> None:
+    _apply("adagrad", locals())
+
+
+@documented_step("rmsprop")
+def apply_rmsprop(
+    params: Array,
+    grad: Any,
+    mean_sq: Array,
+    *,
+    learning_rate: float,
+    rho: float = 0.9,
+    eps: float = 1e-8,
+) -> None:
+    _apply("rmsprop", locals())
+
+
+@documented_step("adam")
 def apply_adam(
-    params,
-    grad,
-    m,
-    v,
+    params: Array,
+    grad: Any,
+    m: Array,
+    v: Array,
     step: int,
     *,
     learning_rate: float,
@@ -211,15 +212,15 @@ def apply_adam(
     beta_2: float = 0.999,
     eps: float = 1e-8,
 ) -> None:
-    """Adam; see :func:`gdfast.kernels.apply_adam`."""
-    _adam("apply_adam", params, grad, m, v, step, learning_rate, 0.0, beta_1, beta_2, eps)
+    _apply("adam", locals())
 
 
+@documented_step("adamw")
 def apply_adamw(
-    params,
-    grad,
-    m,
-    v,
+    params: Array,
+    grad: Any,
+    m: Array,
+    v: Array,
     step: int,
     *,
     learning_rate: float,
@@ -228,34 +229,7 @@ def apply_adamw(
     beta_2: float = 0.999,
     eps: float = 1e-8,
 ) -> None:
-    """AdamW (decoupled weight decay); see :func:`gdfast.kernels.apply_adamw`."""
-    _adam("apply_adamw", params, grad, m, v, step, learning_rate, weight_decay, beta_1, beta_2, eps)
-
-
-def _adam(name, params, grad, m, v, step, learning_rate, weight_decay, beta_1, beta_2, eps):
-    (p, g, mm, vv), h = check_optimizer_call(
-        name,
-        params,
-        grad,
-        (m, v),
-        step=step,
-        learning_rate=learning_rate,
-        weight_decay=weight_decay,
-        beta_1=beta_1,
-        beta_2=beta_2,
-        eps=eps,
-    )
-    b1, b2, t = h["beta_1"], h["beta_2"], h["step"]
-    with np.errstate(all="ignore"):
-        g64 = g.astype(np.float64)
-        m_new = b1 * mm.astype(np.float64) + (1.0 - b1) * g64
-        v_new = b2 * vv.astype(np.float64) + (1.0 - b2) * g64 * g64
-        m_hat = m_new / (1.0 - b1**t)
-        v_hat = v_new / (1.0 - b2**t)
-        p_new = p * (1.0 - h["learning_rate"] * h["weight_decay"]) - h["learning_rate"] * m_hat / (
-            np.sqrt(v_hat) + h["eps"]
-        )
-        _commit(name, (mm, vv, p), (m_new, v_new, p_new))
+    _apply("adamw", locals())
 
 
 # --------------------------------------------------------------------------- a descent loop

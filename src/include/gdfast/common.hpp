@@ -71,10 +71,14 @@ constexpr CodeTable make_code_table(const NamedCode (&items)[N]) {
     return CodeTable{items, static_cast<int>(N)};
 }
 
-template <class Enum>
-constexpr NamedCode named(const char* name, Enum value) {
-    return NamedCode{name, static_cast<int>(value)};
-}
+// An enum and its name table from one list of X(name, code) entries:
+// GDFAST_NAMED_ENUM(Kind, kind_names, LIST) defines `enum class Kind` and
+// `kind_names`, the table the binding exports.
+#define GDFAST_ENUM_ENTRY(name, code) name = code,
+#define GDFAST_NAME_ENTRY(name, code) NamedCode{#name, code},
+#define GDFAST_NAMED_ENUM(Enum, table, LIST) \
+    enum class Enum : int { LIST(GDFAST_ENUM_ENTRY) };  \
+    inline constexpr NamedCode table[] = {LIST(GDFAST_NAME_ENTRY)};
 
 // Set to 1 to run the baseline code on an AVX2 machine (tests compare both).
 inline std::atomic<int>& avx2_disabled() {
@@ -113,39 +117,26 @@ GDFAST_INLINE float mul_add(float a, float b, float c) {
         return a * b + c;
 }
 
-// Like GDFAST_MULTIVERSION, for an `name##_impl` whose first template parameter
-// says whether to fuse multiply-adds: false in the baseline build, true in AVX2.
-#define GDFAST_MULTIVERSION_FMA(name)                                                   \
-    template <class... Args>                                                            \
-    auto name##_generic(Args&&... args) {                                               \
-        return name##_impl<false>(std::forward<Args>(args)...);                         \
-    }                                                                                   \
-    template <class... Args>                                                            \
-    GDFAST_AVX2 auto name##_avx2(Args&&... args) {                                      \
-        return name##_impl<true>(std::forward<Args>(args)...);                          \
-    }                                                                                   \
-    template <class... Args>                                                            \
-    auto name(Args&&... args) {                                                         \
-        if (use_avx2()) return name##_avx2(std::forward<Args>(args)...);                \
-        return name##_generic(std::forward<Args>(args)...);                             \
-    }
-
 // From an always-inlined `name##_impl`, defines `name##_generic`, `name##_avx2`
 // (the same body compiled for AVX2+FMA) and `name`, which calls the best one.
-#define GDFAST_MULTIVERSION(name)                                                       \
+// With _FMA, the first template argument of name##_impl says whether to fuse
+// multiply-adds: false in the baseline build, true in AVX2.
+#define GDFAST_MULTIVERSION_AS(name, generic_args, avx2_args)                           \
     template <class... Args>                                                            \
     auto name##_generic(Args&&... args) {                                               \
-        return name##_impl(std::forward<Args>(args)...);                                \
+        return name##_impl generic_args(std::forward<Args>(args)...);                   \
     }                                                                                   \
     template <class... Args>                                                            \
     GDFAST_AVX2 auto name##_avx2(Args&&... args) {                                      \
-        return name##_impl(std::forward<Args>(args)...);                                \
+        return name##_impl avx2_args(std::forward<Args>(args)...);                      \
     }                                                                                   \
     template <class... Args>                                                            \
     auto name(Args&&... args) {                                                         \
         if (use_avx2()) return name##_avx2(std::forward<Args>(args)...);                \
         return name##_generic(std::forward<Args>(args)...);                             \
     }
+#define GDFAST_MULTIVERSION(name) GDFAST_MULTIVERSION_AS(name, , )
+#define GDFAST_MULTIVERSION_FMA(name) GDFAST_MULTIVERSION_AS(name, <false>, <true>)
 
 // Outcome of a kernel call. Kernels never throw from inside a parallel region:
 // they record one of these and the binding turns it into a Python exception.
@@ -198,31 +189,20 @@ struct RowSet {
     index_t operator[](index_t r) const { return rows ? rows[r] : r; }
 };
 
-inline bool openmp_enabled() {
+// Whether OpenMP is compiled in; the threads n_jobs=None means (OpenMP's current
+// limit, which follows OMP_NUM_THREADS and threadpoolctl); the processors OpenMP
+// sees; the calling thread's number in a parallel region.
 #ifdef _OPENMP
-    return true;
+inline bool openmp_enabled() { return true; }
+inline int default_threads() { return std::max(1, omp_get_max_threads()); }
+inline int available_cores() { return std::max(1, omp_get_num_procs()); }
+inline int current_thread() { return omp_get_thread_num(); }
 #else
-    return false;
+inline bool openmp_enabled() { return false; }
+inline int default_threads() { return 1; }
+inline int available_cores() { return 1; }
+inline int current_thread() { return 0; }
 #endif
-}
-
-// Threads used when the caller passes n_jobs=None: OpenMP's current limit,
-// which follows OMP_NUM_THREADS and threadpoolctl.
-inline int default_threads() {
-#ifdef _OPENMP
-    return std::max(1, omp_get_max_threads());
-#else
-    return 1;
-#endif
-}
-
-inline int available_cores() {
-#ifdef _OPENMP
-    return std::max(1, omp_get_num_procs());
-#else
-    return 1;
-#endif
-}
 
 // joblib's convention: 0 is invalid (checked in Python), -1 all cores,
 // -2 all but one, and so on.
@@ -299,13 +279,6 @@ inline void parallel_for(index_t n, int n_threads, Body&& body) {
     for (index_t i = 0; i < n; ++i) body(i);
 }
 
-inline int current_thread() {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 // Random permutations: scikit-learn's 32-bit xorshift (Marsaglia) reduced to
 // [0, 2^31), so that a seed gives the same sample order as scikit-learn.

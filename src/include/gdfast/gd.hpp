@@ -22,52 +22,30 @@
 #include "optimizers.hpp"
 #include "penalty.hpp"
 #include "schedule.hpp"
+#include "settings.hpp"
 #include "stats.hpp"
 
 namespace gdfast {
 
-struct GdParams {
-    Loss loss;
-    Penalty penalty;
-    Schedule schedule;
-    StopRule stop{100};
+struct GdParams : FitSettings {
     OptimizerKind optimizer = OptimizerKind::sgd;
     OptimizerHyper hyper;
     bool momentum_restart = false;  // full batch: FISTA's momentum sequence with adaptive restart
     bool auto_lr = false;           // base step from the curvature of the data (computed once)
     double min_lr_scale = 0.0;      // 'adaptive' stops dividing (and stops) below this scale
-    bool fit_intercept = true;
-    index_t batch_size = 0;  // 0: full batch
-    bool shuffle = true;
-    std::uint32_t seed = 0;
-    double average = 0.0;
-    // SGDRegressor's mini-batches: the summed (not mean) batch gradient, the step
-    // count advancing by samples, and scikit-learn's sparse intercept damping, so
-    // that eta0, the schedules and tol mean what they mean per sample.
+    index_t batch_size = 0;         // 0: full batch
+    // SGDRegressor's mini-batches: the summed (not mean) batch gradient and the
+    // step count advancing by samples, so that eta0, the schedules and tol mean
+    // what they mean per sample.
     bool sum_gradient = false;
-    double intercept_decay = 1.0;
     int n_threads = 1;
     bool use_gram = false;
 
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
-        Loss::fields(s.loss, f);
-        Penalty::fields(s.penalty, f);
-        Schedule::fields(s.schedule, f);
-        StopRule::fields(s.stop, f);
-        OptimizerHyper::fields(s.hyper, f);
-        f("optimizer", s.optimizer);
-        f("momentum_restart", s.momentum_restart);
-        f("auto_lr", s.auto_lr);
-        f("min_lr_scale", s.min_lr_scale);
-        f("fit_intercept", s.fit_intercept);
-        f("batch_size", s.batch_size);
-        f("shuffle", s.shuffle);
-        f("seed", s.seed);
-        f("average", s.average);
-        f("sum_gradient", s.sum_gradient);
-        f("intercept_decay", s.intercept_decay);
-        f("n_threads", s.n_threads);
+        FitSettings::fields(s, f), OptimizerHyper::fields(s.hyper, f), f("optimizer", s.optimizer);
+        f("momentum_restart", s.momentum_restart), f("auto_lr", s.auto_lr), f("min_lr_scale", s.min_lr_scale);
+        f("batch_size", s.batch_size), f("sum_gradient", s.sum_gradient), f("n_threads", s.n_threads);
         f("use_gram", s.use_gram);
     }
 };
@@ -88,10 +66,7 @@ struct GdState {
 
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
-        f("step", s.step);
-        f("epoch", s.epoch);
-        f("lr_scale", s.lr_scale);
-        f("base_lr", s.base_lr);
+        f("step", s.step), f("epoch", s.epoch), f("lr_scale", s.lr_scale), f("base_lr", s.base_lr);
         f("fista_t", s.fista_t);
     }
 };
@@ -211,8 +186,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     bool restarted_last = false;
     Status status = status_ok;
     EpochMonitor monitor(rule, cb, S.record, !held_out.empty(), schedule.kind == ScheduleKind::adaptive);
-    int epoch = 0;
-    for (; epoch < P.stop.max_iter; ++epoch) {
+    for (int epoch = 0; epoch < P.stop.max_iter; ++epoch) {
         if (!full && P.shuffle) shuffle_indices(order.data(), n_train, P.seed);
         double loss_epoch = 0.0, weight_epoch = 0.0, objective_full = 0.0;
         index_t steps_in_epoch = 0;
@@ -333,16 +307,11 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                                       });
         }
         if (action == EpochAction::shrink_step) S.lr_scale /= 5.0;
-        if (action == EpochAction::stop) {
-            ++epoch;
-            break;
-        }
-        if (ends_in_failure(action)) {
+        if (ends_fit(action)) {
             status = status_of(action);
             break;
         }
     }
-    monitor.finish(epoch);
     if (status == status_ok) {
         std::copy(theta.begin(), theta.begin() + kp, S.coef);
         std::copy(theta.begin() + kp, theta.end(), S.intercept);

@@ -8,19 +8,13 @@
 
 namespace gdfast {
 
-enum class LossKind : int {
-    squared_error = 0,                // r^2 / 2
-    huber = 1,                        // r^2 / 2 if |r| <= eps else eps |r| - eps^2 / 2
-    epsilon_insensitive = 2,          // max(0, |r| - eps)
-    squared_epsilon_insensitive = 3,  // max(0, |r| - eps)^2
-};
+//   squared_error                 r^2 / 2
+//   huber                         r^2 / 2 if |r| <= eps else eps |r| - eps^2 / 2
+//   epsilon_insensitive           max(0, |r| - eps)
+//   squared_epsilon_insensitive   max(0, |r| - eps)^2
+#define GDFAST_LOSSES(X) X(squared_error, 0) X(huber, 1) X(epsilon_insensitive, 2) X(squared_epsilon_insensitive, 3)
 
-inline constexpr NamedCode loss_names[] = {
-    named("squared_error", LossKind::squared_error),
-    named("huber", LossKind::huber),
-    named("epsilon_insensitive", LossKind::epsilon_insensitive),
-    named("squared_epsilon_insensitive", LossKind::squared_epsilon_insensitive),
-};
+GDFAST_NAMED_ENUM(LossKind, loss_names, GDFAST_LOSSES)
 
 struct Loss {
     LossKind kind = LossKind::squared_error;
@@ -32,9 +26,7 @@ struct Loss {
     // The parameters by name, for the binding (see api.hpp).
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
-        f("loss", s.kind);
-        f("epsilon", s.epsilon);
-        f("derivative_clip", s.derivative_clip);
+        f("loss", s.kind), f("epsilon", s.epsilon), f("derivative_clip", s.derivative_clip);
     }
 
     // Returns l(p, y) and stores dl/dp (capped at derivative_clip) in *derivative.

@@ -80,15 +80,10 @@ struct StopRule {
 
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
-        f("max_iter", s.max_iter);
-        f("tol", s.tol);
-        f("tol_relative", s.relative);
-        f("ties_progress", s.ties_progress);
-        f("gradient_rule", s.gradient_rule);
-        f("n_iter_no_change", s.n_iter_no_change);
-        f("early_stopping", s.early_stopping);
-        f("divergence_threshold", s.divergence_threshold);
-        f("divergence_horizon", s.divergence_horizon);
+        f("max_iter", s.max_iter), f("tol", s.tol), f("tol_relative", s.relative);
+        f("ties_progress", s.ties_progress), f("gradient_rule", s.gradient_rule);
+        f("n_iter_no_change", s.n_iter_no_change), f("early_stopping", s.early_stopping);
+        f("divergence_threshold", s.divergence_threshold), f("divergence_horizon", s.divergence_horizon);
         f("verbose", s.verbose);
     }
 };
@@ -163,9 +158,8 @@ enum class EpochAction : int {
     interrupted = 5,  // Ctrl-C
 };
 
-inline bool ends_in_failure(EpochAction a) {
-    return a == EpochAction::nonfinite || a == EpochAction::diverged || a == EpochAction::interrupted;
-}
+// The fit ends after this epoch: it stopped (status_ok) or failed.
+inline bool ends_fit(EpochAction a) { return a != EpochAction::proceed && a != EpochAction::shrink_step; }
 
 inline Status status_of(EpochAction a) {
     switch (a) {
@@ -187,6 +181,7 @@ class EpochMonitor {
         : rule_(rule), cb_(cb), record_(record), has_validation_(has_validation), adaptive_(adaptive) {
         record_.objectives.clear();
         record_.validation_scores.clear();
+        record_.n_iter = 0;
     }
 
     // Records epoch `epoch` (0-based); flags a non-finite model, or a blown-up
@@ -232,6 +227,7 @@ class EpochMonitor {
             best_objective_ = std::min(best_objective_, objective);
         }
         no_improvement_ = stalled ? no_improvement_ + stall : 0;
+        record_.n_iter = epoch + 1;
         if (rule_.verbose) {
             EpochInfo info;
             info.epoch = epoch + 1;
@@ -250,9 +246,6 @@ class EpochMonitor {
         }
         return cb_.poll_interrupt() ? EpochAction::interrupted : EpochAction::proceed;
     }
-
-    // The epochs completed when the loop ended at `epoch` (the loop variable).
-    void finish(int epoch) { record_.n_iter = std::min(epoch, rule_.max_iter); }
 
    private:
     double margin(double best) const {

@@ -10,22 +10,9 @@
 
 namespace gdfast {
 
-enum class OptimizerKind : int {
-    sgd = 0,
-    momentum = 1,
-    nesterov = 2,
-    adagrad = 3,
-    rmsprop = 4,
-    adam = 5,
-    adamw = 6,
-};
+#define GDFAST_OPTIMIZERS(X) X(sgd, 0) X(momentum, 1) X(nesterov, 2) X(adagrad, 3) X(rmsprop, 4) X(adam, 5) X(adamw, 6)
 
-inline constexpr NamedCode optimizer_names[] = {
-    named("sgd", OptimizerKind::sgd),         named("momentum", OptimizerKind::momentum),
-    named("nesterov", OptimizerKind::nesterov), named("adagrad", OptimizerKind::adagrad),
-    named("rmsprop", OptimizerKind::rmsprop),   named("adam", OptimizerKind::adam),
-    named("adamw", OptimizerKind::adamw),
-};
+GDFAST_NAMED_ENUM(OptimizerKind, optimizer_names, GDFAST_OPTIMIZERS)
 
 // The hyper-parameters of every optimizer (each uses its own).
 struct OptimizerHyper {
@@ -37,10 +24,7 @@ struct OptimizerHyper {
 
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
-        f("momentum", s.momentum);
-        f("beta_1", s.beta_1);
-        f("beta_2", s.beta_2);
-        f("rho", s.rho);
+        f("momentum", s.momentum), f("beta_1", s.beta_1), f("beta_2", s.beta_2), f("rho", s.rho);
         f("eps", s.eps);
     }
 };
@@ -92,36 +76,19 @@ GDFAST_INLINE bool apply_nesterov(T* theta, const T* g, T* v, index_t n, double 
     return apply_momentum_rule<Write, true>(theta, g, v, n, lr, beta);
 }
 
-// G += g^2;  theta -= lr g / (sqrt(G) + eps)
+// A = decay A + gain g^2;  theta -= lr g / (sqrt(A) + eps)
+//   Adagrad: decay = gain = 1 (A is the sum of squares);  RMSprop: decay = rho, gain = 1 - rho
 template <bool Write = true, class T>
-GDFAST_INLINE bool apply_adagrad(T* GDFAST_RESTRICT theta, const T* GDFAST_RESTRICT g, T* GDFAST_RESTRICT sum_sq,
-                                 index_t n, double lr, double eps) {
+GDFAST_INLINE bool apply_scaled(T* GDFAST_RESTRICT theta, const T* GDFAST_RESTRICT g, T* GDFAST_RESTRICT acc,
+                                index_t n, double lr, double decay, double gain, double eps) {
     bool finite = true;
     for (index_t i = 0; i < n; ++i) {
-        const double G = sum_sq[i] + static_cast<double>(g[i]) * g[i];
-        const T nG = static_cast<T>(G);
-        const T t = static_cast<T>(theta[i] - lr * g[i] / (std::sqrt(G) + eps));
-        finite &= static_cast<bool>(std::isfinite(nG)) & static_cast<bool>(std::isfinite(t));
+        const double A = decay * acc[i] + gain * static_cast<double>(g[i]) * g[i];
+        const T nA = static_cast<T>(A);
+        const T t = static_cast<T>(theta[i] - lr * g[i] / (std::sqrt(A) + eps));
+        finite &= static_cast<bool>(std::isfinite(nA)) & static_cast<bool>(std::isfinite(t));
         if constexpr (Write) {
-            sum_sq[i] = nG;
-            theta[i] = t;
-        }
-    }
-    return finite;
-}
-
-// E = rho E + (1 - rho) g^2;  theta -= lr g / (sqrt(E) + eps)
-template <bool Write = true, class T>
-GDFAST_INLINE bool apply_rmsprop(T* GDFAST_RESTRICT theta, const T* GDFAST_RESTRICT g, T* GDFAST_RESTRICT mean_sq,
-                                 index_t n, double lr, double rho, double eps) {
-    bool finite = true;
-    for (index_t i = 0; i < n; ++i) {
-        const double E = rho * mean_sq[i] + (1.0 - rho) * static_cast<double>(g[i]) * g[i];
-        const T nE = static_cast<T>(E);
-        const T t = static_cast<T>(theta[i] - lr * g[i] / (std::sqrt(E) + eps));
-        finite &= static_cast<bool>(std::isfinite(nE)) & static_cast<bool>(std::isfinite(t));
-        if constexpr (Write) {
-            mean_sq[i] = nE;
+            acc[i] = nA;
             theta[i] = t;
         }
     }
@@ -171,9 +138,9 @@ GDFAST_INLINE bool apply(OptimizerKind kind, T* theta, const T* g, T* s1, T* s2,
         case OptimizerKind::nesterov:
             return apply_nesterov<Write>(theta, g, s1, n, lr, beta);
         case OptimizerKind::adagrad:
-            return apply_adagrad<Write>(theta, g, s1, n, lr, h.eps);
+            return apply_scaled<Write>(theta, g, s1, n, lr, 1.0, 1.0, h.eps);
         case OptimizerKind::rmsprop:
-            return apply_rmsprop<Write>(theta, g, s1, n, lr, h.rho, h.eps);
+            return apply_scaled<Write>(theta, g, s1, n, lr, h.rho, 1.0 - h.rho, h.eps);
         case OptimizerKind::adam:
         case OptimizerKind::adamw:
             return apply_adam<Write>(theta, g, s1, s2, n, lr, h.beta_1, h.beta_2, h.eps, step, weight_decay);

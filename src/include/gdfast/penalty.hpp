@@ -10,14 +10,9 @@
 
 namespace gdfast {
 
-enum class PenaltyKind : int { none = 0, l1 = 1, l2 = 2, elasticnet = 3 };
+#define GDFAST_PENALTIES(X) X(none, 0) X(l1, 1) X(l2, 2) X(elasticnet, 3)
 
-inline constexpr NamedCode penalty_names[] = {
-    named("none", PenaltyKind::none),
-    named("l1", PenaltyKind::l1),
-    named("l2", PenaltyKind::l2),
-    named("elasticnet", PenaltyKind::elasticnet),
-};
+GDFAST_NAMED_ENUM(PenaltyKind, penalty_names, GDFAST_PENALTIES)
 
 struct Penalty {
     PenaltyKind kind = PenaltyKind::none;
@@ -26,9 +21,7 @@ struct Penalty {
 
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
-        f("penalty", s.kind);
-        f("alpha", s.alpha);
-        f("l1_ratio", s.l1_ratio);
+        f("penalty", s.kind), f("alpha", s.alpha), f("l1_ratio", s.l1_ratio);
     }
 
     bool active() const { return kind != PenaltyKind::none; }

@@ -15,25 +15,11 @@
 
 namespace gdfast {
 
-enum class ScheduleKind : int {
-    constant = 1,
-    optimal = 2,
-    invscaling = 3,
-    adaptive = 4,
-    pa1 = 5,
-    pa2 = 6,
-    step = 7,
-    exponential = 8,
-    cosine = 9,
-};
+#define GDFAST_SCHEDULES(X)                                                                       \
+    X(constant, 1) X(optimal, 2) X(invscaling, 3) X(adaptive, 4) X(pa1, 5) X(pa2, 6) X(step, 7) \
+        X(exponential, 8) X(cosine, 9)
 
-inline constexpr NamedCode schedule_names[] = {
-    named("constant", ScheduleKind::constant),   named("optimal", ScheduleKind::optimal),
-    named("invscaling", ScheduleKind::invscaling), named("adaptive", ScheduleKind::adaptive),
-    named("pa1", ScheduleKind::pa1),             named("pa2", ScheduleKind::pa2),
-    named("step", ScheduleKind::step),           named("exponential", ScheduleKind::exponential),
-    named("cosine", ScheduleKind::cosine),
-};
+GDFAST_NAMED_ENUM(ScheduleKind, schedule_names, GDFAST_SCHEDULES)
 
 // t^power_t: pow() is a large share of a per-sample update, so the exponents in
 // common use take exact shortcuts (sqrt is correctly rounded; sqrt(sqrt(t)) is
@@ -64,12 +50,8 @@ struct Schedule {
 
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
-        f("schedule", s.kind);
-        f("eta0", s.eta0);
-        f("power_t", s.power_t);
-        f("gamma", s.gamma);
-        f("step_size", s.step_size);
-        f("cosine_epochs", s.cosine_epochs);
+        f("schedule", s.kind), f("eta0", s.eta0), f("power_t", s.power_t), f("gamma", s.gamma);
+        f("step_size", s.step_size), f("cosine_epochs", s.cosine_epochs);
     }
 
     bool passive_aggressive() const { return kind == ScheduleKind::pa1 || kind == ScheduleKind::pa2; }

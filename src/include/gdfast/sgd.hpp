@@ -18,34 +18,13 @@
 #include "penalty.hpp"
 #include "rowops.hpp"
 #include "schedule.hpp"
+#include "settings.hpp"
 #include "stats.hpp"
 
 namespace gdfast {
 
-struct SgdParams {
-    Loss loss;
-    Penalty penalty{PenaltyKind::l2, 1e-4, 0.15};
-    Schedule schedule{ScheduleKind::invscaling};
-    StopRule stop;
-    bool fit_intercept = true;
-    double intercept_decay = 1.0;  // 0.01 for sparse X, as in scikit-learn
-    double average = 0.0;          // 0: off; else averaging starts at this t
-    bool shuffle = true;
-    std::uint32_t seed = 0;
-
-    template <class Self, class F>
-    static void fields(Self& s, F&& f) {
-        Loss::fields(s.loss, f);
-        Penalty::fields(s.penalty, f);
-        Schedule::fields(s.schedule, f);
-        StopRule::fields(s.stop, f);
-        f("fit_intercept", s.fit_intercept);
-        f("intercept_decay", s.intercept_decay);
-        f("average", s.average);
-        f("shuffle", s.shuffle);
-        f("seed", s.seed);
-    }
-};
+// scikit-learn's per-sample SGD needs nothing beyond the shared settings.
+using SgdParams = FitSettings;
 
 // Parameters in and out. coef/avg_coef hold n_features doubles; avg_coef may be
 // null when averaging is off. t is scikit-learn's t_ (starts at 1).
@@ -59,9 +38,7 @@ struct SgdState {
 
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
-        f("intercept", s.intercept);
-        f("avg_intercept", s.avg_intercept);
-        f("t", s.t);
+        f("intercept", s.intercept), f("avg_intercept", s.avg_intercept), f("t", s.t);
     }
 };
 
@@ -334,8 +311,7 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
 
     EpochMonitor monitor(P.stop, cb, S.record, !held_out.empty(), P.schedule.kind == ScheduleKind::adaptive);
     Status status = status_ok;
-    int epoch = 0;
-    for (; epoch < P.stop.max_iter; ++epoch) {
+    for (int epoch = 0; epoch < P.stop.max_iter; ++epoch) {
         run.objective_sum = 0.0;
         run.loss_sum = 0.0;
         double* qp = q.empty() ? nullptr : q.data();
@@ -384,16 +360,11 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
             });
         }
         if (action == EpochAction::shrink_step) run.eta /= 5.0;
-        if (action == EpochAction::stop) {
-            ++epoch;
-            break;
-        }
-        if (ends_in_failure(action)) {
+        if (ends_fit(action)) {
             status = status_of(action);
             break;
         }
     }
-    monitor.finish(epoch);
     if (status == status_ok) W.reset_scale();
     return status;
 }
