@@ -16,6 +16,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -125,37 +126,37 @@ def workloads(quick: bool = False) -> list[Workload]:
             )
         )
 
+    def loss_grad_race(key: str, title: str, calls: dict) -> Workload:
+        """A W1 workload racing ``kernels.loss_grad`` calls, given as
+        ``{contestant name: (X, y, coef, n_jobs)}``; the first is the baseline."""
+        return Workload(
+            key=key,
+            title=title,
+            baseline=next(iter(calls)),
+            rounds=5 if not quick else 3,
+            contestants=[
+                Contestant(name, partial(kernels.loss_grad, X, y, c, 0.5, n_jobs=n_jobs))
+                for name, (X, y, c, n_jobs) in calls.items()
+            ],
+        )
+
     # The two element types raced against each other (same rows, cached above).
     X64, y64, c64 = regression_data(n1, p, np.float64)
     X32, y32, _ = regression_data(n1, p, np.float32)
     out.append(
-        Workload(
-            key="W1-dtype",
-            title=f"W1 loss_grad, float32 against float64 rows, {n1:,} x {p}",
-            baseline="gdfast, float64",
-            rounds=5 if not quick else 3,
-            contestants=[
-                Contestant("gdfast, float64", lambda: kernels.loss_grad(X64, y64, c64, 0.5)),
-                Contestant("gdfast, float32", lambda: kernels.loss_grad(X32, y32, c64, 0.5)),
-            ],
+        loss_grad_race(
+            "W1-dtype",
+            f"W1 loss_grad, float32 against float64 rows, {n1:,} x {p}",
+            {"gdfast, float64": (X64, y64, c64, None), "gdfast, float32": (X32, y32, c64, None)},
         )
     )
 
     Xc, yc, cc = regression_data(32_768, p)  # 8 MiB: in the L3 cache
     out.append(
-        Workload(
-            key="W1-threads",
-            title=f"W1 loss_grad in cache, 32,768 x {p} float64 (8 MiB), threads",
-            baseline="gdfast, 1 thread",
-            rounds=5 if not quick else 3,
-            contestants=[
-                Contestant(
-                    "gdfast, 1 thread", lambda: kernels.loss_grad(Xc, yc, cc, 0.5, n_jobs=1)
-                ),
-                Contestant(
-                    "gdfast, 2 threads", lambda: kernels.loss_grad(Xc, yc, cc, 0.5, n_jobs=2)
-                ),
-            ],
+        loss_grad_race(
+            "W1-threads",
+            f"W1 loss_grad in cache, 32,768 x {p} float64 (8 MiB), threads",
+            {"gdfast, 1 thread": (Xc, yc, cc, 1), "gdfast, 2 threads": (Xc, yc, cc, 2)},
         )
     )
 

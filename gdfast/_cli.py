@@ -106,42 +106,31 @@ def _read_csv(path: str, delimiter: str) -> tuple[list[str], np.ndarray]:
 # ---------------------------------------------------------------------------- commands
 
 
+# The `gdfast fit` options every estimator takes, and those an estimator takes
+# only when given (otherwise its own default applies); --tol is read apart.
+_COMMON_OPTIONS = ("loss", "penalty", "alpha", "random_state", "n_jobs", "verbose")
+_OPTIONAL_OPTIONS = {
+    "sgd": ("max_iter", "batch_size", "learning_rate", "eta0"),
+    "gd": ("max_iter", "optimizer", "learning_rate", "eta0"),
+}
+
+
 def _estimator(args):
     from gdfast import GDRegressor, SGDRegressor
 
-    common = dict(
-        loss=args.loss,
-        penalty=args.penalty,
-        alpha=args.alpha,
-        random_state=args.random_state,
-        n_jobs=args.n_jobs,
-        verbose=args.verbose,
-    )
-    if args.max_iter is not None:
-        common["max_iter"] = args.max_iter
+    kw = {name: getattr(args, name) for name in _COMMON_OPTIONS}
+    for name in _OPTIONAL_OPTIONS[args.estimator]:
+        if getattr(args, name) is not None:
+            kw[name] = getattr(args, name)
     if args.tol is not None:
-        common["tol"] = None if args.tol < 0 else args.tol
+        kw["tol"] = None if args.tol < 0 else args.tol
     if args.estimator == "sgd":
-        kw = dict(common)
-        if kw["penalty"] is None:
-            kw["penalty"] = "l2"
-        if args.batch_size is not None:
-            kw["batch_size"] = args.batch_size
-        if args.learning_rate is not None:
-            kw["learning_rate"] = args.learning_rate
-        if args.eta0 is not None:
-            kw["eta0"] = args.eta0
         if args.optimizer is not None:
             raise CliError("--optimizer applies to --estimator gd only")
+        if kw["penalty"] is None:
+            kw["penalty"] = "l2"
         return SGDRegressor(**kw)
-    kw = dict(common, batch_size=args.batch_size, standardize=not args.no_standardize)
-    if args.optimizer is not None:
-        kw["optimizer"] = args.optimizer
-    if args.learning_rate is not None:
-        kw["learning_rate"] = args.learning_rate
-    if args.eta0 is not None:
-        kw["eta0"] = args.eta0
-    return GDRegressor(**kw)
+    return GDRegressor(**kw, batch_size=args.batch_size, standardize=not args.no_standardize)
 
 
 def cmd_fit(args) -> int:

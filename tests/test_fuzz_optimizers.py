@@ -3,22 +3,11 @@ against gdfast.reference (the harness is tests/fuzz_harness.py)."""
 
 from __future__ import annotations
 
+import fuzz_harness as fh
 import numpy as np
 import pytest
 from conftest import OPTIMIZERS
-from fuzz_harness import (
-    FEW,
-    FUZZ,
-    INF,
-    NAN,
-    Snapshot,
-    _hang_watchdog,  # noqa: F401  (autouse fixture: applies to this module)
-    _memmap_dir,  # noqa: F401  (autouse fixture: applies to this module)
-    call,
-    lay_out,
-    same_acceptance,
-    seeds,
-)
+from fuzz_harness import _hang_watchdog, _memmap_dir  # noqa: F401  (autouse: apply here)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -77,9 +66,9 @@ def apply_rule(impl, rule, params, grad, states, step=1, **hyper):
     )
 
 
-def step_snapshot(params, grad, states) -> Snapshot:
+def step_snapshot(params, grad, states) -> fh.Snapshot:
     """A snapshot of the arguments of one step: params, grad and each state."""
-    return Snapshot(params=params, grad=grad, **{f"state{i}": s for i, s in enumerate(states)})
+    return fh.Snapshot(params=params, grad=grad, **{f"state{i}": s for i, s in enumerate(states)})
 
 
 def optimizer_arrays(rule, dtype, shape, seed):
@@ -129,8 +118,8 @@ ARRAY_DEFECTS = (
 )
 HYPER_DEFECTS = (
     ("learning_rate", -0.1),
-    ("learning_rate", NAN),
-    ("learning_rate", INF),
+    ("learning_rate", fh.NAN),
+    ("learning_rate", fh.INF),
     ("learning_rate", "0.1"),
     ("learning_rate", None),
     ("momentum", 1.0),
@@ -141,7 +130,7 @@ HYPER_DEFECTS = (
     ("beta_1", 1.0),
     ("beta_2", -0.1),
     ("weight_decay", -1.0),
-    ("weight_decay", NAN),
+    ("weight_decay", fh.NAN),
 )
 
 
@@ -164,11 +153,11 @@ def apply_defect(defect, rule, params, grad, states):
                 return None
             params = np.asfortranarray(params)
         elif what in ("strided", "reversed", "readonly", "memmap_r"):
-            params = lay_out(params, what)
+            params = fh.lay_out(params, what)
         elif what == "nan":
-            params.flat[-1] = NAN
+            params.flat[-1] = fh.NAN
         elif what == "inf":
-            params.flat[0] = -INF
+            params.flat[0] = -fh.INF
         elif what == "0d_vs_grad":
             params = params.reshape(-1)[:1].reshape(())
     elif defect.startswith("state_"):
@@ -181,9 +170,9 @@ def apply_defect(defect, rule, params, grad, states):
         elif what == "shape":
             s = np.zeros(s.size + 1, dtype=s.dtype)
         elif what in ("readonly", "strided"):
-            s = lay_out(s, what)
+            s = fh.lay_out(s, what)
         elif what == "nan":
-            s.flat[0] = NAN
+            s.flat[0] = fh.NAN
         elif what == "list":
             s = s.tolist()
         states = [*states[:-1], s]
@@ -192,9 +181,9 @@ def apply_defect(defect, rule, params, grad, states):
         if what == "shape":
             grad = np.zeros(grad.size + 1)
         elif what == "nan":
-            grad.flat[0] = NAN
+            grad.flat[0] = fh.NAN
         elif what == "inf":
-            grad.flat[-1] = INF
+            grad.flat[-1] = fh.INF
         elif what == "complex":
             grad = grad.astype(np.complex128)
         elif what == "str":
@@ -211,13 +200,13 @@ def apply_defect(defect, rule, params, grad, states):
     return params, grad, states, step
 
 
-@FUZZ
+@fh.FUZZ
 @given(
     rule=st.sampled_from(OPTIMIZERS),
     dtype=st.sampled_from((np.float64, np.float32)),
     shape=st.sampled_from(((5,), (2, 3), (3, 2))),
     defect=st.sampled_from(ARRAY_DEFECTS),
-    seed=seeds,
+    seed=fh.seeds,
 )
 def test_optimizer_steps_refuse_bad_arrays(rule, dtype, shape, defect, seed):
     params, grad, states = optimizer_arrays(rule, dtype, shape, seed)
@@ -226,20 +215,20 @@ def test_optimizer_steps_refuse_bad_arrays(rule, dtype, shape, defect, seed):
         return
     params, grad, states, step = args
     snap = step_snapshot(params, grad, states)
-    out = call(apply_rule, kernels, rule, params, grad, states, step)
+    out = fh.call(apply_rule, kernels, rule, params, grad, states, step)
     snap.assert_unchanged()
     assert not out.ok, f"apply_{rule} accepted {defect}"
-    ref = call(apply_rule, reference, rule, params, grad, states, step)
+    ref = fh.call(apply_rule, reference, rule, params, grad, states, step)
     snap.assert_unchanged()
-    same_acceptance(out, ref, f"apply_{rule} with {defect}")
+    fh.same_acceptance(out, ref, f"apply_{rule} with {defect}")
 
 
-@FEW
+@fh.FEW
 @given(
     rule=st.sampled_from(OPTIMIZERS),
     dtype=st.sampled_from((np.float64, np.float32)),
     defect=st.sampled_from(HYPER_DEFECTS),
-    seed=seeds,
+    seed=fh.seeds,
 )
 def test_optimizer_steps_refuse_bad_hyperparameters(rule, dtype, defect, seed):
     name, value = defect
@@ -256,7 +245,7 @@ def test_optimizer_steps_refuse_bad_hyperparameters(rule, dtype, defect, seed):
         return
     params, grad, states = optimizer_arrays(rule, dtype, (4,), seed)
     snap = step_snapshot(params, grad, states)
-    out = call(apply_rule, kernels, rule, params, grad, states, 1, **{name: value})
+    out = fh.call(apply_rule, kernels, rule, params, grad, states, 1, **{name: value})
     snap.assert_unchanged()
     assert not out.ok, f"apply_{rule} accepted {name}={value!r}"
     assert name in str(out.error), f"the error does not name {name}: {out.error}"
@@ -283,7 +272,7 @@ def grad_form(grad: np.ndarray, form: str):
     if form == "list":
         return grad.tolist() if grad.ndim else float(grad)
     if form in ("strided", "reversed", "readonly", "memmap_r", "F"):
-        return lay_out(grad, form)
+        return fh.lay_out(grad, form)
     if form == "other_float":
         return grad.astype(np.float32 if grad.dtype == np.float64 else np.float64)
     if form == "int64":
@@ -293,14 +282,14 @@ def grad_form(grad: np.ndarray, form: str):
     return grad.astype(form)
 
 
-@FUZZ
+@fh.FUZZ
 @given(
     rule=st.sampled_from(OPTIMIZERS),
     dtype=st.sampled_from((np.float64, np.float32)),
     shape=st.sampled_from(((0,), (), (1,), (7,), (3, 4), (2, 0))),
     form=st.sampled_from(GRAD_FORMS),
     params_memmap=st.booleans(),
-    seed=seeds,
+    seed=fh.seeds,
     step=st.integers(1, 1000),
     hyper=st.fixed_dictionaries(
         {
@@ -321,11 +310,11 @@ def test_optimizer_steps_match_reference(
     is left alone. A writable memory-mapped params is a valid params."""
     params, grad, states = optimizer_arrays(rule, dtype, shape, seed)
     grad = grad_form(grad, form)
-    snap = Snapshot(grad=grad)
-    p_k = lay_out(params, "memmap_rw") if params_memmap and params.size else params.copy()
+    snap = fh.Snapshot(grad=grad)
+    p_k = fh.lay_out(params, "memmap_rw") if params_memmap and params.size else params.copy()
     s_k = [s.copy() for s in states]
     p_r, s_r = params.copy(), [s.copy() for s in states]
-    out = call(apply_rule, kernels, rule, p_k, grad, s_k, step, **hyper)
+    out = fh.call(apply_rule, kernels, rule, p_k, grad, s_k, step, **hyper)
     snap.assert_unchanged()
     assert out.ok, f"apply_{rule} refused valid input: {out.error!r}"
     assert out.value is None
@@ -338,13 +327,13 @@ def test_optimizer_steps_match_reference(
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol, err_msg=name)
 
 
-@FEW
+@fh.FEW
 @given(
     rule=st.sampled_from(OPTIMIZERS),
     dtype=st.sampled_from((np.float64, np.float32)),
     where=st.sampled_from(("params", "grad", "state")),
     value=st.sampled_from((1e308, -1.7976931348623157e308, 3e38, -3e38, 1e200, 1e-310, 5e-324)),
-    seed=seeds,
+    seed=fh.seeds,
     learning_rate=st.sampled_from((0.1, 1.0)),
 )
 def test_optimizer_steps_near_float_limits(rule, dtype, where, value, seed, learning_rate):
@@ -360,7 +349,7 @@ def test_optimizer_steps_near_float_limits(rule, dtype, where, value, seed, lear
     target = {"params": params, "grad": grad, "state": states[-1] if states else None}[where]
     target[2] = abs(v) if where == "state" else v
     snap = step_snapshot(params, grad, states)
-    out = call(apply_rule, kernels, rule, params, grad, states, 7, learning_rate=learning_rate)
+    out = fh.call(apply_rule, kernels, rule, params, grad, states, 7, learning_rate=learning_rate)
     if not out.ok:
         snap.assert_unchanged()
         return
@@ -383,7 +372,7 @@ def test_optimizer_step_overflow_is_not_silent(rule, dtype):
     grad = np.array([big, 1.0, -big], dtype=dtype)
     states = [np.zeros(3, dtype=dtype) for _ in range(N_STATES[rule])]
     snap = step_snapshot(params, grad, states)
-    out = call(apply_rule, kernels, rule, params, grad, states, 1, learning_rate=1.0)
+    out = fh.call(apply_rule, kernels, rule, params, grad, states, 1, learning_rate=1.0)
     if not out.ok:
         snap.assert_unchanged()
         return
