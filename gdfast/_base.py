@@ -169,6 +169,12 @@ class LinearRegressorBase(SparseCoefMixin, RegressorMixin, BaseEstimator):
         "n_jobs": [Integral, None],
     }
 
+    def _store_params(self, arguments: dict) -> None:
+        """What __init__ does, and all it does: store each parameter as given."""
+        for name, value in arguments.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
+
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch on the given samples, resuming from the current model.
@@ -184,11 +190,11 @@ class LinearRegressorBase(SparseCoefMixin, RegressorMixin, BaseEstimator):
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Its targets (several targets: GDRegressor only).
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the samples.
+            Non-negative weights of the samples (all 1 when None).
 
         Returns
         -------
-        self : object
+        self
             The updated estimator.
         """
         first_call = not hasattr(self, "coef_")

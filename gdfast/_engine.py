@@ -27,40 +27,22 @@ def code(family: str, name: str | None) -> int:
     return _core.CODES[family]["none" if name is None else name]
 
 
-def set_shared(
-    P: Params,
-    *,
-    loss: str,
-    epsilon: float,
-    penalty: str | None,
-    alpha: float,
-    l1_ratio: float,
-    fit_intercept: bool,
-    max_iter: int,
-    tol: float | None,
-    n_iter_no_change: int,
-    shuffle: bool,
-    seed: int,
-    early_stopping: bool,
-    divergence_threshold: float,
-    verbose: bool,
-) -> Params:
-    """Set the fields both drivers have (the same names in both structs)."""
+# The estimator parameters both drivers take as they are (same names in both structs).
+SHARED = ("alpha", "fit_intercept", "n_iter_no_change", "shuffle", "early_stopping", "verbose")
+
+
+def set_shared(P: Params, estimator, **values) -> Params:
+    """Set the fields both drivers have from ``estimator``'s parameters;
+    ``values`` (max_iter, tol, seed, divergence_threshold, l1_ratio) are the
+    ones the estimator derives."""
+    P.update({name: getattr(estimator, name) for name in SHARED})
+    tol = values.pop("tol")
     P.update(
-        loss=code("loss", loss),
-        epsilon=float(epsilon),
-        penalty=code("penalty", penalty),
-        alpha=float(alpha),
-        l1_ratio=float(l1_ratio),
-        fit_intercept=bool(fit_intercept),
-        max_iter=max_iter,
+        loss=code("loss", estimator.loss),
+        epsilon=float(estimator.epsilon),
+        penalty=code("penalty", estimator.penalty),
         tol=-np.inf if tol is None else float(tol),
-        n_iter_no_change=n_iter_no_change,
-        shuffle=bool(shuffle),
-        seed=seed,
-        early_stopping=bool(early_stopping),
-        divergence_threshold=float(divergence_threshold),
-        verbose=bool(verbose),
+        **values,
     )
     return P
 

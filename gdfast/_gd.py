@@ -34,6 +34,8 @@ SCHEDULES = {name for name in _core.CODES["schedule"] if name not in ("pa1", "pa
 # relative amount for n_iter_no_change epochs.
 AUTO_TOL_GRADIENT = 1e-8
 AUTO_TOL_OBJECTIVE = 1e-4
+# GDRegressor parameters that are engine fields of the same name and meaning.
+ADOPTED = ("beta_1", "beta_2", "rho", "eps", "power_t", "gamma", "step_size")
 
 
 class GDRegressor(MultiOutputMixin, LinearRegressorBase):
@@ -240,37 +242,7 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         verbose: int = 0,
         n_jobs: int | None = None,
     ) -> None:
-        self.loss = loss
-        self.penalty = penalty
-        self.alpha = alpha
-        self.l1_ratio = l1_ratio
-        self.fit_intercept = fit_intercept
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.eta0 = eta0
-        self.power_t = power_t
-        self.gamma = gamma
-        self.step_size = step_size
-        self.momentum = momentum
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.rho = rho
-        self.eps = eps
-        self.standardize = standardize
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.shuffle = shuffle
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.epsilon = epsilon
-        self.average = average
-        self.precompute = precompute
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.n_jobs = n_jobs
+        self._store_params(locals())
 
     # ------------------------------------------------------------------ fitting
 
@@ -449,28 +421,23 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         if tol == "auto":
             tol = AUTO_TOL_GRADIENT if gradient_rule else AUTO_TOL_OBJECTIVE
         all_rows = train_rows.shape[0] == y2.shape[0]
+        threshold = divergence_threshold(
+            y2 if all_rows else y2[train_rows],
+            self.loss,
+            self.epsilon,
+            None if sample_weight is None or all_rows else sample_weight[train_rows],
+        )
         P = set_shared(
             _core.GdParams(),
-            loss=self.loss,
-            epsilon=self.epsilon,
-            penalty=self.penalty,
-            alpha=self.alpha,
+            self,
             l1_ratio=self.l1_ratio,
-            fit_intercept=self.fit_intercept,
             max_iter=max_iter,
             tol=tol,
-            n_iter_no_change=self.n_iter_no_change,
-            shuffle=self.shuffle,
             seed=seed,
-            early_stopping=self.early_stopping,
-            divergence_threshold=divergence_threshold(
-                y2 if all_rows else y2[train_rows],
-                self.loss,
-                self.epsilon,
-                None if sample_weight is None or all_rows else sample_weight[train_rows],
-            ),
-            verbose=bool(self.verbose),
+            divergence_threshold=threshold,
         )
+        # Taken as they are; the engine's fields have the estimator's names.
+        P.update({name: getattr(self, name) for name in ADOPTED})
         P.update(
             tol_relative=True,
             n_threads=threads,
@@ -481,13 +448,6 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
             batch_size=0 if full_batch else int(self.batch_size),
             momentum=0.9 if self.momentum == "auto" else float(self.momentum),
             momentum_restart=self.momentum == "auto" and full_batch,
-            beta_1=self.beta_1,
-            beta_2=self.beta_2,
-            rho=self.rho,
-            eps=self.eps,
-            power_t=self.power_t,
-            gamma=self.gamma,
-            step_size=self.step_size,
             eta0=float(self.eta0),
             average=float(self.average),
         )

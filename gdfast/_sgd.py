@@ -177,27 +177,7 @@ class SGDRegressor(LinearRegressorBase):
         batch_size: int = 1,
         n_jobs: int | None = None,
     ) -> None:
-        self.loss = loss
-        self.penalty = penalty
-        self.alpha = alpha
-        self.l1_ratio = l1_ratio
-        self.fit_intercept = fit_intercept
-        self.max_iter = max_iter
-        self.tol = tol
-        self.shuffle = shuffle
-        self.verbose = verbose
-        self.epsilon = epsilon
-        self.random_state = random_state
-        self.learning_rate = learning_rate
-        self.eta0 = eta0
-        self.power_t = power_t
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.warm_start = warm_start
-        self.average = average
-        self.batch_size = batch_size
-        self.n_jobs = n_jobs
+        self._store_params(locals())
 
     # ------------------------------------------------------------------ checks
 
@@ -426,20 +406,12 @@ class SGDRegressor(LinearRegressorBase):
         P = _core.SgdParams() if self.batch_size == 1 else _core.GdParams()
         set_shared(
             P,
-            loss=self.loss,
-            epsilon=self.epsilon,
-            penalty=self.penalty,
-            alpha=self.alpha,
+            self,
             l1_ratio=self._l1_ratio(),
-            fit_intercept=self.fit_intercept,
             max_iter=max_iter,
             tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            shuffle=self.shuffle,
             seed=seed,
-            early_stopping=self.early_stopping,
             divergence_threshold=threshold,
-            verbose=bool(self.verbose),
         )
         # scikit-learn's stopping rule: an objective of exactly best - tol is progress.
         # A blow-up may recover within a fit's max_iter epochs (partial_fit: the

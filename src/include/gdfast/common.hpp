@@ -101,16 +101,9 @@ inline bool use_avx2() { return cpu_has_avx2_fma() && avx2_disabled().load(std::
 
 // a * b + c, fused (one rounding) in the AVX2+FMA build of a loop. Only where
 // that build may round differently from the baseline: the loss/gradient pass.
-template <bool Fma>
-GDFAST_INLINE double mul_add(double a, double b, double c) {
-    if constexpr (Fma)
-        return std::fma(a, b, c);
-    else
-        return a * b + c;
-}
-
-template <bool Fma>
-GDFAST_INLINE float mul_add(float a, float b, float c) {
+template <bool Fma, class T>
+GDFAST_INLINE T mul_add(T a, T b, T c) {
+    static_assert(std::is_floating_point_v<T>, "mul_add takes float or double");
     if constexpr (Fma)
         return std::fma(a, b, c);
     else

@@ -8,11 +8,11 @@
 
 namespace gdfast {
 
-//   squared_error                 r^2 / 2
-//   huber                         r^2 / 2 if |r| <= eps else eps |r| - eps^2 / 2
-//   epsilon_insensitive           max(0, |r| - eps)
-//   squared_epsilon_insensitive   max(0, |r| - eps)^2
-#define GDFAST_LOSSES(X) X(squared_error, 0) X(huber, 1) X(epsilon_insensitive, 2) X(squared_epsilon_insensitive, 3)
+#define GDFAST_LOSSES(X)                                                           \
+    X(squared_error, 0)               /* r^2 / 2 */                                \
+    X(huber, 1)                       /* r^2 / 2 if |r| <= eps, else eps |r| - eps^2 / 2 */ \
+    X(epsilon_insensitive, 2)         /* max(0, |r| - eps) */                      \
+    X(squared_epsilon_insensitive, 3) /* max(0, |r| - eps)^2 */
 
 GDFAST_NAMED_ENUM(LossKind, loss_names, GDFAST_LOSSES)
 
