@@ -179,8 +179,6 @@ class SGDRegressor(LinearRegressorBase):
     ) -> None:
         self._store_params(locals())
 
-    # ------------------------------------------------------------------ checks
-
     def _check_params(self, for_partial_fit: bool = False) -> None:
         """The rules that tie parameters together (scikit-learn's, same messages)."""
         self._check_shared_params(for_partial_fit)
@@ -311,20 +309,10 @@ class SGDRegressor(LinearRegressorBase):
             )
         dtype = X.dtype
         average_coef = average_intercept = None
-        if first_call:
-            standard_coef = self._initial_coef(coef_init, n_features, dtype)
-            standard_intercept = self._initial_intercept(intercept_init, dtype)
-        elif coef_init is not None or intercept_init is not None:
-            standard_coef = (
-                self.coef_
-                if coef_init is None
-                else self._initial_coef(coef_init, n_features, dtype)
-            )
-            standard_intercept = (
-                self.intercept_
-                if intercept_init is None
-                else self._initial_intercept(intercept_init, dtype)
-            )
+        if first_call or coef_init is not None or intercept_init is not None:
+            coef0, intercept0 = (None, None) if first_call else (self.coef_, self.intercept_)
+            standard_coef = _initial(coef_init, coef0, (n_features,), dtype, "coef_init")
+            standard_intercept = _initial(intercept_init, intercept0, (1,), dtype, "intercept_init")
         elif self.average and hasattr(self, "_standard_coef"):
             standard_coef, standard_intercept = self._standard_coef, self._standard_intercept
             average_coef = getattr(self, "_average_coef", None)
@@ -357,24 +345,6 @@ class SGDRegressor(LinearRegressorBase):
         else:
             self.coef_, self.intercept_ = coef, intercept
         return self
-
-    @staticmethod
-    def _initial_coef(coef_init, n_features, dtype) -> np.ndarray:
-        if coef_init is None:
-            return np.zeros(n_features, dtype=dtype)
-        coef = np.asarray(coef_init, dtype=dtype).ravel()
-        if coef.shape != (n_features,):
-            raise ValueError("Provided coef_init does not match dataset.")
-        return coef
-
-    @staticmethod
-    def _initial_intercept(intercept_init, dtype) -> np.ndarray:
-        if intercept_init is None:
-            return np.zeros(1, dtype=dtype)
-        intercept = np.asarray(intercept_init, dtype=dtype)
-        if intercept.shape not in ((1,), ()):
-            raise ValueError("Provided intercept_init does not match dataset.")
-        return intercept.reshape(1)
 
     def _run_engine(self, X, y, sample_weight, start: Start, max_iter, final_check) -> dict:
         """Run the compiled epochs on copies of the parameters; raise on failure.
@@ -515,3 +485,15 @@ class SGDRegressor(LinearRegressorBase):
             "standardize X (e.g. make_pipeline(StandardScaler(), SGDRegressor())) "
             f"or lower eta0 (now {self.eta0})."
         )
+
+
+def _initial(value, current, shape: tuple, dtype, name: str) -> np.ndarray:
+    """``coef_init`` / ``intercept_init`` checked as scikit-learn checks them, or
+    ``current`` (zeros when None) when not given."""
+    if value is None:
+        return np.zeros(shape, dtype=dtype) if current is None else current
+    arr = np.asarray(value, dtype=dtype)
+    arr = arr.ravel() if name == "coef_init" else arr.reshape(1) if arr.shape == () else arr
+    if arr.shape != shape:
+        raise ValueError(f"Provided {name} does not match dataset.")
+    return arr

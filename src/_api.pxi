@@ -1,0 +1,127 @@
+# Part of gdfast._core (included by _core.pyx): the C++ declarations the
+# binding uses, from src/include/gdfast/api.hpp.
+
+cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
+    ctypedef Py_ssize_t index_t
+
+    cdef enum Status:
+        status_ok
+        status_nonfinite
+        status_interrupted
+        status_diverged
+
+    cdef cppclass NamedCode:
+        const char* name
+        int code
+
+    cdef cppclass CodeTable:
+        const NamedCode* items
+        int size
+
+    CodeTable code_table(const string& family)
+
+    cdef enum class Element(int):
+        float32
+        float64
+
+    cdef enum class OptimizerKind(int):
+        sgd
+
+    cdef cppclass MatrixView:
+        cbool csr
+        Element element
+        cbool wide_indices
+        const void* data
+        const void* indices
+        const void* indptr
+        index_t n_rows
+        index_t n_cols
+        index_t row_stride
+        index_t col_stride
+
+    cdef cppclass Loss:
+        pass
+
+    Loss make_loss(int kind, double epsilon, double derivative_clip)
+
+    cdef cppclass EpochInfo:
+        int epoch
+        double objective
+        double mean_loss
+        double coef_norm
+        index_t coef_nonzeros
+        double intercept
+        double updates
+        double step_size
+        cbool has_validation
+        double validation_score
+
+    cdef cppclass Callbacks:
+        void* context
+        int (*interrupted)(void*) noexcept nogil
+        void (*epoch_end)(void*, const EpochInfo&) noexcept nogil
+
+    cdef cppclass FitRecord:
+        vector[double] objectives
+        vector[double] validation_scores
+        int n_iter
+        int failed_epoch
+        double failed_objective
+
+    cdef cppclass FieldSet:
+        int set(const string& name, double value)
+        int get(const string& name, double* value)
+        vector[string] names()
+        void* address()
+
+    FieldSet* new_field_set(const string& kind)
+
+    cdef cppclass CppOptimizerHyper "gdfast::OptimizerHyper":
+        pass
+
+    cdef cppclass CppSgdParams "gdfast::SgdParams":
+        pass
+
+    cdef cppclass CppSgdState "gdfast::SgdState":
+        double* coef
+        double* avg_coef
+        FitRecord record
+
+    cdef cppclass CppGdParams "gdfast::GdParams":
+        pass
+
+    cdef cppclass CppGdState "gdfast::GdState":
+        double* coef
+        double* intercept
+        double* m1
+        double* m2
+        double* avg
+        FitRecord record
+
+    Status loss_grad_kernel(const MatrixView& X, const void* y, const void* sample_weight,
+                            const double* W, const double* b, index_t k, const Loss& loss,
+                            int n_threads, double* loss_out, double* G, double* gb) except +
+    Status predict_kernel(const MatrixView& X, const double* W, const double* b, index_t k,
+                          int n_threads, void* out) except +
+    void column_stats_kernel(const MatrixView& X, const void* sample_weight, int n_threads,
+                             double* mean, double* var) except +
+    Status sgd_fit_kernel(const MatrixView& X, const void* y, const void* sample_weight,
+                          const uint8_t* validation, const CppSgdParams& P, CppSgdState& S,
+                          const Callbacks& cb) except +
+    Status gd_fit_kernel(const MatrixView& X, const void* y, index_t k, const void* sample_weight,
+                         const index_t* train_rows, index_t n_train, const index_t* val_rows,
+                         index_t n_val, const double* mean, const double* scale,
+                         const CppGdParams& P, CppGdState& S, const Callbacks& cb) except +
+    cbool optimizer_step_kernel(Element element, OptimizerKind kind, void* theta, const void* g,
+                                void* s1, void* s2, index_t n, double lr, const CppOptimizerHyper& h,
+                                double step, double weight_decay)
+    double mean_constant_loss_kernel(int kind, double epsilon, const double* y, index_t n,
+                                     index_t k, const double* c)
+    double read_sum_kernel(Element element, const void* x, index_t n, int n_threads)
+
+    cbool openmp_enabled()
+    cbool use_avx2()
+    void set_avx2_disabled(int)
+    int default_threads()
+    int available_cores()
+    int resolve_threads(int n_jobs)
