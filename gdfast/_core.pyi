@@ -14,6 +14,7 @@ STATUS_NONFINITE: int
 STATUS_INTERRUPTED: int
 STATUS_DIVERGED: int
 CODES: dict[str, dict[str, int]]  # family -> {name: code}, from the C++ enums
+SMOOTH_LOSSES: frozenset[str]
 
 def openmp_available() -> bool: ...
 def max_threads() -> int: ...

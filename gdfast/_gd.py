@@ -415,7 +415,7 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
     def _engine_params(
         self, X, y2, sample_weight, train_rows, full_batch, max_iter, seed, threads
     ) -> _core.GdParams:
-        smooth = self.loss != "epsilon_insensitive" and self.penalty not in ("l1", "elasticnet")
+        smooth = self.loss in _core.SMOOTH_LOSSES and self.penalty not in ("l1", "elasticnet")
         gradient_rule = full_batch and smooth and not self.early_stopping
         tol = self.tol
         if tol == "auto":
@@ -462,7 +462,7 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
                     P.update(schedule=code("schedule", "invscaling"), power_t=0.5)
             else:
                 P.auto_lr = True
-                if self.loss == "epsilon_insensitive":  # non-smooth: subgradient steps decay
+                if self.loss not in _core.SMOOTH_LOSSES:  # subgradient steps decay
                     P.update(schedule=code("schedule", "invscaling"), power_t=0.5)
             if not full_batch:
                 # Mini-batch noise: when progress stalls, shrink the step fivefold

@@ -117,6 +117,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
                                 double step, double weight_decay)
     double mean_constant_loss_kernel(int kind, double epsilon, const double* y, index_t n,
                                      index_t k, const double* c)
+    double loss_curvature(int kind)
     double read_sum_kernel(Element element, const void* x, index_t n, int n_threads)
 
     cbool openmp_enabled()

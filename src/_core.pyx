@@ -46,6 +46,9 @@ def _code_tables():
 CODES = _code_tables()
 """family -> {name: code} for every enum of the kernels (loss, penalty, schedule, optimizer)."""
 
+SMOOTH_LOSSES = frozenset(name for name, code in CODES["loss"].items() if loss_curvature(code) > 0)
+"""The losses with a bounded, nonzero curvature (the others take subgradient steps)."""
+
 
 include "_buffers.pxi"
 include "_fields.pxi"

@@ -149,6 +149,9 @@ inline double mean_constant_loss_kernel(int kind, double epsilon, const double* 
     return mean_constant_loss(make_loss(kind, epsilon), y, n, k, c);
 }
 
+// sup l'' of a loss (0: not smooth).
+inline double loss_curvature(int kind) { return make_loss(kind, 0.0).max_curvature(); }
+
 inline double read_sum_kernel(Element element, const void* x, index_t n, int n_threads) {
     if (element == Element::float32) return stream_sum(static_cast<const float*>(x), n, n_threads);
     return stream_sum(static_cast<const double*>(x), n, n_threads);

@@ -102,7 +102,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     std::vector<double> C, zbar;
     double S_gram = 0.0;
     const index_t q = p + k;
-    if (gram || (P.auto_lr && S.base_lr <= 0.0 && P.loss.kind != LossKind::epsilon_insensitive && full &&
+    if (gram || (P.auto_lr && S.base_lr <= 0.0 && P.loss.max_curvature() > 0.0 && full &&
                  static_cast<double>(p) <= 1024)) {
         C.resize(static_cast<std::size_t>(q * q));
         zbar.resize(static_cast<std::size_t>(q));

@@ -267,26 +267,15 @@ GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, ind
                                         double* part) {
     if constexpr (!is_csr<Matrix>::value) {
         if (X.col_stride == 1 && !X.column_major()) {
+            // One dispatch per block: the row loop knows its loss. A switch, not
+            // with_loss: a lambda would not inherit the AVX2 target of this clone.
             int st = row_ok;
-            switch (loss.kind) {  // one dispatch per block: the row loop knows its loss
-                case LossKind::squared_error:
-                    st = rows_loss_grad<Fma, LossKind::squared_error>(X, rows, r0, r1, y, sample_weight, Wt, b, k,
-                                                                      loss, part);
-                    break;
-                case LossKind::huber:
-                    st = rows_loss_grad<Fma, LossKind::huber>(X, rows, r0, r1, y, sample_weight, Wt, b, k, loss,
-                                                              part);
-                    break;
-                case LossKind::epsilon_insensitive:
-                    st = rows_loss_grad<Fma, LossKind::epsilon_insensitive>(X, rows, r0, r1, y, sample_weight, Wt,
-                                                                            b, k, loss, part);
-                    break;
-                case LossKind::squared_epsilon_insensitive:
-                    st = rows_loss_grad<Fma, LossKind::squared_epsilon_insensitive>(X, rows, r0, r1, y,
-                                                                                    sample_weight, Wt, b, k, loss,
-                                                                                    part);
-                    break;
-            }
+#define GDFAST_ROWS_CASE(name, code)                                                                           \
+    case LossKind::name:                                                                                       \
+        st = rows_loss_grad<Fma, LossKind::name>(X, rows, r0, r1, y, sample_weight, Wt, b, k, loss, part); \
+        break;
+            switch (loss.kind) { GDFAST_LOSSES(GDFAST_ROWS_CASE) }
+#undef GDFAST_ROWS_CASE
             if (st != row_float_overflow) return st == row_ok;
             // Sums over rows are double by contract: redo this block in double.
             std::fill(part, part + 1 + k + k * X.n_cols, 0.0);

@@ -3,18 +3,76 @@
 #pragma once
 
 #include <cmath>
+#include <type_traits>
 
 #include "common.hpp"
 
 namespace gdfast {
 
-#define GDFAST_LOSSES(X)                                                           \
-    X(squared_error, 0)               /* r^2 / 2 */                                \
-    X(huber, 1)                       /* r^2 / 2 if |r| <= eps, else eps |r| - eps^2 / 2 */ \
-    X(epsilon_insensitive, 2)         /* max(0, |r| - eps) */                      \
-    X(squared_epsilon_insensitive, 3) /* max(0, |r| - eps)^2 */
+#define GDFAST_LOSSES(X) X(squared_error, 0) X(huber, 1) X(epsilon_insensitive, 2) X(squared_epsilon_insensitive, 3)
 
 GDFAST_NAMED_ENUM(LossKind, loss_names, GDFAST_LOSSES)
+
+// Each loss is written here once: l(r) and l'(r) for the residual r = p - y
+// (eps: the width of huber and the insensitive losses; at a kink the derivative
+// takes scikit-learn's choice, 0 where |r| == eps), and the largest curvature
+// sup l'' (0 for a loss that is not smooth), which bounds stable step sizes.
+template <LossKind K>
+struct LossRule;
+
+template <>
+struct LossRule<LossKind::squared_error> {  // r^2 / 2
+    static constexpr double curvature = 1.0;
+    static GDFAST_INLINE double eval(double r, double, double* d) {
+        *d = r;
+        return 0.5 * r * r;
+    }
+};
+
+template <>
+struct LossRule<LossKind::huber> {  // r^2 / 2 if |r| <= eps, else eps |r| - eps^2 / 2
+    static constexpr double curvature = 1.0;
+    static GDFAST_INLINE double eval(double r, double eps, double* d) {
+        const double a = std::fabs(r);
+        const bool inside = a <= eps;
+        *d = inside ? r : (r > 0 ? eps : -eps);
+        return inside ? 0.5 * r * r : eps * (a - 0.5 * eps);
+    }
+};
+
+template <>
+struct LossRule<LossKind::epsilon_insensitive> {  // max(0, |r| - eps)
+    static constexpr double curvature = 0.0;
+    static GDFAST_INLINE double eval(double r, double eps, double* d) {
+        const double a = std::fabs(r);
+        const bool inside = a <= eps;
+        *d = inside ? 0.0 : (r > 0 ? 1.0 : -1.0);
+        return inside ? 0.0 : a - eps;
+    }
+};
+
+template <>
+struct LossRule<LossKind::squared_epsilon_insensitive> {  // max(0, |r| - eps)^2
+    static constexpr double curvature = 2.0;
+    static GDFAST_INLINE double eval(double r, double eps, double* d) {
+        const double a = std::fabs(r);
+        const bool inside = a <= eps;
+        *d = inside ? 0.0 : (r > 0 ? 2.0 * (a - eps) : -2.0 * (a - eps));
+        return inside ? 0.0 : (a - eps) * (a - eps);
+    }
+};
+
+// The one dispatch from a run-time loss to compile-time code: f(K) with K an
+// std::integral_constant<LossKind, ...>. Hot loops dispatch once per block.
+template <class F>
+GDFAST_INLINE decltype(auto) with_loss(LossKind kind, F&& f) {
+#define GDFAST_LOSS_CASE(name, code) \
+    case LossKind::name:             \
+        return f(std::integral_constant<LossKind, LossKind::name>{});
+    switch (kind) { GDFAST_LOSSES(GDFAST_LOSS_CASE) }
+#undef GDFAST_LOSS_CASE
+    return f(std::integral_constant<LossKind, LossKind::squared_error>{});
+}
 
 struct Loss {
     LossKind kind = LossKind::squared_error;
@@ -29,50 +87,21 @@ struct Loss {
         f("loss", s.kind), f("epsilon", s.epsilon), f("derivative_clip", s.derivative_clip);
     }
 
-    // Returns l(p, y) and stores dl/dp (capped at derivative_clip) in *derivative.
-    GDFAST_INLINE double value_and_derivative(double p, double y, double* derivative) const {
-        switch (kind) {
-            case LossKind::squared_error:
-                return evaluate<LossKind::squared_error>(p, y, derivative);
-            case LossKind::huber:
-                return evaluate<LossKind::huber>(p, y, derivative);
-            case LossKind::epsilon_insensitive:
-                return evaluate<LossKind::epsilon_insensitive>(p, y, derivative);
-            case LossKind::squared_epsilon_insensitive:
-                return evaluate<LossKind::squared_epsilon_insensitive>(p, y, derivative);
-        }
-        *derivative = 0.0;
-        return 0.0;
-    }
-
-    // The same for a loss known at compile time (hot loops dispatch once per block).
-    // At a kink the derivative takes scikit-learn's choice (0 where |r| == eps for
-    // the insensitive losses).
+    // l(p, y), with dl/dp (capped at derivative_clip) stored in *derivative, for
+    // a loss known at compile time.
     template <LossKind K>
     GDFAST_INLINE double evaluate(double p, double y, double* derivative) const {
-        const double r = p - y;
-        const double a = std::fabs(r);
-        double v, d;
-        if constexpr (K == LossKind::squared_error) {
-            d = r;
-            v = 0.5 * r * r;
-        } else if constexpr (K == LossKind::huber) {
-            const bool inside = a <= epsilon;
-            d = inside ? r : (r > 0 ? epsilon : -epsilon);
-            v = inside ? 0.5 * r * r : epsilon * (a - 0.5 * epsilon);
-        } else if constexpr (K == LossKind::epsilon_insensitive) {
-            const bool inside = a <= epsilon;
-            d = inside ? 0.0 : (r > 0 ? 1.0 : -1.0);
-            v = inside ? 0.0 : a - epsilon;
-        } else {
-            const bool inside = a <= epsilon;
-            d = inside ? 0.0 : (r > 0 ? 2.0 * (a - epsilon) : -2.0 * (a - epsilon));
-            v = inside ? 0.0 : (a - epsilon) * (a - epsilon);
-        }
+        double d;
+        const double v = LossRule<K>::eval(p - y, epsilon, &d);
         if (d > derivative_clip) d = derivative_clip;
         if (d < -derivative_clip) d = -derivative_clip;
         *derivative = d;
         return v;
+    }
+
+    // The same for the loss of this object.
+    GDFAST_INLINE double value_and_derivative(double p, double y, double* derivative) const {
+        return with_loss(kind, [&](auto K) { return evaluate<decltype(K)::value>(p, y, derivative); });
     }
 
     double derivative(double p, double y) const {
@@ -81,18 +110,8 @@ struct Loss {
         return d;
     }
 
-    // sup of d2l/dp2, or 0 for a loss that is not smooth (epsilon_insensitive).
     double max_curvature() const {
-        switch (kind) {
-            case LossKind::squared_error:
-            case LossKind::huber:
-                return 1.0;
-            case LossKind::squared_epsilon_insensitive:
-                return 2.0;
-            case LossKind::epsilon_insensitive:
-                return 0.0;
-        }
-        return 1.0;
+        return with_loss(kind, [](auto K) { return LossRule<decltype(K)::value>::curvature; });
     }
 };
 
