@@ -27,6 +27,8 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
     cdef enum class OptimizerKind(int):
         sgd
 
+    int state_arrays(OptimizerKind kind)
+
     cdef cppclass MatrixView:
         cbool csr
         Element element

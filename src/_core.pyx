@@ -305,6 +305,9 @@ def optimizer_step(int kind, theta, g, s1, s2, double lr, OptimizerHyper hyper, 
     cdef Buffer b2 = vector_of(s2, element, n, "s2", True)
     cdef CppOptimizerHyper* h = <CppOptimizerHyper*>hyper.address("optimizer_hyper")
     cdef OptimizerKind okind = <OptimizerKind>kind
+    cdef int needed = state_arrays(okind)
+    require((b1 is not None) == (needed >= 1) and (b2 is not None) == (needed >= 2),
+            "optimizer state arrays")
     cdef void* t_ptr = tb.ptr()
     cdef const void* g_ptr = ptr_of(gb)
     cdef void* s1_ptr = ptr_of(b1)

@@ -158,6 +158,12 @@ bool checked_apply(OptimizerKind kind, T* theta, const T* g, T* s1, T* s2, index
     return apply<true>(kind, theta, g, s1, s2, n, lr, h, h.momentum, step, weight_decay);
 }
 
+// How many state arrays (s1, s2) the update of `kind` reads and writes.
+inline int state_arrays(OptimizerKind kind) {
+    if (kind == OptimizerKind::sgd) return 0;
+    return kind == OptimizerKind::adam || kind == OptimizerKind::adamw ? 2 : 1;
+}
+
 inline bool uses_momentum(OptimizerKind kind) {
     return kind == OptimizerKind::momentum || kind == OptimizerKind::nesterov;
 }

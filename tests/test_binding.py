@@ -1,0 +1,106 @@
+"""The binding's own contract: codes from the C++ enums, parameter structs by
+field name, the matrix view, and the last-line checks of the private API."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import LOSSES, OPTIMIZERS
+
+from gdfast import GDRegressor, SGDRegressor, _core, reference
+from gdfast._sgd import LEARNING_RATES
+
+
+def test_codes_name_every_enum_once():
+    assert set(_core.CODES) == {"loss", "penalty", "schedule", "optimizer"}
+    for family, table in _core.CODES.items():
+        assert len(set(table.values())) == len(table), family
+    assert list(_core.CODES["loss"]) == LOSSES
+    assert list(_core.CODES["optimizer"]) == OPTIMIZERS
+    assert set(_core.CODES["penalty"]) == {"none", "l1", "l2", "elasticnet"}
+    assert set(LEARNING_RATES) <= set(_core.CODES["schedule"])
+
+
+def test_every_loss_has_a_reference_and_a_curvature():
+    r = np.linspace(-3, 3, 13)
+    for loss in _core.CODES["loss"]:
+        assert reference.loss_value(r, loss, 0.5).shape == r.shape
+    assert _core.SMOOTH_LOSSES == {"squared_error", "huber", "squared_epsilon_insensitive"}
+
+
+def test_estimators_accept_exactly_the_engine_codes():
+    constraints = GDRegressor._parameter_constraints
+    assert constraints["optimizer"][0].options == set(_core.CODES["optimizer"])
+    assert SGDRegressor._parameter_constraints["loss"][0].options == set(_core.CODES["loss"])
+
+
+def test_fields_round_trip_and_refuse_what_they_cannot_hold():
+    P = _core.GdParams()
+    assert {"alpha", "loss", "max_iter", "momentum", "batch_size", "seed"} <= set(P.names())
+    P.update(alpha=0.5, max_iter=7, shuffle=False, loss=_core.CODES["loss"]["huber"])
+    assert (P.alpha, P.max_iter, P.shuffle, P.loss) == (0.5, 7, False, 1)
+    assert isinstance(P.max_iter, int) and isinstance(P.shuffle, bool)
+    with pytest.raises(AttributeError, match="no field 'alhpa'"):
+        P.alhpa = 1.0
+    with pytest.raises(AttributeError, match="no field"):
+        _ = P.alhpa
+    with pytest.raises(ValueError, match="max_iter"):
+        P.max_iter = 2**40
+    with pytest.raises(ValueError, match="max_iter"):
+        P.max_iter = 1.5
+    with pytest.raises(ValueError, match="shuffle"):
+        P.shuffle = 2
+    with pytest.raises(ValueError, match="seed"):
+        P.seed = -1
+    with pytest.raises(TypeError, match="alpha must be a number"):
+        P.alpha = "big"
+    assert pickle.loads(pickle.dumps(P)).as_dict() == P.as_dict()
+
+
+def test_state_counters_come_from_the_engine():
+    assert _core.GdState().as_dict() == {
+        "step": 0.0,
+        "epoch": 0.0,
+        "lr_scale": 1.0,
+        "base_lr": 0.0,
+        "fista_t": 1.0,
+    }
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matrix_views_dense_and_csr(dtype, index_dtype):
+    X = np.arange(12, dtype=dtype).reshape(4, 3)
+    for layout in (X, np.asfortranarray(X)):
+        M = _core.Matrix(layout)
+        assert (M.n_rows, M.n_cols, M.csr, M.dtype) == (4, 3, False, np.dtype(dtype))
+    C = sp.csr_matrix(X)
+    C.indices = C.indices.astype(index_dtype)
+    C.indptr = C.indptr.astype(index_dtype)
+    M = _core.Matrix(C)
+    assert (M.n_rows, M.n_cols, M.csr) == (4, 3, True)
+    out, status = _core.predict(M, np.ones(3), np.zeros(1), 1, 1)
+    assert status == _core.STATUS_OK
+    np.testing.assert_allclose(out[:, 0], X.sum(axis=1))
+
+
+def test_binding_refuses_inconsistent_arrays():
+    X = np.ones((4, 3))
+    with pytest.raises(ValueError, match="inconsistent"):
+        _core.Matrix(np.ones(3))
+    with pytest.raises(ValueError, match="inconsistent"):
+        _core.Matrix(np.ones((4, 3), dtype=np.int64))
+    M = _core.Matrix(X)
+    with pytest.raises(ValueError, match="inconsistent"):  # y of the wrong dtype
+        _core.loss_grad(M, np.ones(4, np.float32), None, np.ones(3), np.zeros(1), 1, 0, 0.1, 1)
+    with pytest.raises(ValueError, match="inconsistent"):  # y of the wrong length
+        _core.loss_grad(M, np.ones(5), None, np.ones(3), np.zeros(1), 1, 0, 0.1, 1)
+    theta = np.zeros(3)
+    hyper = _core.OptimizerHyper()
+    with pytest.raises(ValueError, match="state arrays"):  # momentum without its velocity
+        _core.optimizer_step(
+            _core.CODES["optimizer"]["momentum"], theta, theta, None, None, 0.1, hyper, 1.0, 0.0
+        )
