@@ -50,7 +50,6 @@ class SgdParams(Fields): ...
 class SgdState(Fields): ...
 class GdParams(Fields): ...
 class GdState(Fields): ...
-class OptimizerHyper(Fields): ...
 
 class Record:
     status: int
@@ -117,7 +116,11 @@ def optimizer_step(
     s1: Floating | None,
     s2: Floating | None,
     lr: float,
-    hyper: OptimizerHyper,
+    momentum: float,
+    beta_1: float,
+    beta_2: float,
+    rho: float,
+    eps: float,
     step: float,
     weight_decay: float,
 ) -> bool: ...

@@ -159,17 +159,28 @@ def predict(X: Any, coef: Any, intercept: Any, *, n_jobs: int | None = None) -> 
 # writable C-contiguous float32/float64 arrays of one shape and dtype.
 
 
+# The binding's optimizer_step arguments after the learning rate; a step ignores
+# what it does not use.
+_HYPER_DEFAULTS = (
+    ("momentum", 0.9),
+    ("beta_1", 0.9),
+    ("beta_2", 0.999),
+    ("rho", 0.9),
+    ("eps", 1e-8),
+    ("step", 1.0),
+    ("weight_decay", 0.0),
+)
+
+
 def _step(name: str, arguments: dict[str, Any]) -> None:
     """Validate the arguments of ``apply_<name>`` (its ``locals()``), then run
     the fused step in place."""
     arrays, h = check_step_arguments(name, arguments)
     p, g, *states = arrays
     s1, s2 = [*states, None, None][:2]
-    hyper = _core.OptimizerHyper()
-    hyper.update({k: v for k, v in h.items() if k in hyper.names()})
-    step, decay = h.get("step", 1.0), h.get("weight_decay", 0.0)
+    hyper = [h.get(k, default) for k, default in _HYPER_DEFAULTS]
     kind = _core.CODES["optimizer"][name]
-    if not _core.optimizer_step(kind, p, g, s1, s2, h["learning_rate"], hyper, step, decay):
+    if not _core.optimizer_step(kind, p, g, s1, s2, h["learning_rate"], *hyper):
         raise step_overflow_error(f"apply_{name}")
 
 

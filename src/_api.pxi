@@ -79,7 +79,11 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
     FieldSet* new_field_set(const string& kind)
 
     cdef cppclass CppOptimizerHyper "gdfast::OptimizerHyper":
-        pass
+        double momentum
+        double beta_1
+        double beta_2
+        double rho
+        double eps
 
     cdef cppclass CppSgdParams "gdfast::SgdParams":
         pass

@@ -289,8 +289,8 @@ def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train
     return make_record(status, S.record)
 
 
-def optimizer_step(int kind, theta, g, s1, s2, double lr, OptimizerHyper hyper, double step,
-                   double weight_decay):
+def optimizer_step(int kind, theta, g, s1, s2, double lr, double momentum, double beta_1,
+                   double beta_2, double rho, double eps, double step, double weight_decay):
     """One fused optimizer update of theta (and its state arrays s1, s2), in place.
 
     Returns True when applied, False when the update would have written a
@@ -303,7 +303,8 @@ def optimizer_step(int kind, theta, g, s1, s2, double lr, OptimizerHyper hyper, 
     cdef Buffer gb = vector_of(g, element, n, "g")
     cdef Buffer b1 = vector_of(s1, element, n, "s1", True)
     cdef Buffer b2 = vector_of(s2, element, n, "s2", True)
-    cdef CppOptimizerHyper* h = <CppOptimizerHyper*>hyper.address("optimizer_hyper")
+    cdef CppOptimizerHyper h
+    h.momentum, h.beta_1, h.beta_2, h.rho, h.eps = momentum, beta_1, beta_2, rho, eps
     cdef OptimizerKind okind = <OptimizerKind>kind
     cdef int needed = state_arrays(okind)
     require((b1 is not None) == (needed >= 1) and (b2 is not None) == (needed >= 2),
@@ -316,7 +317,7 @@ def optimizer_step(int kind, theta, g, s1, s2, double lr, OptimizerHyper hyper, 
     if n == 0:
         return True
     with nogil:
-        ok = optimizer_step_kernel(element, okind, t_ptr, g_ptr, s1_ptr, s2_ptr, n, lr, h[0], step,
+        ok = optimizer_step_kernel(element, okind, t_ptr, g_ptr, s1_ptr, s2_ptr, n, lr, h, step,
                                    weight_decay)
     return bool(ok)
 

@@ -91,12 +91,6 @@ cdef class GdState(Fields):
         self.make("gd_state")
 
 
-cdef class OptimizerHyper(Fields):
-    """Hyper-parameters of the optimizers (optimizers.hpp: OptimizerHyper)."""
-    def __cinit__(self):
-        self.make("optimizer_hyper")
-
-
 cdef class Record:
     """What a fit reported: status, epochs, objectives, validation scores."""
     cdef readonly int status

@@ -99,8 +99,8 @@ def test_binding_refuses_inconsistent_arrays():
     with pytest.raises(ValueError, match="inconsistent"):  # y of the wrong length
         _core.loss_grad(M, np.ones(5), None, np.ones(3), np.zeros(1), 1, 0, 0.1, 1)
     theta = np.zeros(3)
-    hyper = _core.OptimizerHyper()
+    hyper = (0.9, 0.9, 0.999, 0.9, 1e-8, 1.0, 0.0)  # momentum, betas, rho, eps, step, decay
     with pytest.raises(ValueError, match="state arrays"):  # momentum without its velocity
         _core.optimizer_step(
-            _core.CODES["optimizer"]["momentum"], theta, theta, None, None, 0.1, hyper, 1.0, 0.0
+            _core.CODES["optimizer"]["momentum"], theta, theta, None, None, 0.1, *hyper
         )

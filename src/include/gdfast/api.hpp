@@ -235,15 +235,13 @@ class FieldSetOf final : public FieldSet {
     }
 };
 
-// A new struct of `kind` ("sgd_params", "sgd_state", "gd_params", "gd_state",
-// "optimizer_hyper", "loss"), or nullptr.
+// A new struct of `kind` ("sgd_params", "sgd_state", "gd_params", "gd_state"),
+// or nullptr.
 inline FieldSet* new_field_set(const std::string& kind) {
     if (kind == "sgd_params") return new FieldSetOf<SgdParams>();
     if (kind == "sgd_state") return new FieldSetOf<SgdState>();
     if (kind == "gd_params") return new FieldSetOf<GdParams>();
     if (kind == "gd_state") return new FieldSetOf<GdState>();
-    if (kind == "optimizer_hyper") return new FieldSetOf<OptimizerHyper>();
-    if (kind == "loss") return new FieldSetOf<Loss>();
     return nullptr;
 }
 

@@ -122,9 +122,19 @@ inline Loss make_loss(int kind, double epsilon, double derivative_clip = HUGE_VA
 // mean over rows i and targets t of l(c_t, y_it), y row-major (n x k): the loss
 // of a constant prediction, the yardstick of divergence detection.
 inline double mean_constant_loss(const Loss& loss, const double* y, index_t n, index_t k, const double* c) {
-    double total = 0.0, unused;
-    for (index_t i = 0; i < n; ++i)
-        for (index_t t = 0; t < k; ++t) total += loss.value_and_derivative(c[t], y[i * k + t], &unused);
+    const double total = with_loss(loss.kind, [&](auto K) {
+        double sum = 0.0;
+        for (index_t t = 0; t < k; ++t) {
+            double part = 0.0;
+            GDFAST_SIMD_REDUCTION(part)
+            for (index_t i = 0; i < n; ++i) {
+                double unused;
+                part += LossRule<decltype(K)::value>::eval(c[t] - y[i * k + t], loss.epsilon, &unused);
+            }
+            sum += part;
+        }
+        return sum;
+    });
     return n * k > 0 ? total / static_cast<double>(n * k) : 0.0;
 }
 
