@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from gdfast import _core
 from gdfast._config import resolve_n_jobs
 from gdfast._sklearn_compat import Interval, StrOptions, _fit_context
+from gdfast._validation import kernel_ready
 
 # scikit-learn draws its seeds below this bound (np.int32 max).
 MAX_SEED = int(np.iinfo(np.int32).max)
@@ -84,10 +85,7 @@ def linear_predict(estimator, X, n_jobs=None) -> np.ndarray:
     b = np.ascontiguousarray(np.asarray(estimator.intercept_, dtype=np.float64).reshape(k))
     out_dtype = np.result_type(X.dtype, estimator.coef_.dtype)
     threads = resolve_n_jobs(n_jobs)
-    if sp.issparse(X):
-        X = X.tocsr()
-    elif not (X.flags.c_contiguous or X.flags.f_contiguous):
-        X = np.ascontiguousarray(X)
+    X = kernel_ready(X)
     out, status = _core.predict(_core.Matrix(X), W.reshape(-1), b, k, threads)
     if status != _core.STATUS_OK:
         raise FloatingPointError(

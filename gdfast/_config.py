@@ -7,6 +7,9 @@ from numbers import Integral
 
 from gdfast import _core
 
+# OpenMP counts threads in a C int.
+MAX_THREADS = 2**31 - 1
+
 
 def resolve_n_jobs(n_jobs: int | None) -> int:
     """Number of threads a kernel call will use for ``n_jobs``.
@@ -26,6 +29,8 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
         raise TypeError(f"n_jobs must be None or a nonzero integer, got {n_jobs!r}.")
     if n_jobs == 0:
         raise ValueError("n_jobs must be None or a nonzero integer, got 0.")
+    if abs(n_jobs) > MAX_THREADS:
+        raise ValueError(f"n_jobs must be at most {MAX_THREADS} in magnitude, got {n_jobs}.")
     return int(_core.threads_for(int(n_jobs)))
 
 

@@ -6,7 +6,6 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import MultiOutputMixin
 from sklearn.utils.validation import validate_data
 
@@ -24,6 +23,7 @@ from gdfast._engine import (
     to_working,
 )
 from gdfast._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
+from gdfast._validation import kernel_ready
 
 # Every schedule of the engine but the per-sample passive-aggressive rules, and "auto".
 SCHEDULES = {name for name in _core.CODES["schedule"] if name not in ("pa1", "pa2")} | {"auto"}
@@ -301,8 +301,7 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
             y_numeric=True,
             reset=first_call,
         )
-        if not sp.issparse(X) and not (X.flags.c_contiguous or X.flags.f_contiguous):
-            X = np.ascontiguousarray(X)
+        X = kernel_ready(X)
         if not first_call and (y.ndim == 2) != (self.coef_.ndim == 2):
             raise ValueError(
                 f"y has {y.ndim} dimension(s) but the model was fitted with "

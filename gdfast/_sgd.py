@@ -16,6 +16,7 @@ from gdfast._config import resolve_n_jobs
 from gdfast._divergence import divergence_threshold, raise_on_failure
 from gdfast._engine import EngineState, code, run_descent, run_per_sample, set_shared
 from gdfast._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
+from gdfast._validation import kernel_ready
 
 # scikit-learn's learning-rate schedules (the engine has more; GDRegressor offers them).
 LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive", "pa1", "pa2")
@@ -300,6 +301,7 @@ class SGDRegressor(LinearRegressorBase):
             dtype=[np.float64, np.float32],
             reset=first_call,
         )
+        X = kernel_ready(X)
         y = targets_as(y, X.dtype)
         n_features = X.shape[1]
         # None stays None: the kernels then weigh every sample 1 without an array.

@@ -80,8 +80,10 @@ def check_hyperparameter(
 
 def check_step(step: Any) -> int:
     """Adam's 1-based update count."""
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"step must be an integer >= 1 (the count of this update); got {step!r}.")
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 1 <= step <= 2**53:
+        raise ValueError(
+            f"step must be an integer >= 1 and <= 2**53 (the count of this update); got {step!r}."
+        )
     return int(step)
 
 

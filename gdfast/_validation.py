@@ -90,24 +90,28 @@ def _check_csr(X, name: str):
     )
     indices = np.ascontiguousarray(X.indices, dtype=index_dtype)
     indptr = np.ascontiguousarray(X.indptr, dtype=index_dtype)
-    n_rows, n_cols = X.shape
-    # The kernels index with these arrays unchecked: a malformed matrix must
-    # stop here, never reach them.
-    if indptr.shape != (n_rows + 1,) or indptr[0] != 0:
-        raise ValueError(f"{name} is a malformed CSR matrix: indptr has the wrong shape or start.")
-    if np.any(np.diff(indptr) < 0) or indptr[-1] > min(indices.shape[0], data.shape[0]):
-        raise ValueError(
-            f"{name} is a malformed CSR matrix: indptr is not non-decreasing or overruns."
-        )
-    nnz = int(indptr[-1])
-    if nnz and (indices[:nnz].min() < 0 or indices[:nnz].max() >= n_cols):
-        raise ValueError(f"{name} is a malformed CSR matrix: column indices out of range.")
+    # The structure (indptr start, order and end, column index range) is
+    # checked in O(nnz) by _core.Matrix, before any kernel reads it.
     if data is X.data and indices is X.indices and indptr is X.indptr:
         return X
     out = X.__class__((data, indices, indptr), shape=X.shape)
     # The constructor may re-derive index dtypes; keep the validated arrays.
     out.data, out.indices, out.indptr = data, indices, indptr
     return out
+
+
+def kernel_ready(X: Any):
+    """X (already validated for values) as the kernels read it: a CSR matrix
+    with one index dtype and contiguous arrays, or a C-/F-contiguous array,
+    converted only when it is not one already. The structure of a CSR matrix is
+    checked here (O(nnz), by the binding): a malformed one raises a ValueError
+    that says what is wrong, before anything else reads it."""
+    if sp.issparse(X):
+        X = _check_csr(X, "X")
+        _core.Matrix(X)
+    elif not (X.flags.c_contiguous or X.flags.f_contiguous):
+        X = np.ascontiguousarray(X)
+    return X
 
 
 def check_finite(a: np.ndarray, name: str) -> None:

@@ -66,6 +66,16 @@ cdef inline void* ptr_of(Buffer b) noexcept:
     return NULL if b is None else b.ptr()
 
 
+# What csr_defect found, for the message (the kernels would read out of bounds).
+CSR_DEFECTS = {
+    1: "indptr[0] must be 0",
+    2: "indptr decreases after row {where} (it must be non-decreasing)",
+    3: "indptr[-1] exceeds the {nnz} stored entries",
+    4: "column index of stored entry {where} is outside [0, {n_cols}) "
+       "(column indices out of range)",
+}
+
+
 cdef class Matrix:
     """The view of X every kernel takes: a dense float32/float64 array with any
     element strides, or a CSR matrix (data, int32/int64 indices and indptr)."""
@@ -107,12 +117,22 @@ cdef class Matrix:
                 and indices.view.itemsize in (4, 8), "CSR index arrays")
         self.c.wide_indices = indices.view.itemsize == 8
         n_rows, n_cols = X.shape
-        require(indptr.items() == n_rows + 1 and indices.items() == data.items(), "CSR arrays")
+        if indptr.items() != n_rows + 1 or indices.items() != data.items():
+            raise ValueError(
+                f"X is a malformed CSR matrix: indptr has {indptr.items()} entries for {n_rows} "
+                f"rows (needs {n_rows + 1}); indices has {indices.items()}, data {data.items()}.")
         self.c.n_rows = n_rows
         self.c.n_cols = n_cols
         self.c.data = data.ptr()
         self.c.indices = indices.ptr()
         self.c.indptr = indptr.ptr()
+        cdef index_t where = 0, stored = data.items()
+        cdef int defect
+        with nogil:
+            defect = csr_defect(self.c, stored, &where)
+        if defect:
+            raise ValueError("X is a malformed CSR matrix: " + CSR_DEFECTS[defect].format(
+                where=where, n_cols=self.c.n_cols, nnz=data.items()))
         return 0
 
     @property

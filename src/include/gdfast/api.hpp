@@ -68,6 +68,38 @@ CsrMatrix<T, I> csr_of(const MatrixView& v) {
                            static_cast<const I*>(v.indptr), v.n_rows, v.n_cols};
 }
 
+// Why the kernels cannot trust a CSR view (they index with it unchecked):
+// 0 when they can. *where is the offending row (indptr) or stored entry (indices).
+enum CsrDefect : int {
+    csr_ok = 0,
+    csr_indptr_start = 1,       // indptr[0] != 0
+    csr_indptr_decreasing = 2,  // indptr[i + 1] < indptr[i]
+    csr_indptr_overrun = 3,     // indptr[n_rows] > the stored entries
+    csr_index_range = 4,        // a column index outside [0, n_cols)
+};
+
+template <class I>
+int csr_defect_of(const I* indptr, const I* indices, index_t n_rows, index_t n_cols, index_t stored,
+                  index_t* where) {
+    if (indptr[0] != 0) return *where = 0, csr_indptr_start;
+    for (index_t i = 0; i < n_rows; ++i)
+        if (indptr[i + 1] < indptr[i]) return *where = i, csr_indptr_decreasing;
+    const index_t nnz = static_cast<index_t>(indptr[n_rows]);
+    if (nnz > stored) return *where = n_rows, csr_indptr_overrun;
+    for (index_t q = 0; q < nnz; ++q)
+        if (indices[q] < 0 || static_cast<index_t>(indices[q]) >= n_cols) return *where = q, csr_index_range;
+    return csr_ok;
+}
+
+// The defect of a CSR view with `stored` entries in data and indices.
+inline int csr_defect(const MatrixView& v, index_t stored, index_t* where) {
+    if (v.wide_indices)
+        return csr_defect_of(static_cast<const std::int64_t*>(v.indptr), static_cast<const std::int64_t*>(v.indices),
+                             v.n_rows, v.n_cols, stored, where);
+    return csr_defect_of(static_cast<const std::int32_t*>(v.indptr), static_cast<const std::int32_t*>(v.indices),
+                         v.n_rows, v.n_cols, stored, where);
+}
+
 // f(M) with M the typed matrix behind the view.
 template <class F>
 decltype(auto) visit(const MatrixView& v, F&& f) {
