@@ -1,4 +1,5 @@
-"""The gdfast command line: ``gdfast bench`` and ``gdfast fit`` (``python -m gdfast``)."""
+"""The gdfast command line: ``gdfast fit``, ``gdfast predict`` and ``gdfast bench``
+(``python -m gdfast``)."""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def _read_parquet(path: str) -> tuple[list[str], np.ndarray]:
 
 def _read_csv(path: str, delimiter: str) -> tuple[list[str], np.ndarray]:
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name.
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=delimiter)
             header = next(reader, None)
             if header is None or not any(h.strip() for h in header):
@@ -133,9 +135,22 @@ def _estimator(args):
     return GDRegressor(**kw, batch_size=args.batch_size, standardize=not args.no_standardize)
 
 
+# What `gdfast fit` fits when it is given no file: data shipped in the package.
+BUNDLED = os.path.join(os.path.dirname(__file__), "data", "diabetes.csv")
+BUNDLED_TARGET = "progression"
+
+
 def cmd_fit(args) -> int:
     from sklearn.exceptions import ConvergenceWarning
 
+    if args.data is None:
+        args.data, args.target = BUNDLED, args.target or BUNDLED_TARGET
+        print(
+            "no data file given: fitting the bundled diabetes data (442 patients, 10 "
+            f"features, target {args.target!r}; see gdfast/data/README.md)"
+        )
+    elif args.target is None:
+        raise CliError("--target is required with a data file (the column to predict)")
     names, data = read_table(args.data)
     if args.target not in names:
         shown = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
@@ -174,6 +189,7 @@ def cmd_fit(args) -> int:
     print(f"iterations: {model.n_iter_}   time: {elapsed:.3f} s")
     for w in caught:
         print(f"warning: {w.message}")
+    model.feature_names_in_ = np.asarray(features, dtype=object)  # for gdfast predict
     if args.save:
         try:
             with open(args.save, "wb") as f:
@@ -181,6 +197,57 @@ def cmd_fit(args) -> int:
         except OSError as exc:
             raise CliError(f"cannot save the model to {args.save}: {exc.strerror}") from None
         print(f"model saved to {args.save}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import warnings
+
+    from sklearn.base import RegressorMixin
+
+    try:
+        with open(args.model, "rb") as f:
+            model = pickle.load(f)
+    except FileNotFoundError:
+        raise CliError(f"{args.model}: no such file") from None
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        raise CliError(f"{args.model}: not a saved model ({type(exc).__name__})") from None
+    if not (isinstance(model, RegressorMixin) and hasattr(model, "coef_")):
+        raise CliError(f"{args.model}: not a fitted gdfast model (saved with gdfast fit --save)")
+    names, data = read_table(args.data)
+    expected = [str(n) for n in getattr(model, "feature_names_in_", [])]
+    if expected:
+        missing = [n for n in expected if n not in names]
+        if missing:
+            raise CliError(
+                f"{args.data}: the model needs column {missing[0]!r}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                + f"; the file has: {', '.join(names[:20])}"
+            )
+        X = data[:, [names.index(n) for n in expected]]
+    else:
+        X = data
+    if X.shape[1] != model.n_features_in_:
+        raise CliError(
+            f"{args.data}: {X.shape[1]} feature columns, but the model was fitted on "
+            f"{model.n_features_in_}"
+        )
+    with warnings.catch_warnings():  # columns were matched by name above
+        warnings.filterwarnings("ignore", message=".*feature names.*")
+        try:
+            pred = model.predict(X)
+        except (ValueError, FloatingPointError) as exc:
+            raise CliError(" ".join(str(exc).split())) from None
+    lines = "prediction\n" + "".join(f"{v:.17g}\n" for v in np.ravel(pred))
+    if args.output:
+        try:
+            with open(args.output, "w") as f:
+                f.write(lines)
+        except OSError as exc:
+            raise CliError(f"cannot write {args.output}: {exc.strerror}") from None
+        print(f"{pred.shape[0]} predictions written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(lines)
     return 0
 
 
@@ -205,6 +272,8 @@ def cmd_bench(args) -> int:
             _bench.plot_speedups(results, selected, args.plot)
         except ImportError:
             raise CliError('--plot needs matplotlib: pip install "gdfast[plot]"') from None
+        except OSError as exc:
+            raise CliError(f"cannot write the plot to {args.plot}: {exc.strerror}") from None
         print(f"plot written to {args.plot}")
     return 0
 
@@ -228,10 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     fit = sub.add_parser("fit", help="fit a linear model on a data file")
-    fit.add_argument("data", help="a .csv/.tsv (header row), .npy (2-D) or .parquet file")
     fit.add_argument(
-        "--target", required=True, help="the column to predict (.npy: the column number)"
+        "data",
+        nargs="?",
+        help="a .csv/.tsv (header row), .npy (2-D) or .parquet file; none: the bundled "
+        "diabetes data",
     )
+    fit.add_argument("--target", help="the column to predict (.npy: the column number)")
     fit.add_argument(
         "--estimator",
         choices=["gd", "sgd"],
@@ -263,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--verbose", type=int, default=0)
     fit.add_argument("--save", metavar="MODEL.pkl", help="pickle the fitted model here")
     fit.set_defaults(func=cmd_fit)
+
+    predict = sub.add_parser("predict", help="predict with a model saved by gdfast fit --save")
+    predict.add_argument("model", help="the MODEL.pkl that gdfast fit --save wrote")
+    predict.add_argument("data", help="the rows to predict (.csv/.tsv, .npy or .parquet)")
+    predict.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    predict.set_defaults(func=cmd_predict)
     return parser
 
 
@@ -278,6 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gdfast: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
