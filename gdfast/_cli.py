@@ -20,6 +20,10 @@ class CliError(Exception):
     """A problem the user can fix: printed as one line, exit status 1."""
 
 
+class UsageError(CliError):
+    """A command line that asks for nothing valid: exit status 2, as argparse's."""
+
+
 # ---------------------------------------------------------------------------- reading data
 
 
@@ -150,7 +154,7 @@ def cmd_fit(args) -> int:
             f"features, target {args.target!r}; see gdfast/data/README.md)"
         )
     elif args.target is None:
-        raise CliError("--target is required with a data file (the column to predict)")
+        raise UsageError("--target is required with a data file (the column to predict)")
     names, data = read_table(args.data)
     if args.target not in names:
         shown = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
@@ -350,6 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except UsageError as exc:
+        print(f"gdfast: error: {exc}", file=sys.stderr)
+        return 2
     except CliError as exc:
         print(f"gdfast: error: {exc}", file=sys.stderr)
         return 1

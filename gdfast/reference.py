@@ -97,7 +97,10 @@ def loss_grad(
     # Predictions in X's dtype (float32 data is multiplied in float32, as by NumPy
     # and the kernels); losses, derivatives and sums over rows in float64.
     with np.errstate(all="ignore"):  # a non-finite result is raised below
-        p = np.asarray(a.X @ a.coef.T.astype(dtype)) + a.intercept.astype(dtype)  # (n, k)
+        coef = a.coef.T.astype(dtype)
+        if not np.isfinite(coef).all():  # beyond float32: the kernels then multiply in float64
+            coef, dtype = a.coef.T, np.dtype(np.float64)
+        p = np.asarray(a.X @ coef) + a.intercept.astype(dtype)  # (n, k)
     if not np.isfinite(p).all():
         raise nonfinite_error(a.X, "loss_grad")
     name = _loss_name(a.loss_kind)

@@ -60,11 +60,11 @@ def test_predict_errors_are_one_line(tmp_path):
         ("predict", "model.pkl", str(path)),  # missing columns
         ("predict", "missing.pkl", str(path)),  # no model file
         ("predict", str(path), str(path)),  # not a model
-        ("fit", str(path)),  # a file without --target
+        ("fit", str(path)),  # a file without --target: a usage error (exit 2)
     ]
     for args in cases:
         out = run(tmp_path, *args)
-        assert out.returncode == 1, (args, out.stdout)
+        assert out.returncode == (2 if args[0] == "fit" else 1), (args, out.stdout)
         assert "Traceback" not in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
         assert out.stderr.startswith("gdfast: error:")
