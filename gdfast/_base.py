@@ -3,8 +3,10 @@ seed, rollback on failure, warnings, prediction and progress output."""
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
+import weakref
 from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import ClassVar
@@ -26,18 +28,29 @@ from gdfast._validation import kernel_ready
 MAX_SEED = int(np.iinfo(np.int32).max)
 
 
+# One lock per estimator object, gone with it (estimators keep no lock
+# themselves: they must pickle and clone).
+_FIT_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 @contextmanager
 def unfitted_on_failure(estimator, first_call: bool):
-    """Undo what validate_data(reset=True) set if the first fit fails, so that a
-    failed fit leaves the estimator unfitted rather than half-fitted."""
-    try:
-        yield
-    except BaseException:
-        if first_call:
-            for attr in ("n_features_in_", "feature_names_in_"):
-                if attr in vars(estimator):
-                    delattr(estimator, attr)
-        raise
+    """One fit of ``estimator`` at a time, undone if it fails.
+
+    Fits of one estimator from several threads run one after the other, so the
+    attributes a fit publishes (``n_features_in_`` first, ``coef_`` last) always
+    come from the same fit. If a first fit fails, what validate_data(reset=True)
+    set is removed, so the estimator is left unfitted rather than half-fitted.
+    """
+    with _FIT_LOCKS.setdefault(estimator, threading.RLock()):
+        try:
+            yield
+        except BaseException:
+            if first_call:
+                for attr in ("n_features_in_", "feature_names_in_"):
+                    if attr in vars(estimator):
+                        delattr(estimator, attr)
+            raise
 
 
 def targets_as(y: np.ndarray, dtype) -> np.ndarray:

@@ -51,6 +51,18 @@ def check_optimizer_arrays(params: Any, grad: Any, *states: Any) -> tuple[np.nda
     check_finite(g, "grad")
     for name, a in zip(names, arrays, strict=True):
         check_finite(a, name)
+    # The update reads and writes every array in one pass: overlapping memory
+    # (a view of params passed as its own state or gradient) would mix old and
+    # new values.
+    flat = [params, g, *states]
+    labels = ["params", "grad", *names[1:]]
+    for i in range(len(flat)):
+        for j in range(i + 1, len(flat)):
+            if np.may_share_memory(flat[i], flat[j]) and np.shares_memory(flat[i], flat[j]):
+                raise ValueError(
+                    f"{labels[i]} and {labels[j]} overlap in memory; the step reads and writes "
+                    "them in one pass: pass separate arrays."
+                )
     return tuple(a.reshape(-1) for a in (params, g, *states))
 
 
