@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from numbers import Integral
 
@@ -9,6 +10,21 @@ from gdfast import _core
 
 # OpenMP counts threads in a C int.
 MAX_THREADS = 2**31 - 1
+
+# GNU OpenMP's thread pool does not survive fork(): a child forked after the
+# parent ran a parallel kernel (multiprocessing's default "fork" start method on
+# Linux) would hang in its next parallel region. Kernels in a forked child run on
+# one thread instead.
+_in_forked_child = False
+
+
+def _after_fork_in_child() -> None:
+    global _in_forked_child
+    _in_forked_child = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:
@@ -18,20 +34,24 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
     threadpoolctl), a positive integer that many threads, and a negative one
     counts back from the number of cores (``-1`` = all cores), as in joblib.
 
+    In a process forked from one that had imported gdfast, kernels run on one
+    thread (GNU OpenMP is not fork-safe); use the "spawn" or "forkserver" start
+    method of multiprocessing for parallel kernels in worker processes.
+
     Raises
     ------
     ValueError
         If ``n_jobs`` is 0. TypeError if it is not an integer or None.
     """
     if n_jobs is None:
-        return int(_core.threads_for(0))
+        return 1 if _in_forked_child else int(_core.threads_for(0))
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral):
         raise TypeError(f"n_jobs must be None or a nonzero integer, got {n_jobs!r}.")
     if n_jobs == 0:
         raise ValueError("n_jobs must be None or a nonzero integer, got 0.")
     if abs(n_jobs) > MAX_THREADS:
         raise ValueError(f"n_jobs must be at most {MAX_THREADS} in magnitude, got {n_jobs}.")
-    return int(_core.threads_for(int(n_jobs)))
+    return 1 if _in_forked_child else int(_core.threads_for(int(n_jobs)))
 
 
 def show_config(file=None) -> None:
