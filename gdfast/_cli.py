@@ -144,8 +144,34 @@ BUNDLED = os.path.join(os.path.dirname(__file__), "data", "diabetes.csv")
 BUNDLED_TARGET = "progression"
 
 
+class Progress:
+    """The progress line of a long fit on a terminal: epoch, objective, elapsed
+    time, redrawn at most five times a second on stderr."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.shown = False
+
+    def __call__(self, info: dict) -> None:
+        now = time.perf_counter()
+        if now - self.last < 0.2:
+            return
+        self.last, self.shown = now, True
+        sys.stderr.write(
+            f"\r  epoch {info['epoch']}  objective {info['objective']:.6g}  "
+            f"elapsed {now - self.start:.1f} s "
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
 def cmd_fit(args) -> int:
     from sklearn.exceptions import ConvergenceWarning
+
+    from gdfast._engine import PROGRESS
 
     if args.data is None:
         args.data, args.target = BUNDLED, args.target or BUNDLED_TARGET
@@ -171,10 +197,16 @@ def cmd_fit(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         t0 = time.perf_counter()
+        progress = Progress() if sys.stderr.isatty() and not args.quiet else None
+        token = PROGRESS.set(progress)
         try:
             model.fit(X, y)
         except ValueError as exc:  # bad data or a diverged descent: say it in one line
             raise CliError(" ".join(str(exc).split())) from None
+        finally:
+            PROGRESS.reset(token)
+            if progress is not None:
+                progress.close()
         elapsed = time.perf_counter() - t0
     coef = np.asarray(model.coef_).ravel()
     intercept = float(np.ravel(model.intercept_)[0])
@@ -338,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--n-jobs", type=int, default=None)
     fit.add_argument("--verbose", type=int, default=0)
     fit.add_argument("--save", metavar="MODEL.pkl", help="pickle the fitted model here")
+    fit.add_argument(
+        "--quiet", action="store_true", help="no progress line on a terminal during the fit"
+    )
     fit.set_defaults(func=cmd_fit)
 
     predict = sub.add_parser("predict", help="predict with a model saved by gdfast fit --save")

@@ -11,6 +11,8 @@ arrays as they were; the status is left to ``raise_on_failure``.
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +22,20 @@ from gdfast import _core
 from gdfast._base import EpochPrinter
 
 Params = _core.SgdParams | _core.GdParams
+
+# A per-epoch callback (the EpochInfo dict) for fits run in this context when
+# verbose is off: the command line's progress line.
+PROGRESS: contextvars.ContextVar[Callable[[dict], None] | None] = contextvars.ContextVar(
+    "gdfast_progress", default=None
+)
+
+
+def _loop(params: Params, verbose: bool, printer: Callable[[], EpochPrinter]) -> _core.Loop:
+    """The callbacks of a run: the verbose printer, else a PROGRESS callback."""
+    callback = printer() if verbose else PROGRESS.get()
+    if callback is not None:
+        params.verbose = True  # the engine reports epochs
+    return _core.Loop(callback)
 
 
 def code(family: str, name: str | None) -> int:
@@ -162,7 +178,7 @@ def run_descent(
         new_state.avg,
         params,
         counters,
-        _core.Loop(EpochPrinter(show_step) if verbose else None),
+        _loop(params, verbose, lambda: EpochPrinter(show_step)),
     )
     new_state.counters = counters.as_dict()
     return DescentRun(record, coef.reshape(k, p), intercept, new_state)
@@ -208,6 +224,6 @@ def run_per_sample(
         aw,
         params,
         state,
-        _core.Loop(EpochPrinter() if verbose else None),
+        _loop(params, verbose, EpochPrinter),
     )
     return PerSampleRun(record, w, state.intercept, aw, state.avg_intercept, state.t)

@@ -84,3 +84,38 @@ def test_closed_pipe_is_not_a_traceback(tmp_path):
         err = proc.stderr.read().decode()
         proc.wait(timeout=120)
         assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def _fit_on_a_terminal(tmp_path, *extra):
+    """Run gdfast fit with stderr on a pseudo-terminal; return what it showed there."""
+    import os
+    import pty
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "big.npy", rng.standard_normal((200_000, 21)))  # a fit of ~1 s
+    leader, follower = pty.openpty()
+    args = ["fit", "big.npy", "--target", "20", "--estimator", "sgd", "--max-iter", "100"]
+    cmd = [sys.executable, "-m", "gdfast", *args, "--tol", "-1", *extra]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(leader)
+    assert proc.returncode == 0, shown
+    return shown.decode(), out.decode()
+
+
+def test_long_fit_shows_progress_on_a_terminal_and_quiet_silences_it(tmp_path):
+    shown, out = _fit_on_a_terminal(tmp_path)
+    assert "epoch" in shown and "objective" in shown and "elapsed" in shown
+    assert "epoch" not in out  # stdout (the model) stays clean
+    shown, _ = _fit_on_a_terminal(tmp_path, "--quiet")
+    assert "epoch" not in shown
