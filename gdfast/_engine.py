@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from gdfast import _core
 from gdfast._base import EpochPrinter
@@ -132,13 +131,6 @@ class DescentRun:
     state: EngineState
 
 
-def _contiguous(X):
-    """X as the kernels read it in place: CSR, or a C- or F-contiguous array."""
-    if sp.issparse(X) or X.flags.c_contiguous or X.flags.f_contiguous:
-        return X
-    return np.ascontiguousarray(X)
-
-
 def run_descent(
     *,
     X,
@@ -155,7 +147,10 @@ def run_descent(
     verbose: bool,
     show_step: bool = False,
 ) -> DescentRun:
-    """Run the descent engine's epochs on copies of (V, c) and ``state``."""
+    """Run the descent engine's epochs on copies of (V, c) and ``state``.
+
+    X is as ``_validation.kernel_ready`` returns it (the estimators call it).
+    """
     k, p = V.shape
     coef = np.array(V, dtype=np.float64, order="C").reshape(-1)
     intercept = np.array(c, dtype=np.float64)
@@ -163,7 +158,7 @@ def run_descent(
     counters = _core.GdState()
     counters.update(new_state.counters)
     record = _core.gd_fit(
-        _core.Matrix(_contiguous(X)),
+        _core.Matrix(X),
         y2.reshape(-1),
         k,
         sample_weight,
