@@ -297,6 +297,9 @@ def cmd_bench(args) -> int:
         if not selected:
             raise CliError(f"--only {args.only!r} matches no workload")
 
+    if args.plot:
+        _check_plot_target(args.plot)  # before minutes of benchmarking, not after
+
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
@@ -312,6 +315,19 @@ def cmd_bench(args) -> int:
             raise CliError(f"cannot write the plot to {args.plot}: {exc.strerror}") from None
         print(f"plot written to {args.plot}")
     return 0
+
+
+def _check_plot_target(path: str) -> None:
+    """Fail early, in one line, when the plot could not be drawn or written."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise CliError('--plot needs matplotlib: pip install "gdfast[plot]"') from None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CliError(f"cannot write the plot to {path}: no such directory {folder}")
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"cannot write the plot to {path}: directory {folder} is not writable")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -105,10 +105,15 @@ def kernel_ready(X: Any):
     with one index dtype and contiguous arrays, or a C-/F-contiguous array,
     converted only when it is not one already. The structure of a CSR matrix is
     checked here (O(nnz), by the binding): a malformed one raises a ValueError
-    that says what is wrong, before anything else reads it."""
+    that says what is wrong, before anything else reads it. A valid matrix with
+    duplicate entries (non-canonical) is summed into a copy, so that column
+    variances and row norms are those of the matrix it stands for."""
     if sp.issparse(X):
         X = _check_csr(X, "X")
         _core.Matrix(X)
+        if not X.has_canonical_format:
+            X = X.copy()
+            X.sum_duplicates()
     elif not (X.flags.c_contiguous or X.flags.f_contiguous):
         X = np.ascontiguousarray(X)
     return X

@@ -162,3 +162,11 @@ def test_bench_prints_a_table_and_plots(tmp_path):
     assert (tmp_path / "speed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = run(tmp_path, "bench", "--only", "W9")
     assert out.returncode == 1 and "matches no workload" in out.stderr
+
+
+def test_bench_plot_to_a_missing_directory_fails_at_once_in_one_line(tmp_path):
+    out = run(tmp_path, "bench", "--only", "W1", "--plot", str(tmp_path / "missing" / "x.png"))
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert "cannot write the plot" in out.stderr and "no such directory" in out.stderr
+    assert "machine:" not in out.stdout  # refused before any benchmark ran, not after

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -196,6 +197,40 @@ inline int default_threads() { return 1; }
 inline int available_cores() { return 1; }
 inline int current_thread() { return 0; }
 #endif
+
+// Ctrl-C inside one long parallel pass. Python delivers signals to its main
+// thread, which is OpenMP's thread 0 of the region it starts, so only thread 0
+// polls, and at most every 50 ms (polling takes the GIL); every thread sees the
+// flag and leaves its rows early. Passes call stop(r) once per row.
+class PassPoll {
+   public:
+    PassPoll() = default;
+    PassPoll(int (*poll)(void*), void* context) : poll_(poll), context_(context) {}
+    PassPoll(const PassPoll&) = delete;
+    PassPoll& operator=(const PassPoll&) = delete;
+
+    bool stop(index_t r) {
+        if (stopped_.load(std::memory_order_relaxed)) return true;
+        if (poll_ == nullptr || (r & 31) != 0 || current_thread() != 0) return false;
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_ < std::chrono::milliseconds(50)) return false;
+        last_ = now;
+        if (poll_(context_) != 0) stopped_.store(true, std::memory_order_relaxed);
+        return stopped();
+    }
+    bool stopped() const { return stopped_.load(std::memory_order_relaxed); }
+    // Between passes, outside a parallel region: poll now.
+    bool check() {
+        if (!stopped() && poll_ != nullptr && poll_(context_) != 0) stopped_.store(true, std::memory_order_relaxed);
+        return stopped();
+    }
+
+   private:
+    int (*poll_)(void*) = nullptr;
+    void* context_ = nullptr;
+    std::atomic<bool> stopped_{false};
+    std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
 
 // joblib's convention: 0 is invalid (checked in Python), -1 all cores,
 // -2 all but one, and so on.

@@ -54,13 +54,38 @@ inline void working_to_raw(const double* V, const double* c, const double* mean,
     }
 }
 
+// Power iterations for the Hessian's norm: from the co-moments (2 q^2 flops
+// each), or with passes over X (a loss/gradient pass each).
+constexpr int moment_iterations = 100;
+constexpr int pass_iterations = 12;
+
+// Whether the step size is cheaper from the co-moments (their pass, then the
+// iterations on them) than from passes over X (two flops per stored entry):
+// dense X up to 1024 columns (its rank-4 update runs near peak), CSR by its
+// count of nonzero pairs.
+template <class Matrix>
+bool moments_cheaper_for_step(const Matrix& X, const RowSet& rows, index_t k) {
+    if constexpr (is_csr<Matrix>::value) {
+        double stored = 0.0;
+        for (index_t r = 0; r < rows.count; ++r)
+            stored += static_cast<double>(X.indptr[rows[r] + 1] - X.indptr[rows[r]]);
+        const double q = static_cast<double>(X.n_cols + k);
+        return comoments_work(X, rows, k) + 2.0 * moment_iterations * q * q <=
+               2.0 * pass_iterations * (stored + static_cast<double>(rows.count * k));
+    } else {
+        return X.n_cols <= 1024;
+    }
+}
+
 // Largest eigenvalue of the Hessian of the mean squared loss in working
 // coordinates, H = sum_i s_i [x~_i; 1][x~_i; 1]' / sum_i s_i, by power
-// iteration: from the co-moments when available (cheap), else with passes over X.
+// iteration: from the co-moments when available (cheap), else with passes over X
+// (Ctrl-C is polled between them).
 template <class Matrix, class T>
 double hessian_norm(const Matrix& X, const RowSet& rows, const T* sample_weight, const double* mean,
                     const double* scale, bool fit_intercept, const std::vector<double>& C,
-                    const std::vector<double>& zbar, double S, index_t q, int n_threads, int iterations) {
+                    const std::vector<double>& zbar, double S, index_t q, int n_threads, int iterations,
+                    PassPoll& poll) {
     const index_t p = X.n_cols;
     const index_t m = p + (fit_intercept ? 1 : 0);
     std::vector<double> v(static_cast<std::size_t>(m)), Hv(static_cast<std::size_t>(m));
@@ -82,6 +107,7 @@ double hessian_norm(const Matrix& X, const RowSet& rows, const T* sample_weight,
         }
     }
     for (int it = 0; it < iterations; ++it) {
+        if (Cx.empty() && poll.check()) return lambda;
         double norm = 0.0;
         for (double a : v) norm += a * a;
         norm = std::sqrt(norm);
@@ -115,10 +141,12 @@ template <class Matrix, class T>
 double auto_step_size(const Matrix& X, const RowSet& rows, const T* sample_weight, const double* mean,
                       const double* scale, bool fit_intercept, const Loss& loss, OptimizerKind optimizer,
                       double momentum, index_t batch, bool full, const std::vector<double>& C,
-                      const std::vector<double>& zbar, double total_weight, index_t q, int n_threads) {
+                      const std::vector<double>& zbar, double total_weight, index_t q, int n_threads,
+                      PassPoll& poll) {
     const double curvature = std::max(1.0, loss.max_curvature());
     const double L = curvature * hessian_norm(X, rows, sample_weight, mean, scale, fit_intercept, C, zbar,
-                                              total_weight, q, n_threads, C.empty() ? 12 : 100) *
+                                              total_weight, q, n_threads,
+                                              C.empty() ? pass_iterations : moment_iterations, poll) *
                      1.02;
     const index_t n_train = rows.count;
     if (full || n_train <= 1) return 1.0 / std::max(L, 1e-300);

@@ -102,17 +102,24 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     std::vector<double> C, zbar;
     double S_gram = 0.0;
     const index_t q = p + k;
-    if (gram || (P.auto_lr && S.base_lr <= 0.0 && P.loss.max_curvature() > 0.0 && full &&
-                 static_cast<double>(p) <= 1024)) {
+    PassPoll poll(cb.interrupted, cb.context);
+    const RowSet train{order.data(), n_train};
+    const bool derive_lr = P.auto_lr && S.base_lr <= 0.0;
+    const bool moments_for_lr =
+        derive_lr && P.loss.max_curvature() > 0.0 && full && moments_cheaper_for_step(X, train, k);
+    if (gram || moments_for_lr) {
         C.resize(static_cast<std::size_t>(q * q));
         zbar.resize(static_cast<std::size_t>(q));
-        S_gram = centered_comoments(X, RowSet{order.data(), n_train}, y, k, sample_weight, P.n_threads, zbar.data(),
-                                    C.data());
+        S_gram = centered_comoments(X, train, y, k, sample_weight, P.n_threads, poll, zbar.data(), C.data());
+        if (poll.stopped()) return status_interrupted;
     }
-    if (P.auto_lr && S.base_lr <= 0.0)
-        S.base_lr = auto_step_size(X, RowSet{order.data(), n_train}, sample_weight, mean, scale, P.fit_intercept,
-                                   P.loss, P.optimizer, P.hyper.momentum, B, full, C, zbar,
-                                   C.empty() ? weight_total : S_gram, q, P.n_threads);
+    if (derive_lr) {
+        const double lr = auto_step_size(X, train, sample_weight, mean, scale, P.fit_intercept, P.loss, P.optimizer,
+                                         P.hyper.momentum, B, full, C, zbar, C.empty() ? weight_total : S_gram, q,
+                                         P.n_threads, poll);
+        if (poll.stopped()) return status_interrupted;
+        S.base_lr = lr;
+    }
     const double base = P.auto_lr ? S.base_lr : schedule.eta0;
     if (!gram) C.clear();
     const ValidationSet<T> held_out(std::vector<index_t>(val_rows, val_rows + n_val), y, k, sample_weight);

@@ -4,6 +4,8 @@
 // All are reduced over the fixed row blocks in order: thread-count independent.
 #pragma once
 
+#include <limits>
+
 #include "common.hpp"
 #include "rowops.hpp"
 
@@ -95,13 +97,63 @@ GDFAST_INLINE void rank4_update(double* const d[4], double sw[4], int count, ind
     }
 }
 
+// Uncentered sums of one block of CSR rows, then centered on the block's mean:
+// sum s z z^T over the nonzero pairs of each row, O(sum nnz_i^2), never a dense
+// row. Duplicate entries of a column (valid, non-canonical CSR) add up as the
+// dense matrix they stand for: a pair of them is counted twice on the diagonal.
+template <class T, class I>
+void block_sparse_comoments(const CsrMatrix<T, I>& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
+                            index_t k, const T* sample_weight, PassPoll& poll, double* out) {
+    const index_t p = X.n_cols;
+    const index_t q = p + k;
+    double* zbar = out + 1;
+    double* C = out + 1 + q;
+    double total = 0.0;
+    for (index_t r = r0; r < r1; ++r) {
+        if (poll.stop(r)) return;
+        const index_t i = rows[r];
+        const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
+        if (s == 0.0) continue;
+        total += s;
+        const auto x = row_of(X, i);
+        const T* yi = y + i * k;
+        for (index_t a = 0; a < x.nnz; ++a) {
+            const auto ja = static_cast<index_t>(x.idx[a]);
+            const double va = s * static_cast<double>(x.values[a]);
+            double* Ca = C + ja * q;
+            zbar[ja] += va;
+            Ca[ja] += va * static_cast<double>(x.values[a]);
+            for (index_t b = a + 1; b < x.nnz; ++b) {
+                const auto jb = static_cast<index_t>(x.idx[b]);
+                const double v = va * static_cast<double>(x.values[b]);
+                if (ja == jb)
+                    Ca[ja] += 2.0 * v;
+                else
+                    C[std::min(ja, jb) * q + std::max(ja, jb)] += v;
+            }
+            for (index_t t = 0; t < k; ++t) Ca[p + t] += va * static_cast<double>(yi[t]);
+        }
+        for (index_t t = 0; t < k; ++t) {
+            const double vt = s * static_cast<double>(yi[t]);
+            zbar[p + t] += vt;
+            for (index_t u = t; u < k; ++u) C[(p + t) * q + p + u] += vt * static_cast<double>(yi[u]);
+        }
+    }
+    out[0] = total;
+    if (total <= 0.0) return;
+    for (index_t a = 0; a < q; ++a) zbar[a] /= total;
+    for (index_t a = 0; a < q; ++a)
+        for (index_t b = a; b < q; ++b) C[a * q + b] -= total * zbar[a] * zbar[b];
+}
+
 // The weighted, centered co-moments of z = [x, y] (q = p + k columns):
 //   C = sum_i s_i (z_i - zbar)(z_i - zbar)^T,  zbar = sum s z / sum s,
 // written as a full q x q matrix, with zbar (q) and sum s. One pass over X:
 // each block is centered on its own mean while in cache, then blocks merge.
 template <bool Fma, class Matrix, class T = typename Matrix::value_type>
 GDFAST_INLINE void block_comoments_impl(const Matrix& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
-                                        index_t k, const T* sample_weight, double* out, double* z) {
+                                        index_t k, const T* sample_weight, PassPoll& poll, double* out,
+                                        double* z) {
     const index_t p = X.n_cols;
     const index_t q = p + k;
     double* weight = out;
@@ -125,6 +177,7 @@ GDFAST_INLINE void block_comoments_impl(const Matrix& X, const RowSet& rows, ind
     int filled = 0;
     double sw[4] = {0, 0, 0, 0};
     for (index_t r = r0; r < r1; ++r) {
+        if (poll.stop(r)) return;
         const index_t i = rows[r];
         const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
         if (s == 0.0) continue;
@@ -142,30 +195,54 @@ GDFAST_INLINE void block_comoments_impl(const Matrix& X, const RowSet& rows, ind
 }
 GDFAST_MULTIVERSION_FMA(block_comoments)
 
+// Floating-point operations of the co-moments pass: q^2 / 2 per dense row, the
+// nonzero pairs of each CSR row (O(n) to count from indptr).
+template <class Matrix>
+double comoments_work(const Matrix& X, const RowSet& rows, index_t k) {
+    const double q = static_cast<double>(X.n_cols + k);
+    if constexpr (is_csr<Matrix>::value) {
+        double work = 0.0;
+        for (index_t r = 0; r < rows.count; ++r) {
+            const index_t i = rows[r];
+            const double nz = static_cast<double>(X.indptr[i + 1] - X.indptr[i]) + static_cast<double>(k);
+            work += 0.5 * nz * nz;
+        }
+        return work + q * q;
+    } else {
+        return 0.5 * static_cast<double>(rows.count) * q * q;
+    }
+}
+
+// Returns the total weight, or NaN when Ctrl-C stopped the pass.
 template <class Matrix, class T = typename Matrix::value_type>
 double centered_comoments(const Matrix& X, const RowSet& rows, const T* y, index_t k, const T* sample_weight,
-                          int n_threads, double* zbar, double* C) {
+                          int n_threads, PassPoll& poll, double* zbar, double* C) {
     const index_t q = X.n_cols + k;
     const index_t width = 1 + q + q * q;
     const RowBlocks blocks = make_row_blocks(rows.count, width);
-    const int threads = threads_for_work(n_threads, 0.5 * static_cast<double>(rows.count) * q * q, blocks.n_blocks);
+    const int threads = threads_for_work(n_threads, comoments_work(X, rows, k), blocks.n_blocks);
     PaddedSlots part, scratch;
     part.assign(blocks.n_blocks, width, 0.0);
-    scratch.assign(threads, 4 * q, 0.0);
+    if constexpr (!is_csr<Matrix>::value) scratch.assign(threads, 4 * q, 0.0);
     parallel_for(blocks.n_blocks, threads, [&](index_t blk) {
-        block_comoments(X, rows, blocks.begin(blk), blocks.end(blk), y, k, sample_weight, part.slot(blk),
-                        scratch.slot(current_thread()));
+        if constexpr (is_csr<Matrix>::value)
+            block_sparse_comoments(X, rows, blocks.begin(blk), blocks.end(blk), y, k, sample_weight, poll,
+                                   part.slot(blk));
+        else
+            block_comoments(X, rows, blocks.begin(blk), blocks.end(blk), y, k, sample_weight, poll, part.slot(blk),
+                            scratch.slot(current_thread()));
     });
+    if (poll.stopped()) return std::numeric_limits<double>::quiet_NaN();
     double total = 0.0;
     std::fill(zbar, zbar + q, 0.0);
     std::fill(C, C + q * q, 0.0);
+    std::vector<double> delta(static_cast<std::size_t>(q));
     for (index_t blk = 0; blk < blocks.n_blocks; ++blk) {
         const double* w = part.slot(blk);
         const double wb = w[0];
         if (wb <= 0.0) continue;
         const double merged = total + wb;
         const double f = total * wb / merged;
-        std::vector<double> delta(static_cast<std::size_t>(q));
         for (index_t a = 0; a < q; ++a) delta[static_cast<std::size_t>(a)] = w[1 + a] - zbar[a];
         for (index_t a = 0; a < q; ++a)
             for (index_t b = a; b < q; ++b)
