@@ -17,7 +17,7 @@ except ImportError as exc:  # pragma: no cover - depends on how Python was start
 
 from gdfast import kernels, reference
 from gdfast._config import show_config
-from gdfast._divergence import DivergenceError
+from gdfast._divergence import DivergenceError, DivergenceWarning
 from gdfast._gd import GDRegressor
 from gdfast._plot import plot_loss_curve
 from gdfast._sgd import SGDRegressor
@@ -26,6 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DivergenceError",
+    "DivergenceWarning",
     "GDRegressor",
     "SGDRegressor",
     "__version__",

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gdfast import _core
 from gdfast._config import resolve_n_jobs
+from gdfast._divergence import ON_DIVERGENCE
 from gdfast._sklearn_compat import Interval, StrOptions, _fit_context
 from gdfast._validation import kernel_ready
 
@@ -80,8 +81,8 @@ def refuse_zero_features(estimator, X) -> None:
 def linear_predict(estimator, X, n_jobs=None) -> np.ndarray:
     """Validated ``X @ coef_.T + intercept_`` for a fitted linear estimator.
 
-    The output dtype is what scikit-learn returns: the result type of X's and
-    ``coef_``'s dtypes.
+    The output dtype is what scikit-learn returns: the result type of X,
+    ``coef_`` and ``intercept_``.
     """
     check_is_fitted(estimator)
     refuse_zero_features(estimator, X)
@@ -96,7 +97,9 @@ def linear_predict(estimator, X, n_jobs=None) -> np.ndarray:
     k = coef.shape[0] if multi else 1
     W = np.ascontiguousarray(coef.reshape(k, -1))
     b = np.ascontiguousarray(np.asarray(estimator.intercept_, dtype=np.float64).reshape(k))
-    out_dtype = np.result_type(X.dtype, estimator.coef_.dtype)
+    # (SGDRegressor's float64 intercept_ makes float32 predictions float64, as in
+    # scikit-learn; GDRegressor's Python-float intercept keeps X's dtype.)
+    out_dtype = np.result_type(X.dtype, estimator.coef_.dtype, estimator.intercept_)
     threads = resolve_n_jobs(n_jobs)
     X = kernel_ready(X)
     out, status = _core.predict(_core.Matrix(X), W.reshape(-1), b, k, threads)
@@ -132,6 +135,24 @@ class EpochPrinter:
         print(f"Total training time: {time.perf_counter() - self.start:.2f} seconds.")
 
 
+def _sparse_like_sklearn(coef: np.ndarray):
+    """``coef`` as scikit-learn's sparsify stores it: a CSR container of the same
+    shape ((n_features,) stays 1-D where SciPy has 1-D sparse arrays), of the
+    kind scikit-learn's ``sparse_interface`` setting names (spmatrix by default)."""
+    from sklearn import get_config
+
+    try:
+        out = sp.csr_array(coef)
+    except (ValueError, TypeError):  # SciPy without 1-D sparse arrays
+        out = sp.csr_array(np.atleast_2d(coef))
+    if get_config().get("sparse_interface", "spmatrix") == "spmatrix":
+        try:
+            out = sp.csr_matrix(out)
+        except (ValueError, TypeError):
+            out = sp.csr_matrix(np.atleast_2d(coef))
+    return out
+
+
 class SparseCoefMixin:
     """``densify`` / ``sparsify`` of ``coef_``, as scikit-learn's linear models have."""
 
@@ -151,7 +172,7 @@ class SparseCoefMixin:
         check_is_fitted(self)
         if not sp.issparse(self.coef_):
             self._dense_coef_shape = self.coef_.shape
-            self.coef_ = sp.csr_matrix(np.atleast_2d(self.coef_))
+            self.coef_ = _sparse_like_sklearn(self.coef_)
         return self
 
 
@@ -178,6 +199,7 @@ class LinearRegressorBase(SparseCoefMixin, RegressorMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
         "n_jobs": [Integral, None],
+        "on_divergence": [StrOptions(set(ON_DIVERGENCE))],
     }
 
     def _store_params(self, arguments: dict) -> None:

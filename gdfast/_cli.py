@@ -135,7 +135,8 @@ def _estimator(args):
             raise CliError("--optimizer applies to --estimator gd only")
         if kw["penalty"] is None:
             kw["penalty"] = "l2"
-        return SGDRegressor(**kw)
+        # A useless model is an error on the command line (exit 1, one line).
+        return SGDRegressor(**kw, on_divergence="raise")
     return GDRegressor(**kw, batch_size=args.batch_size, standardize=not args.no_standardize)
 
 

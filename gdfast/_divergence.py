@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -17,12 +18,22 @@ from gdfast import _core
 DIVERGENCE_FACTOR = 1e6
 
 
+ON_DIVERGENCE = ("warn", "raise")
+
+
 class DivergenceError(ValueError):
     """Gradient descent diverged: the training objective blew up or became NaN/inf.
 
     A subclass of ValueError, which scikit-learn raises on overflow, so existing
     ``except ValueError`` clauses keep working.
     """
+
+
+class DivergenceWarning(UserWarning):
+    """A fit completed, but the model it returns is useless: its mean training
+    loss is more than ``DIVERGENCE_FACTOR`` times that of a constant prediction.
+    The model is kept (scikit-learn's behaviour); ``on_divergence="raise"`` makes
+    this a :class:`DivergenceError`."""
 
 
 def divergence_threshold(y: np.ndarray, loss: str, epsilon: float, sample_weight=None) -> float:
@@ -72,19 +83,83 @@ def divergence_message(
 
 
 def raise_on_failure(
-    name: str, record: _core.Record, threshold: float, final_check: bool, X: Any, advice: str
+    name: str, record: _core.Record, threshold: float, X: Any, advice: str
 ) -> None:
-    """DivergenceError for a run that became non-finite, blew up beyond recovery,
-    or (``final_check``: fit) ended with an objective above ``threshold``."""
+    """DivergenceError for a run that became non-finite or blew up beyond
+    recovery (the kernels stopped it)."""
     status = record.status
-    objectives = record.objectives
     epoch, objective = record.failed_epoch, record.failed_objective
-    if status == _core.STATUS_OK and final_check and objectives and objectives[-1] > threshold:
-        status = _core.STATUS_DIVERGED
-        epoch, objective = record.n_iter, objectives[-1]
     if status in (_core.STATUS_NONFINITE, _core.STATUS_DIVERGED):
         if status == _core.STATUS_NONFINITE:
             objective = np.nan
-        raise DivergenceError(divergence_message(name, epoch, objective, threshold, X, advice))
+        message = divergence_message(name, epoch, objective, threshold, X, advice)
+        if status == _core.STATUS_NONFINITE:
+            # scikit-learn's words for it, which code may match
+            message = f"Floating-point under-/overflow occurred at epoch #{epoch}. {message}"
+        raise DivergenceError(message)
     if status != _core.STATUS_OK:  # pragma: no cover - interrupts re-raise in the binding
         raise RuntimeError(f"descent kernel failed with status {status}")
+
+
+def returned_model_loss(
+    X,
+    y2: np.ndarray,
+    coef: np.ndarray,
+    intercept: np.ndarray,
+    loss: str,
+    epsilon: float,
+    n_threads: int,
+    sample_weight: np.ndarray | None = None,
+) -> float:
+    """Mean training loss of the model a fit returns (weighted when the
+    threshold is), summed over targets as the threshold is: one fused pass."""
+    k = y2.shape[1]
+    W = np.ascontiguousarray(np.asarray(coef, dtype=np.float64).reshape(k, -1)).reshape(-1)
+    b = np.ascontiguousarray(np.asarray(intercept, dtype=np.float64).reshape(k))
+    total, _, _, status = _core.loss_grad(
+        _core.Matrix(X),
+        np.ascontiguousarray(y2, dtype=X.dtype),
+        sample_weight,
+        W,
+        b,
+        k,
+        _core.CODES["loss"][loss],
+        float(epsilon),
+        n_threads,
+    )
+    if status != _core.STATUS_OK:
+        return float("inf")
+    weight = (
+        y2.shape[0] if sample_weight is None else float(np.sum(sample_weight, dtype=np.float64))
+    )
+    return total / weight if weight > 0 else 0.0
+
+
+def judge_returned_model(
+    name: str,
+    loss_value: float,
+    threshold: float,
+    X: Any,
+    advice: str,
+    epoch: int,
+    raise_error: bool,
+) -> None:
+    """DivergenceError (``raise_error``) or DivergenceWarning when the returned
+    model's mean loss is above ``threshold``; nothing otherwise."""
+    if not loss_value > threshold:
+        return
+    what = (
+        f"{name}'s fit ended (epoch {epoch}) with a model whose mean training loss is "
+        f"{loss_value:.3g}, more than {DIVERGENCE_FACTOR:.0e} times the loss of a constant "
+        f"prediction ({threshold / DIVERGENCE_FACTOR:.3g}): the model is useless"
+    )
+    scale = divergence_message(name, epoch, loss_value, threshold, X, advice).split(
+        "The step size", 1
+    )[1]
+    if raise_error:
+        raise DivergenceError(f"{what}. The step size{scale}")
+    warnings.warn(
+        f"{what}. The step size{scale} (on_divergence='raise' makes this an error.)",
+        DivergenceWarning,
+        stacklevel=4,
+    )

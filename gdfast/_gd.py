@@ -12,7 +12,12 @@ from sklearn.utils.validation import validate_data
 from gdfast import _core
 from gdfast._base import LinearRegressorBase, refuse_zero_features, targets_as, unfitted_on_failure
 from gdfast._config import resolve_n_jobs
-from gdfast._divergence import divergence_threshold, raise_on_failure
+from gdfast._divergence import (
+    divergence_threshold,
+    judge_returned_model,
+    raise_on_failure,
+    returned_model_loss,
+)
 from gdfast._engine import (
     EngineState,
     code,
@@ -150,6 +155,12 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
     n_jobs : int, default=None
         Threads of the kernels (None: OpenMP's limit; -1: all cores). Results
         do not depend on it.
+    on_divergence : {"raise", "warn"}, default="raise"
+        What a fit whose returned model is useless (mean training loss above
+        ``1e6`` times a constant prediction's) does: raise
+        :class:`DivergenceError`, leaving the estimator as it was, or keep the
+        model with a :class:`DivergenceWarning`. Non-finite coefficients always
+        raise.
 
     Attributes
     ----------
@@ -241,6 +252,7 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         warm_start: bool = False,
         verbose: int = 0,
         n_jobs: int | None = None,
+        on_divergence: str = "raise",
     ) -> None:
         self._store_params(locals())
 
@@ -268,7 +280,8 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         Raises
         ------
         DivergenceError
-            If the training objective blows up or becomes NaN/inf.
+            If the coefficients become NaN/inf, or (``on_divergence="raise"``,
+            the default) the returned model is useless.
         """
         self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
@@ -352,6 +365,8 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
             X, y2, sample_weight, train_rows, full_batch, max_iter, seed, threads
         )
         threshold = params.divergence_threshold
+        early = threshold if self.on_divergence == "raise" else float("inf")
+        params.update(divergence_threshold=early)
         run = run_descent(
             X=X,
             y2=y2,
@@ -367,9 +382,7 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
             verbose=bool(self.verbose),
             show_step=True,
         )
-        raise_on_failure(
-            type(self).__name__, run.record, threshold, max_iter > 1, X, self._divergence_advice()
-        )
+        raise_on_failure(type(self).__name__, run.record, early, X, self._divergence_advice())
 
         # Commit.
         new_state = run.state
@@ -386,6 +399,17 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         coef, intercept = to_original(V_report, c_report, mean, scale)
         if not self.fit_intercept:
             intercept = np.zeros(k)
+        judge_returned_model(
+            type(self).__name__,
+            returned_model_loss(
+                X, y2, coef, intercept, self.loss, self.epsilon, threads, sample_weight
+            ),
+            threshold,
+            X,
+            self._divergence_advice(),
+            run.record.n_iter,
+            raise_error=max_iter > 1 and self.on_divergence == "raise",
+        )
         self.feature_mean_, self.feature_scale_ = mean, scale
         self._working_coef, self._working_intercept = V_new, c_new
         self._engine_state = new_state
@@ -478,8 +502,9 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
     def _divergence_advice(self) -> str:
         if self.learning_rate == "auto":
             return (
-                "with learning_rate='auto' this should not happen; please report it, and "
-                "meanwhile set standardize=True or a smaller constant eta0."
+                "learning_rate='auto' derives the step from the data, so values this "
+                "large overflow the arithmetic: rescale X and y"
+                + ("." if self.standardize else " or set standardize=True.")
             )
         return "lower eta0 (now {}) or use learning_rate='auto'{}.".format(
             self.eta0, "" if self.standardize else " and standardize=True"

@@ -13,7 +13,12 @@ from sklearn.utils.validation import validate_data
 from gdfast import _core
 from gdfast._base import LinearRegressorBase, refuse_zero_features, targets_as, unfitted_on_failure
 from gdfast._config import resolve_n_jobs
-from gdfast._divergence import divergence_threshold, raise_on_failure
+from gdfast._divergence import (
+    divergence_threshold,
+    judge_returned_model,
+    raise_on_failure,
+    returned_model_loss,
+)
 from gdfast._engine import EngineState, code, run_descent, run_per_sample, set_shared
 from gdfast._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
 from gdfast._validation import kernel_ready
@@ -32,6 +37,8 @@ class Start(NamedTuple):
     t: float
 
 
+# scikit-learn's default width of the epsilon losses (its loss_functions table).
+DEFAULT_EPSILON = 0.1
 # scikit-learn damps intercept updates on sparse data by this factor...
 SPARSE_INTERCEPT_DECAY = 0.01
 # ...and caps the loss derivative, so that a blown-up step stays finite.
@@ -49,8 +56,11 @@ class SGDRegressor(LinearRegressorBase):
     The objective is ``mean_i loss(x_i . w + b, y_i) + alpha * R(w)`` with
     ``R(w) = (1 - l1_ratio) / 2 * ||w||_2^2 + l1_ratio * ||w||_1``.
 
-    Unlike scikit-learn, a descent that blows up raises :class:`DivergenceError`
-    (a ``ValueError``) that says what to do, instead of returning a useless model.
+    Divergence: non-finite coefficients raise :class:`DivergenceError` (a
+    ``ValueError``, as scikit-learn raises); a fit that completes with a useless
+    model (mean training loss above ``1e6`` times a constant prediction's) keeps
+    scikit-learn's result and gives a :class:`DivergenceWarning` that says what
+    to do, or raises with ``on_divergence="raise"``.
 
     Parameters
     ----------
@@ -111,13 +121,19 @@ class SGDRegressor(LinearRegressorBase):
     n_jobs : int, default=None
         Threads for mini-batch gradients, validation scores and ``predict``
         (None: OpenMP's limit; -1: all cores). Per-sample SGD is sequential.
+    on_divergence : {"warn", "raise"}, default="warn"
+        What a fit that returns a useless model does: warn with
+        :class:`DivergenceWarning` and keep the model (scikit-learn returns it
+        silently), or raise :class:`DivergenceError` and leave the estimator as
+        it was. With "raise", a run whose step stays hopeless for the data is
+        also stopped early.
 
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,)
         Coefficients, in the dtype of X (float32 stays float32).
     intercept_ : ndarray of shape (1,)
-        Intercept.
+        Intercept, float64 (as scikit-learn's, also for float32 X).
     n_iter_ : int
         Epochs run by the last ``fit`` (1 for ``partial_fit``).
     t_ : float
@@ -143,6 +159,12 @@ class SGDRegressor(LinearRegressorBase):
     >>> X, y = rng.randn(100, 5), rng.randn(100)
     >>> reg = make_pipeline(StandardScaler(), SGDRegressor(random_state=0)).fit(X, y)
     """
+
+    # scikit-learn's class attribute: each loss's kernel code and default epsilon.
+    loss_functions: ClassVar[dict] = {
+        name: (code_,) if name == "squared_error" else (code_, DEFAULT_EPSILON)
+        for name, code_ in _core.CODES["loss"].items()
+    }
 
     _parameter_constraints: ClassVar[dict] = {
         **LinearRegressorBase._parameter_constraints,
@@ -177,6 +199,7 @@ class SGDRegressor(LinearRegressorBase):
         average: bool | int = False,
         batch_size: int = 1,
         n_jobs: int | None = None,
+        on_divergence: str = "warn",
     ) -> None:
         self._store_params(locals())
 
@@ -210,11 +233,13 @@ class SGDRegressor(LinearRegressorBase):
         y : array-like of shape (n_samples,)
             Target values.
         coef_init : array-like of shape (n_features,), default=None
-            Initial coefficients (warm start).
+            Initial coefficients. Ignored, as in scikit-learn, when
+            ``warm_start`` continues from a fitted model.
         intercept_init : array-like of shape (1,), default=None
-            Initial intercept (warm start).
+            Initial intercept (ignored likewise).
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the samples (1 when None).
+            Weights of the samples (1 when None). Negative weights are accepted
+            with ``batch_size=1``, as in scikit-learn.
 
         Returns
         -------
@@ -224,7 +249,8 @@ class SGDRegressor(LinearRegressorBase):
         Raises
         ------
         DivergenceError
-            If the training objective blows up or becomes NaN/inf.
+            If the coefficients become NaN/inf, or (``on_divergence="raise"``)
+            the returned model would be useless.
         """
         self._check_params()
         warm = self.warm_start and getattr(self, "coef_", None) is not None
@@ -307,14 +333,16 @@ class SGDRegressor(LinearRegressorBase):
         # None stays None: the kernels then weigh every sample 1 without an array.
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=self.batch_size > 1
             )
         dtype = X.dtype
         average_coef = average_intercept = None
-        if first_call or coef_init is not None or intercept_init is not None:
+        if first_call:
             coef0, intercept0 = (None, None) if first_call else (self.coef_, self.intercept_)
             standard_coef = _initial(coef_init, coef0, (n_features,), dtype, "coef_init")
-            standard_intercept = _initial(intercept_init, intercept0, (1,), dtype, "intercept_init")
+            standard_intercept = _initial(
+                intercept_init, intercept0, (1,), np.float64, "intercept_init"
+            )
         elif self.average and hasattr(self, "_standard_coef"):
             standard_coef, standard_intercept = self._standard_coef, self._standard_intercept
             average_coef = getattr(self, "_average_coef", None)
@@ -323,14 +351,25 @@ class SGDRegressor(LinearRegressorBase):
             standard_coef, standard_intercept = self.coef_, self.intercept_
         if self.average and average_coef is None:
             average_coef = np.zeros(n_features, dtype=dtype)
-            average_intercept = np.zeros(1, dtype=dtype)
+            average_intercept = np.zeros(1)
 
         start = Start(standard_coef, standard_intercept, average_coef, average_intercept, t)
-        result = self._run_engine(X, y, sample_weight, start, max_iter, final_check)
-
-        # Commit: only now does the estimator change.
+        result = self._run_engine(X, y, sample_weight, start, max_iter)
         coef, intercept, avg_coef, avg_intercept = result["params"]
         record = result["record"]
+        averaged = self.average and self.average <= result["t"] - 1.0
+        returned = (avg_coef, avg_intercept) if averaged else (coef, intercept)
+        judge_returned_model(
+            type(self).__name__,
+            returned_model_loss(X, y[:, None], *returned, self.loss, self.epsilon, 1),
+            result["threshold"],
+            X,
+            self._divergence_advice(),
+            record.n_iter,
+            raise_error=final_check and self.on_divergence == "raise",
+        )
+
+        # Commit: only now does the estimator change.
         self.n_iter_ = record.n_iter
         self.t_ = float(result["t"])
         self.loss_curve_ = record.objectives
@@ -340,18 +379,14 @@ class SGDRegressor(LinearRegressorBase):
             self._standard_intercept = intercept
             self._average_coef = avg_coef
             self._average_intercept = avg_intercept
-            if self.average <= self.t_ - 1.0:
-                self.coef_, self.intercept_ = avg_coef, avg_intercept
-            else:
-                self.coef_, self.intercept_ = coef, intercept
-        else:
-            self.coef_, self.intercept_ = coef, intercept
+        self.coef_, self.intercept_ = returned
         return self
 
-    def _run_engine(self, X, y, sample_weight, start: Start, max_iter, final_check) -> dict:
+    def _run_engine(self, X, y, sample_weight, start: Start, max_iter) -> dict:
         """Run the compiled epochs on copies of the parameters; raise on failure.
 
-        Returns the new parameters, n_iter, the objectives and the new t_.
+        Returns the new parameters, the record, the new t_ and the divergence
+        threshold.
         """
         split = self._validation_split(y, sample_weight)
         validation = None
@@ -364,11 +399,13 @@ class SGDRegressor(LinearRegressorBase):
         train_y = y if validation is None else y[validation == 0]
         threshold = divergence_threshold(train_y, self.loss, self.epsilon)
         run = self._per_sample if self.batch_size == 1 else self._mini_batch
-        params = self._engine_params(max_iter, seed, threshold, sp.issparse(X))
+        # scikit-learn's rule: only non-finite coefficients stop a fit; with
+        # on_divergence="raise" a step that stays hopeless stops it too.
+        early = threshold if self.on_divergence == "raise" else float("inf")
+        params = self._engine_params(max_iter, seed, early, sp.issparse(X))
         out = run(X, y, sample_weight, validation, start, max_iter, params)
-        raise_on_failure(
-            type(self).__name__, out["record"], threshold, final_check, X, self._divergence_advice()
-        )
+        raise_on_failure(type(self).__name__, out["record"], early, X, self._divergence_advice())
+        out["threshold"] = threshold
         if self.verbose and out["record"].n_iter < max_iter:
             print(f"Convergence after {out['record'].n_iter} epochs.")
         return out
@@ -390,6 +427,7 @@ class SGDRegressor(LinearRegressorBase):
         # calls to come); only a step still hopeless by then is fatal.
         P.update(
             ties_progress=True,
+            judge_at_end=True,
             divergence_horizon=self.max_iter,
             schedule=code("schedule", self.learning_rate),
             eta0=float(self.eta0),
@@ -420,9 +458,9 @@ class SGDRegressor(LinearRegressorBase):
             "record": run.record,
             "params": (
                 run.coef.astype(dtype),
-                np.array([run.intercept], dtype=dtype),
+                np.array([run.intercept]),
                 run.avg_coef.astype(dtype) if averaging else None,
-                np.array([run.avg_intercept], dtype=dtype) if averaging else None,
+                np.array([run.avg_intercept]) if averaging else None,
             ),
             "t": start.t + run.record.n_iter * X.shape[0],
         }
@@ -470,9 +508,9 @@ class SGDRegressor(LinearRegressorBase):
             "record": run.record,
             "params": (
                 run.V[0].astype(dtype),
-                run.c.astype(dtype),
+                run.c.copy(),
                 None if avg is None else avg[:n_features].astype(dtype),
-                None if avg is None else avg[n_features:].astype(dtype),
+                None if avg is None else avg[n_features:].copy(),
             ),
             "t": 1.0 + run.state.counters["step"],
         }
@@ -498,4 +536,6 @@ def _initial(value, current, shape: tuple, dtype, name: str) -> np.ndarray:
     arr = arr.ravel() if name == "coef_init" else arr.reshape(1) if arr.shape == () else arr
     if arr.shape != shape:
         raise ValueError(f"Provided {name} does not match dataset.")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity.")
     return arr

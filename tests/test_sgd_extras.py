@@ -21,7 +21,7 @@ from sgd_helpers import (
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import SGDRegressor as SkSGDRegressor
 
-from gdfast import DivergenceError, SGDRegressor
+from gdfast import DivergenceError, DivergenceWarning, SGDRegressor
 
 # Many comparisons deliberately run to max_iter or stop early; the warning itself
 # is tested below (test_convergence_warning_*).
@@ -31,20 +31,32 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 # ---- divergence
 
 
-def test_unscaled_features_raise_helpful_divergence_error():
-    """Features x1000 with default parameters: scikit-learn returns garbage, gdfast raises
-    a DivergenceError (a ValueError) that says what to do."""
+def test_unscaled_features_warn_and_keep_sklearns_model():
+    """Features x1000 with default parameters: scikit-learn returns garbage
+    silently; gdfast returns the same model with a DivergenceWarning that says
+    what to do, and on_divergence="raise" makes it a DivergenceError."""
     X, y = make_data()
     X = X * 1000
-    assert SkSGDRegressor(random_state=0).fit(X, y).score(X, y) < -1e6
-    est = SGDRegressor(random_state=0)
+    ref = SkSGDRegressor(random_state=0).fit(X, y)
+    assert ref.score(X, y) < -1e6
+    with pytest.warns(DivergenceWarning) as record:
+        est = SGDRegressor(random_state=0).fit(X, y)
+    message = str(record[0].message)
+    assert "useless" in message and "StandardScaler" in message and "eta0" in message
+    assert "on_divergence='raise'" in message
+    # A blown-up run is chaotic: rounding differences of 1e-16 grow to 1e-9 in ten
+    # epochs, so only a short run is compared coefficient by coefficient.
+    assert est.n_iter_ == ref.n_iter_
+    assert est.score(X, y) < -1e6
+    short = {"random_state": 0, "max_iter": 5, "tol": None}
+    with pytest.warns(DivergenceWarning):
+        est = SGDRegressor(**short).fit(X, y)
+    np.testing.assert_allclose(est.coef_, SkSGDRegressor(**short).fit(X, y).coef_, rtol=1e-8)
     with pytest.raises(DivergenceError) as exc_info:
-        est.fit(X, y)
+        SGDRegressor(random_state=0, on_divergence="raise").fit(X, y)
     assert isinstance(exc_info.value, ValueError)
     message = str(exc_info.value)
-    assert "diverged at epoch" in message
-    assert "StandardScaler" in message
-    assert "eta0" in message
+    assert "StandardScaler" in message and "eta0" in message
 
 
 def test_divergence_advice_for_optimal_schedule_mentions_alpha():
@@ -52,11 +64,59 @@ def test_divergence_advice_for_optimal_schedule_mentions_alpha():
     X, y = make_data()
     X = X * 1000
     with pytest.raises(DivergenceError) as exc_info:
-        SGDRegressor(learning_rate="optimal", random_state=0).fit(X, y)
+        SGDRegressor(learning_rate="optimal", random_state=0, on_divergence="raise").fit(X, y)
     message = str(exc_info.value)
-    assert "diverged at epoch" in message
+    assert "diverged at epoch" in message or "useless" in message
     assert "StandardScaler" in message
     assert "alpha" in message
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+def test_averaged_model_is_judged(fmt):
+    """With average=True the returned (averaged) coefficients are judged, not the
+    last plain iterate: a useless average is never silent."""
+    X, y = make_data(fmt=fmt)
+    X = X * 1000
+    params = {"average": True, "random_state": 0, "max_iter": 5, "tol": None}
+    ref = SkSGDRegressor(**params).fit(X, y)
+    assert ref.score(X, y) < -1e6
+    with pytest.warns(DivergenceWarning):
+        est = SGDRegressor(**params).fit(X, y)
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-8)
+
+
+def test_recovered_model_is_not_flagged():
+    """'optimal' with alpha=0.01 blows up within the one epoch and recovers by its
+    end: scikit-learn's model is good, and gdfast returns it without a word."""
+    X, y = make_data(n=1000, p=5)
+    params = {"learning_rate": "optimal", "alpha": 0.01, "max_iter": 1, "random_state": 0}
+    ref = SkSGDRegressor(**params).fit(X, y)
+    assert ref.score(X, y) > 0.9
+    for mode in ("warn", "raise"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DivergenceWarning)
+            est = SGDRegressor(**params, on_divergence=mode).fit(X, y)
+        assert_same_fit(est, ref, X, y)
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+def test_blown_up_epochs_count_toward_n_iter_no_change(fmt):
+    """The drop-in stops where scikit-learn stops, also when the objective of the
+    epochs is above the divergence threshold."""
+    X, y = make_data(fmt=fmt)
+    X = X * 1000
+    # Runs that stop within a few epochs: later, a blown-up run's chaos turns
+    # rounding differences into different objectives (see above).
+    for params in (
+        {"learning_rate": "constant", "eta0": 0.001, "random_state": 1},
+        {"learning_rate": "constant", "eta0": 0.01, "random_state": 0},
+    ):
+        ref = SkSGDRegressor(**params).fit(X, y)
+        assert ref.score(X, y) < -1e6 and ref.n_iter_ <= 10
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DivergenceWarning)
+            est = SGDRegressor(**params).fit(X, y)
+        assert est.n_iter_ == ref.n_iter_, params
 
 
 @pytest.mark.parametrize(("n", "p"), [(1000, 6), (2000, 6), (2000, 20)])
@@ -138,7 +198,7 @@ def test_failed_refit_keeps_previous_model():
     est = SGDRegressor(random_state=0).fit(X, y)
     coef, intercept = est.coef_.copy(), est.intercept_.copy()
     with pytest.raises(DivergenceError):
-        est.fit(X * 1000, y)
+        est.set_params(on_divergence="raise").fit(X * 1000, y)
     np.testing.assert_array_equal(est.coef_, coef)
     np.testing.assert_array_equal(est.intercept_, intercept)
 

@@ -128,7 +128,7 @@ def test_pandas_feature_names_like_sklearn():
         (lambda X, y: (np.where(X > 1, np.inf, X), y, None), "Input X contains infinity"),
         (lambda X, y: (X, np.where(y > 1, np.nan, y), None), "Input y contains NaN"),
         (lambda X, y: (X, np.where(y > 1, np.inf, y), None), "Input y contains infinity"),
-        (lambda X, y: (X, y, -np.ones_like(y)), "sample_weight"),
+        (lambda X, y: (X, y, np.ones(len(y) + 1)), "sample_weight"),
         (lambda X, y: (X[:, :, None], y, None), "dim 3"),
         (lambda X, y: (np.full(X.shape, "abc"), y, None), "could not convert string to float"),
         (lambda X, y: (X, y[:-1], None), "inconsistent numbers of samples"),
@@ -254,3 +254,61 @@ def test_cross_parameter_rules_like_sklearn(small_data, params, method, match):
         getattr(SkSGDRegressor(**params), method)(X, y)
     with pytest.raises(ValueError, match=match):
         getattr(SGDRegressor(**params), method)(X, y)
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+def test_negative_sample_weight_is_accepted_as_in_sklearn(fmt):
+    """scikit-learn's per-sample SGD accepts negative weights (the update flips);
+    so does the drop-in, with the same model. Mini-batches refuse them."""
+    from sgd_helpers import assert_same_fit, make_data
+    from sklearn.linear_model import SGDRegressor as SkSGDRegressor
+
+    X, y = make_data(fmt=fmt)
+    w = np.random.default_rng(0).uniform(-0.2, 1.0, size=y.shape[0])
+    params = {"random_state": 0, "max_iter": 5, "tol": None}
+    ref = SkSGDRegressor(**params).fit(X, y, sample_weight=w)
+    ours = SGDRegressor(**params).fit(X, y, sample_weight=w)
+    assert_same_fit(ours, ref, X, y)
+    with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+        SGDRegressor(**params, batch_size=8).fit(X, y, sample_weight=w)
+
+
+def test_nan_coef_init_is_named():
+    X, y = np.ones((10, 2)), np.ones(10)
+    with pytest.raises(ValueError, match="coef_init contains NaN"):
+        SGDRegressor().fit(X, y, coef_init=[np.nan, 0.0])
+
+
+def test_warm_start_ignores_coef_init_as_sklearn_does():
+    from sklearn.linear_model import SGDRegressor as SkSGDRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = X @ [1.0, 2.0, -1.0]
+    params = {"warm_start": True, "random_state": 0, "max_iter": 3, "tol": None}
+    ours, ref = SGDRegressor(**params), SkSGDRegressor(**params)
+    for est in (ours, ref):
+        est.fit(X, y)
+        est.fit(X, y, coef_init=[100.0, 100.0, 100.0], intercept_init=[5.0])
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-10)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-10)
+
+
+def test_sparsify_keeps_sklearns_shape():
+    from sklearn.linear_model import SGDRegressor as SkSGDRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 4))
+    y = X @ [1.0, 0.0, 0.0, 2.0]
+    ours = SGDRegressor(penalty="l1", alpha=0.1, random_state=0).fit(X, y).sparsify()
+    ref = SkSGDRegressor(penalty="l1", alpha=0.1, random_state=0).fit(X, y).sparsify()
+    assert type(ours.coef_) is type(ref.coef_) and ours.coef_.shape == ref.coef_.shape
+    np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-8)
+    assert ours.densify().coef_.shape == (4,)
+
+
+def test_loss_functions_class_attribute():
+    from sklearn.linear_model import SGDRegressor as SkSGDRegressor
+
+    assert set(SGDRegressor.loss_functions) == set(SkSGDRegressor.loss_functions)
+    assert SGDRegressor(epsilon=0.9).loss_functions["huber"][1] == 0.1

@@ -76,6 +76,10 @@ struct StopRule {
     // hopeless for the data (see hopeless_step). The final model is judged by the caller.
     double divergence_threshold = std::numeric_limits<double>::infinity();
     int divergence_horizon = 1000;
+    // scikit-learn's rule, for the drop-in: only non-finite parameters fail
+    // during the fit, a blown-up epoch counts toward n_iter_no_change like any
+    // other, and the caller judges the model it returns.
+    bool judge_at_end = false;
     bool verbose = false;
 
     template <class Self, class F>
@@ -84,7 +88,7 @@ struct StopRule {
         f("ties_progress", s.ties_progress), f("gradient_rule", s.gradient_rule);
         f("n_iter_no_change", s.n_iter_no_change), f("early_stopping", s.early_stopping);
         f("divergence_threshold", s.divergence_threshold), f("divergence_horizon", s.divergence_horizon);
-        f("verbose", s.verbose);
+        f("judge_at_end", s.judge_at_end), f("verbose", s.verbose);
     }
 };
 
@@ -189,7 +193,8 @@ class EpochMonitor {
     template <class Hopeless>
     EpochAction check(int epoch, double objective, bool finite, Hopeless&& hopeless) {
         record_.objectives.push_back(objective);
-        if (!finite || !std::isfinite(objective)) return fail(epoch, objective, EpochAction::nonfinite);
+        if (!finite || (!std::isfinite(objective) && !rule_.judge_at_end))
+            return fail(epoch, objective, EpochAction::nonfinite);
         blown_up_ = objective > rule_.divergence_threshold;
         if (blown_up_ && hopeless()) return fail(epoch, objective, EpochAction::diverged);
         return EpochAction::proceed;
@@ -210,8 +215,9 @@ class EpochMonitor {
     EpochAction progress(int epoch, double objective, double score, bool can_shrink, bool converged,
                          Describe&& describe) {
         // A blown-up run that may still recover is not stopped for lack of
-        // progress (the adaptive schedule still shrinks its step).
-        const int stall = (!blown_up_ || adaptive_) ? 1 : 0;
+        // progress (the adaptive schedule still shrinks its step), unless the
+        // rule is scikit-learn's.
+        const int stall = (!blown_up_ || adaptive_ || rule_.judge_at_end) ? 1 : 0;
         const double inf = std::numeric_limits<double>::infinity();
         bool stalled;
         if (rule_.early_stopping && has_validation_) {

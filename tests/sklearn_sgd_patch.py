@@ -1,0 +1,11 @@
+"""A pytest plugin: scikit-learn's own SGD tests, with gdfast.SGDRegressor in
+place of scikit-learn's (loaded by test_sklearn_own_tests.py with -p)."""
+
+
+def pytest_configure(config):
+    import sklearn.linear_model
+
+    import gdfast
+
+    # test_sgd.py reads linear_model.SGDRegressor when it is imported, after this.
+    sklearn.linear_model.SGDRegressor = gdfast.SGDRegressor
