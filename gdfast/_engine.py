@@ -62,19 +62,40 @@ def set_shared(P: Params, estimator, **values) -> Params:
     return P
 
 
-def standardization(X, rows, sample_weight, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
+def standardization(
+    X, rows, sample_weight, n_threads: int, center: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean and scale of each feature over ``rows`` (scale 1 where constant).
 
-    X is only read: the scaling is applied inside the kernels.
+    ``center=False`` (no intercept to absorb a shift): mean 0 and the root mean
+    square as scale, so that the working features keep their offsets. A feature
+    is constant when its spread is at rounding level relative to its mean
+    (1e-10 |mean|): features of any small scale keep theirs. X is only read: the
+    scaling is applied inside the kernels.
     """
     if rows is not None and rows.shape[0] != X.shape[0]:
         X = X[rows]
         sample_weight = None if sample_weight is None else sample_weight[rows]
     mean, var = _core.column_stats(_core.Matrix(X), sample_weight, n_threads)
     scale = np.sqrt(var)
-    tiny = 1e-12 * np.maximum(1.0, np.abs(mean))
-    scale[scale <= tiny] = 1.0
+    constant = scale <= 1e-10 * np.abs(mean)
+    if not center:
+        scale = np.sqrt(var + mean * mean)
+        mean = np.zeros_like(mean)
+        constant = scale == 0
+    scale[constant] = 1.0
     return mean, scale
+
+
+def starts_at_best_constant(loss: str, fit_intercept: bool, optimizer: str) -> bool:
+    """Whether descent starts its intercepts at the (weighted) mean of y: squared
+    error, whose optimal intercept that is for centred features, so that y's
+    offset is not in the first gradient nor in the stopping yardstick; with the
+    steps linear in the gradient (coordinate-normalized ones would blow the
+    rounding noise of a zero intercept gradient up to whole steps)."""
+    return (
+        fit_intercept and loss == "squared_error" and optimizer in ("sgd", "momentum", "nesterov")
+    )
 
 
 def to_working(coef: np.ndarray, intercept: np.ndarray, mean, scale):

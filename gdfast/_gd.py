@@ -24,6 +24,7 @@ from gdfast._engine import (
     run_descent,
     set_shared,
     standardization,
+    starts_at_best_constant,
     to_original,
     to_working,
 )
@@ -38,6 +39,9 @@ SCHEDULES = {name for name in _core.CODES["schedule"] if name not in ("pa1", "pa
 # number ~1e6); otherwise, when the objective improves by less than this
 # relative amount for n_iter_no_change epochs.
 AUTO_TOL_GRADIENT = 1e-8
+# Conjugate gradient on the co-moments: a gradient 1e12 times smaller (the
+# rule's other exit, 10 n_iter_no_change steps without a decrease, ends it there).
+AUTO_TOL_QUADRATIC = 1e-12
 AUTO_TOL_OBJECTIVE = 1e-4
 # GDRegressor parameters that are engine fields of the same name and meaning.
 ADOPTED = ("beta_1", "beta_2", "rho", "eps", "power_t", "gamma", "step_size")
@@ -346,7 +350,9 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
 
         if first_call:
             if self.standardize:
-                mean, scale = standardization(X, train_rows, sample_weight, threads)
+                mean, scale = standardization(
+                    X, train_rows, sample_weight, threads, center=self.fit_intercept
+                )
             else:
                 mean, scale = np.zeros(n_features), np.ones(n_features)
             if warm:
@@ -355,6 +361,9 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
                 V, c = to_working(coef0, intercept0, mean, scale)
             else:
                 V, c = np.zeros((k, n_features)), np.zeros(k)
+                if starts_at_best_constant(self.loss, self.fit_intercept, self.optimizer):
+                    w = None if sample_weight is None else sample_weight[train_rows]
+                    c = np.average(y2[train_rows].astype(np.float64), axis=0, weights=w)
             state = EngineState.fresh(k * n_features + k, bool(self.average))
         else:
             mean, scale = self.feature_mean_, self.feature_scale_
@@ -497,6 +506,18 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         if precompute == "auto":
             precompute = X.shape[1] <= 1024
         P.use_gram = bool(precompute and full_batch and self.loss == "squared_error")
+        # On the co-moments a smooth penalty leaves a quadratic: the defaults
+        # solve it by conjugate gradient, to rounding level with tol="auto".
+        P.conjugate_gradient = bool(
+            P.use_gram
+            and self.penalty in (None, "l2")
+            and self.optimizer == "nesterov"
+            and self.momentum == "auto"
+            and self.learning_rate == "auto"
+            and not self.average
+        )
+        if P.conjugate_gradient and self.tol == "auto" and gradient_rule:
+            P.tol = AUTO_TOL_QUADRATIC
         return P
 
     def _divergence_advice(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from gdfast._engine import starts_at_best_constant
 from gdfast._steps import KERNEL_API, check_step_arguments, documented_step, step_overflow_error
 from gdfast._validation import (
     LOSSES,
@@ -287,10 +288,14 @@ def descent(
     sw = check_sample_weight(sample_weight, n, np.dtype(np.float64))
     s = np.ones(n) if sw is None else sw
     Xd = Xm.toarray() if sp.issparse(Xm) else np.asarray(Xm, dtype=np.float64)
-    if standardize:
+    if standardize and fit_intercept:
         mean = np.average(Xd, axis=0, weights=s)
         std = np.sqrt(np.average((Xd - mean) ** 2, axis=0, weights=s))
-        std[std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
+        std[std <= 1e-10 * np.abs(mean)] = 1.0  # constant: spread at rounding level
+    elif standardize:  # no intercept to absorb a shift: scale by the root mean square
+        mean = np.zeros(p)
+        std = np.sqrt(np.average(Xd**2, axis=0, weights=s))
+        std[std == 0] = 1.0
     else:
         mean, std = np.zeros(p), np.ones(p)
     Xs = (Xd - mean) / std
@@ -299,6 +304,8 @@ def descent(
     l1 = 0.0 if penalty is None else alpha * r
 
     theta = np.zeros(k * p + k)  # [V (k x p), c (k)]
+    if starts_at_best_constant(loss, fit_intercept, optimizer):
+        theta[k * p :] = np.average(Y, axis=0, weights=s)
     m1, m2 = np.zeros_like(theta), np.zeros_like(theta)
     step = 0
     B = n if batch_size is None else batch_size

@@ -463,3 +463,72 @@ def test_inputs_are_not_modified():
     m.predict(X)
     for a, c in zip((X, Y, sw), copies, strict=True):
         np.testing.assert_array_equal(a, c)
+
+
+# ---------------------------------------------------------------- the optimum, as issue cases
+
+
+def _gd_objective(X, y, w, b, alpha=0.0):
+    r = y - X @ w - b
+    return 0.5 * np.mean(r**2) + alpha / 2 * w @ w
+
+
+def _hard_cases():
+    rng = np.random.default_rng(0)
+    n = 2000
+    base = rng.standard_normal((n, 1))
+    cases = {}
+    for eps in (1e-3, 1e-4):
+        X = np.hstack([base, base + eps * rng.standard_normal((n, 1)), rng.standard_normal((n, 3))])
+        cases[f"collinear {eps}"] = (X, X @ [1, 2, 0.5, -1, 3] + 0.1 * rng.standard_normal(n))
+    X = rng.standard_normal((n, 4)) * 1e-5 + 1000
+    cases["offset 1000, spread 1e-5"] = (X, X @ [1, 2, 3, 4] + 1e-6 * rng.standard_normal(n))
+    t = rng.uniform(0, 1, n)
+    cases["vandermonde 6"] = (np.vander(t, 7, increasing=True)[:, 1:], np.sin(3 * t))
+    X = rng.standard_normal((n, 4))
+    cases["y offset 1e8"] = (X, X @ [1, 2, 3, 4] + 1e8 + 0.1 * rng.standard_normal(n))
+    X = rng.standard_normal((n, 3)) * 1e-13
+    cases["feature std 1e-13"] = (X, X @ [1e13, 2e13, -1e13] + 0.01 * rng.standard_normal(n))
+    return cases
+
+
+@pytest.mark.parametrize("case", list(_hard_cases()))
+def test_defaults_reach_the_optimum_on_the_hard_cases(case):
+    X, y = _hard_cases()[case]
+    ref = LinearRegression().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning either
+        model = GDRegressor(penalty=None).fit(X, y)
+    best = _gd_objective(X, y, ref.coef_, ref.intercept_)
+    ours = _gd_objective(X, y, model.coef_, model.intercept_)
+    assert ours <= best * (1 + 1e-6) + 1e-300, (case, ours / best - 1)
+
+
+@pytest.mark.parametrize("alpha", [0.1, 1.0, 3.0])
+def test_l2_default_reaches_the_ridge_optimum(alpha):
+    X, y, _ = make_regression_data(n=2000, p=8, seed=0)
+    n = X.shape[0]
+    ref = Ridge(alpha=alpha * n, solver="cholesky").fit(X, y)
+    model = GDRegressor(penalty="l2", alpha=alpha, standardize=False).fit(X, y)
+    best = _gd_objective(X, y, ref.coef_, ref.intercept_, alpha)
+    ours = _gd_objective(X, y, model.coef_, model.intercept_, alpha)
+    assert ours <= best * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("batch_size", [None, 64])
+def test_no_intercept_with_standardize_reaches_the_optimum(batch_size):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((2000, 4)) + 5  # uncentred: centring would change the model
+    y = X @ [1, -2, 3, 0.5] + 0.1 * rng.standard_normal(2000)
+    ref = LinearRegression(fit_intercept=False).fit(X, y)
+    params = {"fit_intercept": False, "penalty": None}
+    if batch_size:
+        params.update(batch_size=batch_size, max_iter=200, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = GDRegressor(**params).fit(X, y)
+    best = _gd_objective(X, y, ref.coef_, 0.0)
+    ours = _gd_objective(X, y, model.coef_, 0.0)
+    # Full batch: the optimum; mini-batches: within their noise (was 2e7 x the optimum).
+    assert ours <= best * (1 + (1e-6 if batch_size is None else 1e-3))
+    assert model.intercept_ == 0.0

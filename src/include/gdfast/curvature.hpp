@@ -41,6 +41,36 @@ inline void gram_loss_grad(const std::vector<double>& C, const std::vector<doubl
     *loss_out = loss;
 }
 
+// The gradient of the mean squared loss (plus l2/2 ||V||^2) in working
+// coordinates at theta = (V, c), from the centered co-moments and without the
+// detour through raw coefficients (whose intercept b = c - mu . W cancels
+// catastrophically for features far from zero). With u = (xbar - mu) / sigma,
+// Cs = C_xx / (sigma sigma'), r_t = u . V_t + c_t - ybar_t:
+//   g_V = Cs V / S - C_xy / (sigma S) + u r + l2 V,  g_c = r.
+// targets=false drops the terms of y: H theta, the Hessian times theta.
+// The intercept rows are 0 without an intercept.
+inline void gram_working_gradient(const std::vector<double>& C, const std::vector<double>& zbar, double S,
+                                  index_t p, index_t k, const double* mean, const double* scale, bool fit_intercept,
+                                  double l2, const double* theta, bool targets, double* out) {
+    const index_t q = p + k;
+    std::vector<double> u(static_cast<std::size_t>(p)), w(static_cast<std::size_t>(p));
+    for (index_t j = 0; j < p; ++j) u[static_cast<std::size_t>(j)] = (zbar[static_cast<std::size_t>(j)] - mean[j]) / scale[j];
+    for (index_t t = 0; t < k; ++t) {
+        const double* V = theta + t * p;
+        double r = (fit_intercept ? theta[k * p + t] : 0.0) - (targets ? zbar[static_cast<std::size_t>(p + t)] : 0.0);
+        for (index_t j = 0; j < p; ++j) {
+            w[static_cast<std::size_t>(j)] = V[j] / scale[j];
+            r += u[static_cast<std::size_t>(j)] * V[j];
+        }
+        for (index_t a = 0; a < p; ++a) {
+            const double* Ca = C.data() + a * q;
+            const double Cw = dot_contiguous(Ca, w.data(), p) - (targets ? Ca[p + t] : 0.0);
+            out[t * p + a] = Cw / scale[a] / S + u[static_cast<std::size_t>(a)] * r + l2 * V[a];
+        }
+        out[k * p + t] = fit_intercept ? r : 0.0;
+    }
+}
+
 // W = V / sigma, b = c - mu . W for every target.
 inline void working_to_raw(const double* V, const double* c, const double* mean, const double* scale, index_t p,
                            index_t k, double* W, double* b) {
@@ -135,23 +165,25 @@ double hessian_norm(const Matrix& X, const RowSet& rows, const T* sample_weight,
 
 // The step size 'auto' derives: 1 / L for full batches, with L the largest
 // curvature of the mean loss (the loss's curvature bound times the Hessian's
-// norm, 2% margin); for batches of B rows, 1 / (2 L_B) with L_B the expected
+// norm, plus the L2 strength, 2% margin); for batches of B rows, 1 / (2 L_B) with L_B the expected
 // smoothness of a batch (Gower et al., 2019), shortened by 1 - momentum.
 template <class Matrix, class T>
 double auto_step_size(const Matrix& X, const RowSet& rows, const T* sample_weight, const double* mean,
                       const double* scale, bool fit_intercept, const Loss& loss, OptimizerKind optimizer,
                       double momentum, index_t batch, bool full, const std::vector<double>& C,
                       const std::vector<double>& zbar, double total_weight, index_t q, int n_threads,
-                      PassPoll& poll) {
+                      double l2, PassPoll& poll) {
     const double curvature = std::max(1.0, loss.max_curvature());
-    const double L = curvature * hessian_norm(X, rows, sample_weight, mean, scale, fit_intercept, C, zbar,
-                                              total_weight, q, n_threads,
-                                              C.empty() ? pass_iterations : moment_iterations, poll) *
+    // The L2 term adds l2 to the curvature of every coefficient.
+    const double L = (curvature * hessian_norm(X, rows, sample_weight, mean, scale, fit_intercept, C, zbar,
+                                               total_weight, q, n_threads,
+                                               C.empty() ? pass_iterations : moment_iterations, poll) +
+                      l2) *
                      1.02;
     const index_t n_train = rows.count;
     if (full || n_train <= 1) return 1.0 / std::max(L, 1e-300);
     const double L_max =
-        curvature * (row_sq_norm_stats(X, rows, mean, scale, n_threads).max + (fit_intercept ? 1.0 : 0.0));
+        curvature * (row_sq_norm_stats(X, rows, mean, scale, n_threads).max + (fit_intercept ? 1.0 : 0.0)) + l2;
     const double n = static_cast<double>(n_train), bs = static_cast<double>(batch);
     const double L_B = n * (bs - 1.0) / (bs * (n - 1.0)) * L + (n - bs) / (bs * (n - 1.0)) * L_max;
     double lr = 1.0 / (2.0 * std::max(L_B, 1e-300));

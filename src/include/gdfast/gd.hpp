@@ -40,13 +40,17 @@ struct GdParams : FitSettings {
     bool sum_gradient = false;
     int n_threads = 1;
     bool use_gram = false;
+    // Full-batch squared error on the co-moments with an L2 penalty or none: the
+    // objective is quadratic, and conjugate gradient (the optimal momentum for a
+    // quadratic, with exact line search) replaces the optimizer.
+    bool conjugate_gradient = false;
 
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
         FitSettings::fields(s, f), OptimizerHyper::fields(s.hyper, f), f("optimizer", s.optimizer);
         f("momentum_restart", s.momentum_restart), f("auto_lr", s.auto_lr), f("min_lr_scale", s.min_lr_scale);
         f("batch_size", s.batch_size), f("sum_gradient", s.sum_gradient), f("n_threads", s.n_threads);
-        f("use_gram", s.use_gram);
+        f("use_gram", s.use_gram), f("conjugate_gradient", s.conjugate_gradient);
     }
 };
 
@@ -116,7 +120,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     if (derive_lr) {
         const double lr = auto_step_size(X, train, sample_weight, mean, scale, P.fit_intercept, P.loss, P.optimizer,
                                          P.hyper.momentum, B, full, C, zbar, C.empty() ? weight_total : S_gram, q,
-                                         P.n_threads, poll);
+                                         P.n_threads, P.penalty.l2_strength(), poll);
         if (poll.stopped()) return status_interrupted;
         S.base_lr = lr;
     }
@@ -179,17 +183,23 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         for (double v : g) s2 += v * v;
         return std::sqrt(s2);
     };
-    const bool warm = std::any_of(theta.begin(), theta.end(), [](double v) { return v != 0.0; });
+    const bool warm = std::any_of(theta.begin(), theta.begin() + kp, [](double v) { return v != 0.0; });
     if (gradient_rule && warm) {
-        // The yardstick of the gradient rule: the gradient of the zero model, so
-        // that a warm start near the optimum is not held to a tinier target.
+        // The yardstick of the gradient rule: the gradient with all coefficients
+        // zero (the intercepts as they start: the caller may start them at the
+        // best constant), so that a warm start near the optimum is not held to a
+        // tinier target, and y's offset does not set it.
         std::vector<double> zero(static_cast<std::size_t>(m), 0.0);
+        std::copy(theta.begin() + kp, theta.end(), zero.begin() + kp);
         double loss0 = 0.0, S0 = 0.0;
         if (gradient_at(zero.data(), RowSet{order.data(), n_train}, &loss0, &S0)) initial_grad_norm = grad_norm();
     }
     const auto lr_at = [&](double step, double epoch) {
         return schedule.at(step + 1.0, epoch, base, alpha, t0) * S.lr_scale;
     };
+    // Conjugate gradient (Polak-Ribiere+, the gradient recomputed every step).
+    const bool cg = gram && P.conjugate_gradient && l1 == 0.0;
+    std::vector<double> cg_dir, cg_prev, cg_Hd(static_cast<std::size_t>(cg ? m : 0));
     bool restarted_last = false;
     Status status = status_ok;
     EpochMonitor monitor(rule, cb, S.record, !held_out.empty(), schedule.kind == ScheduleKind::adaptive);
@@ -205,6 +215,9 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                 break;
             }
             if (Sb <= 0.0) continue;
+            if (cg)  // the gradient from the moments in working coordinates: no cancellation
+                gram_working_gradient(C, zbar, S_gram, p, k, mean, scale, P.fit_intercept, l2, theta.data(), true,
+                                      g.data());
             loss_epoch += loss_sum;
             weight_epoch += Sb;
             double lr = lr_at(S.step, S.epoch);
@@ -220,7 +233,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                         break;
                     }
                 }
-                if (safeguard) {
+                if (safeguard && !cg) {
                     // An increase means momentum overshot (restart it) or, twice in
                     // a row, that the step is too long for this data (halve it).
                     const bool increased = objective_full > last_objective + 1e-10 * std::fabs(last_objective);
@@ -238,6 +251,40 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                     beta = (S.fista_t - 1.0) / t_next;
                     S.fista_t = t_next;
                 }
+            }
+            if (cg) {
+                // d = -g + beta d, then the exact minimizer along d.
+                double num = 0.0, den = 0.0;
+                for (index_t j = 0; j < m; ++j) {
+                    const double gj = g[static_cast<std::size_t>(j)];
+                    if (!cg_prev.empty()) {
+                        num += gj * (gj - cg_prev[static_cast<std::size_t>(j)]);
+                        den += cg_prev[static_cast<std::size_t>(j)] * cg_prev[static_cast<std::size_t>(j)];
+                    }
+                }
+                const double beta_cg = (cg_prev.empty() || den <= 0.0) ? 0.0 : std::max(0.0, num / den);
+                if (cg_dir.empty()) cg_dir.assign(static_cast<std::size_t>(m), 0.0);
+                for (index_t j = 0; j < m; ++j)
+                    cg_dir[static_cast<std::size_t>(j)] =
+                        -g[static_cast<std::size_t>(j)] + beta_cg * cg_dir[static_cast<std::size_t>(j)];
+                cg_prev = g;
+                gram_working_gradient(C, zbar, S_gram, p, k, mean, scale, P.fit_intercept, l2, cg_dir.data(),
+                                      false, cg_Hd.data());
+                double dHd = 0.0, gd = 0.0;
+                for (index_t j = 0; j < m; ++j) {
+                    dHd += cg_dir[static_cast<std::size_t>(j)] * cg_Hd[static_cast<std::size_t>(j)];
+                    gd += g[static_cast<std::size_t>(j)] * cg_dir[static_cast<std::size_t>(j)];
+                }
+                if (!(dHd > 0.0) || !(gd < 0.0)) {
+                    converged = true;  // no descent left along d: rounding level
+                    break;
+                }
+                const double step_cg = -gd / dHd;
+                for (index_t j = 0; j < m; ++j) theta[static_cast<std::size_t>(j)] += step_cg * cg_dir[static_cast<std::size_t>(j)];
+                if (!P.fit_intercept) std::copy(S.intercept, S.intercept + k, theta.begin() + kp);
+                last_lr = step_cg;
+                S.step += 1.0;
+                continue;
             }
             last_lr = lr;
             const double step_number = S.step + 1.0;

@@ -41,17 +41,22 @@ void column_stats(const Matrix& X, const RowSet& rows, const T* sample_weight, i
             if (s != 0.0) row_of(X, i).axpy(s / total, mu);
         }
         if constexpr (is_csr<Matrix>::value) {
-            // sum s (x - mu)^2 = sum s x^2 - total mu^2, with x^2 summed over nonzeros
+            // sum s (x - mu)^2 over the stored entries, plus the zeros' share
+            // (their weight times mu^2): no cancellation, unlike sum s x^2 - total mu^2.
+            std::vector<double> stored_weight(static_cast<std::size_t>(p), 0.0);
             for (index_t r = blocks.begin(blk); r < blocks.end(blk); ++r) {
                 const index_t i = rows[r];
                 const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
                 const auto x = row_of(X, i);
                 for (index_t q = 0; q < x.nnz; ++q) {
-                    const double v = static_cast<double>(x.values[q]);
-                    m2[x.idx[q]] += s * v * v;
+                    const auto j = x.idx[q];
+                    const double d = static_cast<double>(x.values[q]) - mu[j];
+                    m2[j] += s * d * d;
+                    stored_weight[static_cast<std::size_t>(j)] += s;
                 }
             }
-            for (index_t j = 0; j < p; ++j) m2[j] = std::max(0.0, m2[j] - total * mu[j] * mu[j]);
+            for (index_t j = 0; j < p; ++j)
+                m2[j] += std::max(0.0, total - stored_weight[static_cast<std::size_t>(j)]) * mu[j] * mu[j];
         } else {
             for (index_t r = blocks.begin(blk); r < blocks.end(blk); ++r) {
                 const index_t i = rows[r];
