@@ -272,3 +272,19 @@ def test_property_predict_matches_numpy(X):
     np.testing.assert_allclose(
         kernels.predict(X, w, 1.5), X @ w + 1.5, rtol=1e-9, atol=1e-9 * (np.abs(X).sum() + 1)
     )
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("loss", ["squared_error", "huber"])
+def test_float32_rows_with_coefficients_beyond_float_range_match_reference(order, loss):
+    # A coefficient that does not fit in a float (1e150, 1e300) is multiplied in double,
+    # in every layout, as the reference does (a fuzz case found C-ordered rows
+    # reporting an overflow instead).
+    rng = np.random.default_rng(0)
+    X = np.asarray(rng.standard_normal((37, 3)), dtype=np.float32, order=order)
+    y = rng.standard_normal(37)
+    coef = np.array([1e300 if loss == "huber" else 1e150, 0.0, 0.0])
+    got = kernels.loss_grad(X, y, coef, 0.5, loss=loss, epsilon=0.1)
+    want = reference.loss_grad(X, y, coef, 0.5, loss=loss, epsilon=0.1)
+    assert got[0] == pytest.approx(want[0], rel=1e-6)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)

@@ -246,13 +246,18 @@ GDFAST_INLINE int rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, in
 }
 
 // The coefficients in the element type of X: W itself for double, a float copy
-// (kept in `buffer`) for float.
+// (kept in `buffer`) for float, or null when a coefficient does not fit in a
+// float (then the rows are multiplied in double, by the tiled path).
 template <class T>
 const T* coef_as(const double* W, index_t n, std::vector<float>& buffer) {
     if constexpr (std::is_same_v<T, float>) {
         buffer.resize(static_cast<std::size_t>(n));
-        for (index_t j = 0; j < n; ++j) buffer[static_cast<std::size_t>(j)] = static_cast<float>(W[j]);
-        return buffer.data();
+        bool fits = true;
+        for (index_t j = 0; j < n; ++j) {
+            buffer[static_cast<std::size_t>(j)] = static_cast<float>(W[j]);
+            fits = fits && (std::isfinite(buffer[static_cast<std::size_t>(j)]) || !std::isfinite(W[j]));
+        }
+        return fits ? buffer.data() : nullptr;
     } else {
         return W;
     }
@@ -266,7 +271,7 @@ GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, ind
                                         index_t k, const Loss& loss, index_t tile, double* P, double* D,
                                         double* part) {
     if constexpr (!is_csr<Matrix>::value) {
-        if (X.col_stride == 1 && !X.column_major()) {
+        if (Wt != nullptr && X.col_stride == 1 && !X.column_major()) {
             // One dispatch per block: the row loop knows its loss. A switch, not
             // with_loss: a lambda would not inherit the AVX2 target of this clone.
             int st = row_ok;
