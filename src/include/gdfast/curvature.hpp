@@ -14,47 +14,23 @@
 
 namespace gdfast {
 
-// Loss and raw gradient of full-batch squared error from the centered co-moments
-// (zbar, C of [x, y], total weight S): with delta_t = b_t + xbar . W_t - ybar_t,
-//   loss = 1/2 sum_t (W_t' Cxx W_t - 2 W_t' Cxy_t + Cyy_tt + S delta_t^2)
-//   dW_t = Cxx W_t - Cxy_t + S delta_t xbar,   db_t = S delta_t
-inline void gram_loss_grad(const std::vector<double>& C, const std::vector<double>& zbar, double S, index_t p,
-                           index_t k, const double* W, const double* b, double* loss_out, double* G, double* gb) {
-    const index_t q = p + k;
-    double loss = 0.0;
-    for (index_t t = 0; t < k; ++t) {
-        const double* w = W + t * p;
-        double delta = b[t] - zbar[static_cast<std::size_t>(p + t)];
-        for (index_t j = 0; j < p; ++j) delta += zbar[static_cast<std::size_t>(j)] * w[j];
-        double quad = 0.0, cross = 0.0;
-        for (index_t a = 0; a < p; ++a) {
-            const double* Ca = C.data() + a * q;
-            const double Cw = dot_contiguous(Ca, w, p);
-            const double cxy = Ca[p + t];
-            G[t * p + a] = Cw - cxy + S * delta * zbar[static_cast<std::size_t>(a)];
-            quad += w[a] * Cw;
-            cross += w[a] * cxy;
-        }
-        loss += 0.5 * (quad - 2.0 * cross + C[static_cast<std::size_t>((p + t) * q + p + t)] + S * delta * delta);
-        gb[t] = S * delta;
-    }
-    *loss_out = loss;
-}
-
-// The gradient of the mean squared loss (plus l2/2 ||V||^2) in working
-// coordinates at theta = (V, c), from the centered co-moments and without the
-// detour through raw coefficients (whose intercept b = c - mu . W cancels
-// catastrophically for features far from zero). With u = (xbar - mu) / sigma,
-// Cs = C_xx / (sigma sigma'), r_t = u . V_t + c_t - ybar_t:
-//   g_V = Cs V / S - C_xy / (sigma S) + u r + l2 V,  g_c = r.
+// Full-batch squared error from the centered co-moments (zbar, C of [x, y] with
+// row stride q, total weight S), in working coordinates theta = (V, c): the
+// gradient of the mean loss plus l2/2 ||V||^2 and (loss_out) the loss sum. No
+// detour through raw coefficients, whose intercept b = c - mu . W cancels
+// catastrophically for features far from zero. With w_t = V_t / sigma,
+// u = (xbar - mu) / sigma and r_t = u . V_t + c_t - ybar_t (the mean residual):
+//   g_V = (C_xx w - C_xy) / (sigma S) + u r + l2 V,   g_c = r,
+//   loss = 1/2 sum_t (w' C_xx w - 2 w' C_xy + C_yy + S r^2).
 // targets=false drops the terms of y: H theta, the Hessian times theta.
 // The intercept rows are 0 without an intercept.
-inline void gram_working_gradient(const std::vector<double>& C, const std::vector<double>& zbar, double S,
-                                  index_t p, index_t k, const double* mean, const double* scale, bool fit_intercept,
-                                  double l2, const double* theta, bool targets, double* out) {
-    const index_t q = p + k;
+inline void gram_working_gradient(const std::vector<double>& C, index_t q, const std::vector<double>& zbar,
+                                  double S, index_t p, index_t k, const double* mean, const double* scale,
+                                  bool fit_intercept, double l2, const double* theta, bool targets, double* out,
+                                  double* loss_out = nullptr) {
     std::vector<double> u(static_cast<std::size_t>(p)), w(static_cast<std::size_t>(p));
     for (index_t j = 0; j < p; ++j) u[static_cast<std::size_t>(j)] = (zbar[static_cast<std::size_t>(j)] - mean[j]) / scale[j];
+    double loss = 0.0;
     for (index_t t = 0; t < k; ++t) {
         const double* V = theta + t * p;
         double r = (fit_intercept ? theta[k * p + t] : 0.0) - (targets ? zbar[static_cast<std::size_t>(p + t)] : 0.0);
@@ -62,13 +38,20 @@ inline void gram_working_gradient(const std::vector<double>& C, const std::vecto
             w[static_cast<std::size_t>(j)] = V[j] / scale[j];
             r += u[static_cast<std::size_t>(j)] * V[j];
         }
+        double quad = 0.0, cross = 0.0;
         for (index_t a = 0; a < p; ++a) {
             const double* Ca = C.data() + a * q;
-            const double Cw = dot_contiguous(Ca, w.data(), p) - (targets ? Ca[p + t] : 0.0);
-            out[t * p + a] = Cw / scale[a] / S + u[static_cast<std::size_t>(a)] * r + l2 * V[a];
+            const double Cw = dot_contiguous(Ca, w.data(), p);
+            const double cxy = targets ? Ca[p + t] : 0.0;
+            out[t * p + a] = (Cw - cxy) / scale[a] / S + u[static_cast<std::size_t>(a)] * r + l2 * V[a];
+            quad += w[static_cast<std::size_t>(a)] * Cw;
+            cross += w[static_cast<std::size_t>(a)] * cxy;
         }
         out[k * p + t] = fit_intercept ? r : 0.0;
+        const double cyy = targets ? C[static_cast<std::size_t>((p + t) * q + p + t)] : 0.0;
+        loss += 0.5 * (quad - 2.0 * cross + cyy + S * r * r);
     }
+    if (loss_out != nullptr) *loss_out = loss;
 }
 
 // W = V / sigma, b = c - mu . W for every target.
@@ -117,47 +100,38 @@ double hessian_norm(const Matrix& X, const RowSet& rows, const T* sample_weight,
                     const std::vector<double>& zbar, double S, index_t q, int n_threads, int iterations,
                     PassPoll& poll) {
     const index_t p = X.n_cols;
-    const index_t m = p + (fit_intercept ? 1 : 0);
-    std::vector<double> v(static_cast<std::size_t>(m)), Hv(static_cast<std::size_t>(m));
-    for (index_t j = 0; j < m; ++j) v[static_cast<std::size_t>(j)] = 1.0 + 0.01 * static_cast<double>(j % 7);
+    // v = (V, c) with c = 0 throughout without an intercept.
+    std::vector<double> v(static_cast<std::size_t>(p + 1), 0.0), Hv(static_cast<std::size_t>(p + 1), 0.0);
+    for (index_t j = 0; j < p + (fit_intercept ? 1 : 0); ++j)
+        v[static_cast<std::size_t>(j)] = 1.0 + 0.01 * static_cast<double>(j % 7);
     std::vector<double> W(static_cast<std::size_t>(p)), G(static_cast<std::size_t>(p));
     std::vector<T> zeros;
     LossGradWorkspace ws;
     Loss squared;
     double lambda = 0.0;
-    // The moments of [x, 0]: x's block of C with one zero target.
-    std::vector<double> Cx, zx;
-    if (!C.empty()) {
-        Cx.assign(static_cast<std::size_t>((p + 1) * (p + 1)), 0.0);
-        zx.assign(static_cast<std::size_t>(p + 1), 0.0);
-        for (index_t a = 0; a < p; ++a) {
-            zx[static_cast<std::size_t>(a)] = zbar[static_cast<std::size_t>(a)];
-            for (index_t c = 0; c < p; ++c)
-                Cx[static_cast<std::size_t>(a * (p + 1) + c)] = C[static_cast<std::size_t>(a * q + c)];
-        }
-    }
     for (int it = 0; it < iterations; ++it) {
-        if (Cx.empty() && poll.check()) return lambda;
+        if (C.empty() && poll.check()) return lambda;
         double norm = 0.0;
         for (double a : v) norm += a * a;
         norm = std::sqrt(norm);
         if (norm == 0.0) return lambda;
         for (double& a : v) a /= norm;
-        const double c = fit_intercept ? v[static_cast<std::size_t>(p)] : 0.0;
-        double b, gb, loss;
-        working_to_raw(v.data(), &c, mean, scale, p, 1, W.data(), &b);
-        if (!Cx.empty()) {
-            // H v from the moments: the loss with y = 0 is quadratic, its gradient is H v.
-            gram_loss_grad(Cx, zx, S, p, 1, W.data(), &b, &loss, G.data(), &gb);
+        if (!C.empty()) {
+            gram_working_gradient(C, q, zbar, S, p, 1, mean, scale, fit_intercept, 0.0, v.data(), false, Hv.data());
         } else {
+            // H v with passes: the loss with y = 0 is quadratic, its gradient is H v.
+            const double c = v[static_cast<std::size_t>(p)];
+            double b, gb, loss;
+            working_to_raw(v.data(), &c, mean, scale, p, 1, W.data(), &b);
             if (zeros.empty()) zeros.assign(static_cast<std::size_t>(X.n_rows), T(0));
             loss_grad(X, rows, zeros.data(), sample_weight, W.data(), &b, 1, squared, n_threads, ws, &loss, G.data(),
                       &gb);
+            for (index_t j = 0; j < p; ++j)
+                Hv[static_cast<std::size_t>(j)] = (G[static_cast<std::size_t>(j)] - mean[j] * gb) / scale[j] / S;
+            Hv[static_cast<std::size_t>(p)] = fit_intercept ? gb / S : 0.0;
         }
-        for (index_t j = 0; j < p; ++j) Hv[static_cast<std::size_t>(j)] = (G[static_cast<std::size_t>(j)] - mean[j] * gb) / scale[j] / S;
-        if (fit_intercept) Hv[static_cast<std::size_t>(p)] = gb / S;
         lambda = 0.0;
-        for (index_t j = 0; j < m; ++j) lambda += v[static_cast<std::size_t>(j)] * Hv[static_cast<std::size_t>(j)];
+        for (index_t j = 0; j <= p; ++j) lambda += v[static_cast<std::size_t>(j)] * Hv[static_cast<std::size_t>(j)];
         v.swap(Hv);
     }
     return lambda;

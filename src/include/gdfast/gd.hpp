@@ -144,21 +144,24 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     // Loss sum, batch weight and the gradient g (working coordinates, L2 term
     // included unless AdamW decays instead) at parameters th over `rows`.
     auto gradient_at = [&](const double* th, const RowSet& rows, double* loss_sum, double* Sb) -> bool {
-        working_to_raw(th, th + kp, mean, scale, p, k, W.data(), b.data());
-        Status st = status_ok;
         if (gram) {
-            gram_loss_grad(C, zbar, S_gram, p, k, W.data(), b.data(), loss_sum, G.data(), gb.data());
+            // From the moments, in working coordinates (full batch, mean gradient).
+            gram_working_gradient(C, q, zbar, S_gram, p, k, mean, scale, P.fit_intercept,
+                                  P.optimizer != OptimizerKind::adamw ? l2 : 0.0, th, true, g.data(), loss_sum);
+            for (index_t t = 0; t < k; ++t) g[static_cast<std::size_t>(kp + t)] *= P.intercept_decay;
             *Sb = S_gram;
+            last_batch_rows = rows.count;
+            return std::isfinite(*loss_sum);
+        }
+        working_to_raw(th, th + kp, mean, scale, p, k, W.data(), b.data());
+        const Status st = loss_grad(X, rows, y, sample_weight, W.data(), b.data(), k, P.loss, P.n_threads, ws,
+                                    loss_sum, G.data(), gb.data());
+        *Sb = 0.0;
+        if (full) {
+            *Sb = weight_total;
         } else {
-            st = loss_grad(X, rows, y, sample_weight, W.data(), b.data(), k, P.loss, P.n_threads, ws, loss_sum,
-                           G.data(), gb.data());
-            *Sb = 0.0;
-            if (full) {
-                *Sb = weight_total;
-            } else {
-                for (index_t r = 0; r < rows.count; ++r)
-                    *Sb += sample_weight ? static_cast<double>(sample_weight[rows[r]]) : 1.0;
-            }
+            for (index_t r = 0; r < rows.count; ++r)
+                *Sb += sample_weight ? static_cast<double>(sample_weight[rows[r]]) : 1.0;
         }
         if (st != status_ok || !std::isfinite(*loss_sum)) return false;
         if (*Sb <= 0.0) return true;
@@ -215,9 +218,6 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                 break;
             }
             if (Sb <= 0.0) continue;
-            if (cg)  // the gradient from the moments in working coordinates: no cancellation
-                gram_working_gradient(C, zbar, S_gram, p, k, mean, scale, P.fit_intercept, l2, theta.data(), true,
-                                      g.data());
             loss_epoch += loss_sum;
             weight_epoch += Sb;
             double lr = lr_at(S.step, S.epoch);
@@ -268,7 +268,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                     cg_dir[static_cast<std::size_t>(j)] =
                         -g[static_cast<std::size_t>(j)] + beta_cg * cg_dir[static_cast<std::size_t>(j)];
                 cg_prev = g;
-                gram_working_gradient(C, zbar, S_gram, p, k, mean, scale, P.fit_intercept, l2, cg_dir.data(),
+                gram_working_gradient(C, q, zbar, S_gram, p, k, mean, scale, P.fit_intercept, l2, cg_dir.data(),
                                       false, cg_Hd.data());
                 double dHd = 0.0, gd = 0.0;
                 for (index_t j = 0; j < m; ++j) {
