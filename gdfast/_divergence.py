@@ -70,16 +70,18 @@ def divergence_message(
         )
     else:
         what = "the coefficients or the training objective became NaN or infinite"
+    return f"{name} diverged at epoch {epoch}: {what}. {_step_advice(X, advice)}"
+
+
+def _step_advice(X: Any, advice: str) -> str:
+    """Why a step blows up, with the scale of the data, and what to do."""
     scale = ""
     data = X.data if sp.issparse(X) else X
     if data.size:
         with np.errstate(all="ignore"):
             spread = np.max(np.abs(data))
         scale = f" (the largest |feature value| is {spread:.3g})"
-    return (
-        f"{name} diverged at epoch {epoch}: {what}. The step size is too large for the "
-        f"scale of the features{scale}: {advice}"
-    )
+    return f"The step size is too large for the scale of the features{scale}: {advice}"
 
 
 def raise_on_failure(
@@ -153,13 +155,11 @@ def judge_returned_model(
         f"{loss_value:.3g}, more than {DIVERGENCE_FACTOR:.0e} times the loss of a constant "
         f"prediction ({threshold / DIVERGENCE_FACTOR:.3g}): the model is useless"
     )
-    scale = divergence_message(name, epoch, loss_value, threshold, X, advice).split(
-        "The step size", 1
-    )[1]
+    message = f"{what}. {_step_advice(X, advice)}"
     if raise_error:
-        raise DivergenceError(f"{what}. The step size{scale}")
+        raise DivergenceError(message)
     warnings.warn(
-        f"{what}. The step size{scale} (on_divergence='raise' makes this an error.)",
+        f"{message} (on_divergence='raise' makes this an error.)",
         DivergenceWarning,
         stacklevel=4,
     )

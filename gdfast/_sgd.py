@@ -361,7 +361,9 @@ class SGDRegressor(LinearRegressorBase):
         returned = (avg_coef, avg_intercept) if averaged else (coef, intercept)
         judge_returned_model(
             type(self).__name__,
-            returned_model_loss(X, y[:, None], *returned, self.loss, self.epsilon, 1),
+            returned_model_loss(
+                X, y[:, None], *returned, self.loss, self.epsilon, resolve_n_jobs(self.n_jobs)
+            ),
             result["threshold"],
             X,
             self._divergence_advice(),
