@@ -19,7 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
 
-from gdfast import DivergenceError, GDRegressor, plot_loss_curve, reference
+from gdfast import DivergenceError, DivergenceWarning, GDRegressor, plot_loss_curve, reference
 
 
 def mse(model, X, y):
@@ -532,3 +532,17 @@ def test_no_intercept_with_standardize_reaches_the_optimum(batch_size):
     # Full batch: the optimum; mini-batches: within their noise (was 2e7 x the optimum).
     assert ours <= best * (1 + (1e-6 if batch_size is None else 1e-3))
     assert model.intercept_ == 0.0
+
+
+def test_on_divergence_warn_keeps_a_useless_model_raise_refuses_it():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((500, 3))
+    y = X @ [1.0, 2.0, 3.0] + 0.1 * rng.standard_normal(500)
+    # A constant step 30x the stability limit, stopped after three epochs, while
+    # the objective is still far above a constant prediction's (and finite).
+    params = dict(learning_rate="constant", eta0=30.0, optimizer="sgd", max_iter=3, tol=None)
+    with pytest.raises(DivergenceError):
+        GDRegressor(**params).fit(X, y)
+    with pytest.warns(DivergenceWarning, match="useless"):
+        model = GDRegressor(**params, on_divergence="warn").fit(X, y)
+    assert np.isfinite(model.coef_).all() and model.score(X, y) < -1e6
