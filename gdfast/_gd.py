@@ -39,7 +39,7 @@ SCHEDULES = {name for name in _core.CODES["schedule"] if name not in ("pa1", "pa
 # number ~1e6); otherwise, when the objective improves by less than this
 # relative amount for n_iter_no_change epochs.
 AUTO_TOL_GRADIENT = 1e-8
-# Conjugate gradient on the co-moments: a gradient 1e12 times smaller (the
+# The exact solvers on the co-moments: a gradient 1e12 times smaller (the
 # rule's other exit, 10 n_iter_no_change steps without a decrease, ends it there).
 AUTO_TOL_QUADRATIC = 1e-12
 AUTO_TOL_OBJECTIVE = 1e-4
@@ -109,7 +109,10 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
     momentum : float or "auto", default="auto"
         Momentum of ``momentum`` and ``nesterov``. ``auto``: Nesterov's
         accelerated sequence with adaptive restart for full batches (optimal
-        without knowing the conditioning), 0.9 for mini-batches.
+        without knowing the conditioning), 0.9 for mini-batches. On the Gram
+        path (``precompute``) with ``nesterov``, ``learning_rate="auto"`` and no
+        averaging, the quadratic is solved exactly instead: conjugate gradient,
+        or cyclic coordinate descent with an L1 term.
     beta_1, beta_2 : float, default=0.9, 0.999
         Decay rates of Adam's first and second moment estimates.
     rho : float, default=0.9
@@ -125,9 +128,11 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
     max_iter : int, default=10000
         Maximum number of epochs (full batch: steps).
     tol : float, None or "auto", default="auto"
-        Stopping rule. Full batch with a smooth objective (no L1, not
-        ``epsilon_insensitive``, no early stopping): stop when the gradient norm
-        has fallen below ``tol`` times its value at the start (``auto``: 1e-8),
+        Stopping rule. Full batch with a smooth loss (not
+        ``epsilon_insensitive``), no early stopping and no L1 term unless the
+        Gram path solves exactly: stop when the norm of the smallest
+        subgradient has fallen below ``tol`` times its value at zero
+        coefficients (``auto``: 1e-8; 1e-12 for the exact solvers),
         or when the objective has not improved at all for
         ``10 * n_iter_no_change`` epochs. Otherwise: stop when the objective (or
         the validation score) has not improved by ``tol`` times its magnitude
@@ -447,11 +452,30 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
     def _engine_params(
         self, X, y2, sample_weight, train_rows, full_batch, max_iter, seed, threads
     ) -> _core.GdParams:
-        smooth = self.loss in _core.SMOOTH_LOSSES and self.penalty not in ("l1", "elasticnet")
+        precompute = self.precompute
+        if precompute == "auto":
+            precompute = X.shape[1] <= 1024
+        use_gram = bool(precompute and full_batch and self.loss == "squared_error")
+        # On the co-moments the smooth part is quadratic: the defaults solve it
+        # (conjugate gradient, or coordinate descent with an L1 term), to rounding
+        # level with tol="auto".
+        solve_on_gram = (
+            use_gram
+            and self.optimizer == "nesterov"
+            and self.momentum == "auto"
+            and self.learning_rate == "auto"
+            and not self.average
+        )
+        l1_term = self.penalty in ("l1", "elasticnet")
+        # The gradient rule measures the smallest subgradient; with an L1 term
+        # only the exact solver drives it to zero reliably.
+        smooth = self.loss in _core.SMOOTH_LOSSES and (not l1_term or solve_on_gram)
         gradient_rule = full_batch and smooth and not self.early_stopping
         tol = self.tol
         if tol == "auto":
             tol = AUTO_TOL_GRADIENT if gradient_rule else AUTO_TOL_OBJECTIVE
+            if solve_on_gram and gradient_rule:
+                tol = AUTO_TOL_QUADRATIC
         all_rows = train_rows.shape[0] == y2.shape[0]
         threshold = divergence_threshold(
             y2 if all_rows else y2[train_rows],
@@ -502,22 +526,7 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
                 P.update(schedule=code("schedule", "adaptive"), min_lr_scale=1e-4)
         else:
             P.schedule = code("schedule", self.learning_rate)
-        precompute = self.precompute
-        if precompute == "auto":
-            precompute = X.shape[1] <= 1024
-        P.use_gram = bool(precompute and full_batch and self.loss == "squared_error")
-        # On the co-moments a smooth penalty leaves a quadratic: the defaults
-        # solve it by conjugate gradient, to rounding level with tol="auto".
-        P.conjugate_gradient = bool(
-            P.use_gram
-            and self.penalty in (None, "l2")
-            and self.optimizer == "nesterov"
-            and self.momentum == "auto"
-            and self.learning_rate == "auto"
-            and not self.average
-        )
-        if P.conjugate_gradient and self.tol == "auto" and gradient_rule:
-            P.tol = AUTO_TOL_QUADRATIC
+        P.update(use_gram=use_gram, solve_on_gram=solve_on_gram)
         return P
 
     def _divergence_advice(self) -> str:

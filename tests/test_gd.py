@@ -546,3 +546,52 @@ def test_on_divergence_warn_keeps_a_useless_model_raise_refuses_it():
     with pytest.warns(DivergenceWarning, match="useless"):
         model = GDRegressor(**params, on_divergence="warn").fit(X, y)
     assert np.isfinite(model.coef_).all() and model.score(X, y) < -1e6
+
+
+def _l1_objective(X, y, w, b, alpha, l1_ratio):
+    r = y - X @ w - b
+    return 0.5 * np.mean(r**2) + alpha * ((1 - l1_ratio) / 2 * w @ w + l1_ratio * np.abs(w).sum())
+
+
+@pytest.mark.parametrize("layout", ["dense", "csr", "collinear"])
+@pytest.mark.parametrize(("penalty", "l1_ratio"), [("l1", 1.0), ("elasticnet", 0.5)])
+@pytest.mark.parametrize("alpha", [0.01, 0.1])
+def test_l1_default_reaches_the_lasso_optimum(layout, penalty, l1_ratio, alpha):
+    from sklearn.linear_model import ElasticNet, Lasso
+
+    rng = np.random.default_rng(5)
+    n, p = 2000, 8
+    X = rng.standard_normal((n, p)) * (rng.random((n, p)) < (0.4 if layout == "csr" else 1.0))
+    if layout == "collinear":
+        X[:, 1] = X[:, 0] + 1e-3 * rng.standard_normal(n)
+    y = X @ rng.standard_normal(p) + 0.5 * rng.standard_normal(n) + 3.0
+    Xfit = sp.csr_matrix(X) if layout == "csr" else X
+    ref = (
+        Lasso(alpha=alpha, tol=1e-14, max_iter=100_000)
+        if penalty == "l1"
+        else ElasticNet(alpha=alpha, l1_ratio=l1_ratio, tol=1e-14, max_iter=100_000)
+    ).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = GDRegressor(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio, standardize=False).fit(
+            Xfit, y
+        )
+    best = _l1_objective(X, y, ref.coef_, ref.intercept_, alpha, l1_ratio)
+    ours = _l1_objective(X, y, model.coef_, model.intercept_, alpha, l1_ratio)
+    assert ours <= best * (1 + 1e-6)
+    assert np.count_nonzero(model.coef_) <= np.count_nonzero(ref.coef_) + 1
+
+
+def test_l1_with_standardize_is_lasso_on_standardized_features():
+    from sklearn.linear_model import Lasso
+
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((1500, 6)) * np.logspace(-2, 2, 6) + 50.0
+    y = X @ (1.0 / np.logspace(-2, 2, 6)) + rng.standard_normal(1500)
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    ref = Lasso(alpha=0.05, tol=1e-14, max_iter=100_000).fit(Z, y)
+    model = GDRegressor(penalty="l1", alpha=0.05).fit(X, y)
+    v = model.coef_ * X.std(axis=0)  # the model's standardized coefficients
+    best = _l1_objective(Z, y, ref.coef_, ref.intercept_, 0.05, 1.0)
+    ours = _l1_objective(Z, y, v, model.predict(X).mean() - (Z @ v).mean(), 0.05, 1.0)
+    assert ours <= best * (1 + 1e-6)

@@ -54,6 +54,30 @@ inline void gram_working_gradient(const std::vector<double>& C, index_t q, const
     if (loss_out != nullptr) *loss_out = loss;
 }
 
+// The matrix gram_working_gradient applies (targets=false), for one target:
+// H = [Cs / S + u u' + l2 I, u; u', 1] of size (p + 1)^2 (the last row and
+// column are the intercept's; without one they are left 0).
+inline std::vector<double> gram_working_hessian(const std::vector<double>& C, index_t q,
+                                                const std::vector<double>& zbar, double S, index_t p,
+                                                const double* mean, const double* scale, bool fit_intercept,
+                                                double l2) {
+    const index_t h = p + 1;
+    std::vector<double> H(static_cast<std::size_t>(h * h), 0.0), u(static_cast<std::size_t>(p));
+    for (index_t j = 0; j < p; ++j) u[static_cast<std::size_t>(j)] = (zbar[static_cast<std::size_t>(j)] - mean[j]) / scale[j];
+    for (index_t a = 0; a < p; ++a) {
+        for (index_t b = 0; b < p; ++b)
+            H[static_cast<std::size_t>(a * h + b)] = C[static_cast<std::size_t>(a * q + b)] / (scale[a] * scale[b] * S) +
+                                                     u[static_cast<std::size_t>(a)] * u[static_cast<std::size_t>(b)] +
+                                                     (a == b ? l2 : 0.0);
+        if (fit_intercept) {
+            H[static_cast<std::size_t>(a * h + p)] = u[static_cast<std::size_t>(a)];
+            H[static_cast<std::size_t>(p * h + a)] = u[static_cast<std::size_t>(a)];
+        }
+    }
+    if (fit_intercept) H[static_cast<std::size_t>(p * h + p)] = 1.0;
+    return H;
+}
+
 // W = V / sigma, b = c - mu . W for every target.
 inline void working_to_raw(const double* V, const double* c, const double* mean, const double* scale, index_t p,
                            index_t k, double* W, double* b) {

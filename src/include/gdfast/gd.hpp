@@ -40,17 +40,18 @@ struct GdParams : FitSettings {
     bool sum_gradient = false;
     int n_threads = 1;
     bool use_gram = false;
-    // Full-batch squared error on the co-moments with an L2 penalty or none: the
-    // objective is quadratic, and conjugate gradient (the optimal momentum for a
-    // quadratic, with exact line search) replaces the optimizer.
-    bool conjugate_gradient = false;
+    // Full-batch squared error on the co-moments: the smooth part is quadratic,
+    // and an exact solver replaces the optimizer: conjugate gradient (the optimal
+    // momentum for a quadratic, exact line search) without an L1 term, cyclic
+    // coordinate descent with one.
+    bool solve_on_gram = false;
 
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
         FitSettings::fields(s, f), OptimizerHyper::fields(s.hyper, f), f("optimizer", s.optimizer);
         f("momentum_restart", s.momentum_restart), f("auto_lr", s.auto_lr), f("min_lr_scale", s.min_lr_scale);
         f("batch_size", s.batch_size), f("sum_gradient", s.sum_gradient), f("n_threads", s.n_threads);
-        f("use_gram", s.use_gram), f("conjugate_gradient", s.conjugate_gradient);
+        f("use_gram", s.use_gram), f("solve_on_gram", s.solve_on_gram);
     }
 };
 
@@ -181,9 +182,17 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         last_batch_rows = rows.count;
         return true;
     };
-    auto grad_norm = [&]() {
+    // The optimality residual at th: the norm of the smallest subgradient of the
+    // objective (the gradient g when there is no L1 term; with one, a nonzero
+    // coefficient adds l1 sign(theta), a zero one keeps what exceeds l1).
+    auto grad_norm = [&](const double* th) {
         double s2 = 0.0;
-        for (double v : g) s2 += v * v;
+        for (index_t j = 0; j < m; ++j) {
+            double v = g[static_cast<std::size_t>(j)];
+            if (l1 != 0.0 && j < kp)
+                v = th[j] != 0.0 ? v + std::copysign(l1, th[j]) : std::copysign(std::max(0.0, std::fabs(v) - l1), v);
+            s2 += v * v;
+        }
         return std::sqrt(s2);
     };
     const bool warm = std::any_of(theta.begin(), theta.begin() + kp, [](double v) { return v != 0.0; });
@@ -195,14 +204,18 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         std::vector<double> zero(static_cast<std::size_t>(m), 0.0);
         std::copy(theta.begin() + kp, theta.end(), zero.begin() + kp);
         double loss0 = 0.0, S0 = 0.0;
-        if (gradient_at(zero.data(), RowSet{order.data(), n_train}, &loss0, &S0)) initial_grad_norm = grad_norm();
+        if (gradient_at(zero.data(), RowSet{order.data(), n_train}, &loss0, &S0)) initial_grad_norm = grad_norm(zero.data());
     }
     const auto lr_at = [&](double step, double epoch) {
         return schedule.at(step + 1.0, epoch, base, alpha, t0) * S.lr_scale;
     };
-    // Conjugate gradient (Polak-Ribiere+, the gradient recomputed every step).
-    const bool cg = gram && P.conjugate_gradient && l1 == 0.0;
+    // Conjugate gradient (Polak-Ribiere+, the gradient recomputed every step), or
+    // coordinate descent on the working-coordinates Hessian (one sweep a step).
+    const bool cg = gram && P.solve_on_gram && l1 == 0.0;
+    const bool cd = gram && P.solve_on_gram && l1 != 0.0;
     std::vector<double> cg_dir, cg_prev, cg_Hd(static_cast<std::size_t>(cg ? m : 0));
+    const std::vector<double> H =
+        cd ? gram_working_hessian(C, q, zbar, S_gram, p, mean, scale, P.fit_intercept, l2) : std::vector<double>();
     bool restarted_last = false;
     Status status = status_ok;
     EpochMonitor monitor(rule, cb, S.record, !held_out.empty(), schedule.kind == ScheduleKind::adaptive);
@@ -225,7 +238,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             if (full) {
                 objective_full = loss_sum / Sb + P.penalty.value(theta.data(), kp);
                 if (gradient_rule) {
-                    const double gnorm = grad_norm();
+                    const double gnorm = grad_norm(theta.data());
                     if (first_step) initial_grad_norm = std::max(initial_grad_norm, gnorm);
                     first_step = false;
                     if (gnorm <= P.stop.tol * initial_grad_norm) {
@@ -233,7 +246,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                         break;
                     }
                 }
-                if (safeguard && !cg) {
+                if (safeguard && !cg && !cd) {
                     // An increase means momentum overshot (restart it) or, twice in
                     // a row, that the step is too long for this data (halve it).
                     const bool increased = objective_full > last_objective + 1e-10 * std::fabs(last_objective);
@@ -251,6 +264,30 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                     beta = (S.fista_t - 1.0) / t_next;
                     S.fista_t = t_next;
                 }
+            }
+            if (cd) {
+                // One cyclic sweep: each coordinate to its exact minimizer given the
+                // others (soft-thresholded for coefficients), g kept current.
+                const index_t h = p + 1;
+                for (index_t t = 0; t < k; ++t) {
+                    for (index_t j = 0; j < (P.fit_intercept ? h : p); ++j) {
+                        const double hjj = H[static_cast<std::size_t>(j * h + j)];
+                        const index_t at = j < p ? t * p + j : kp + t;
+                        if (!(hjj > 0.0)) continue;
+                        const double old = theta[static_cast<std::size_t>(at)];
+                        const double step_j = old - g[static_cast<std::size_t>(at)] / hjj;
+                        const double now = j < p ? soft_threshold(step_j, l1 / hjj) : step_j;
+                        const double delta = now - old;
+                        if (delta == 0.0) continue;
+                        theta[static_cast<std::size_t>(at)] = now;
+                        const double* Hj = H.data() + j * h;  // H is symmetric: column j
+                        for (index_t a = 0; a < p; ++a) g[static_cast<std::size_t>(t * p + a)] += Hj[a] * delta;
+                        g[static_cast<std::size_t>(kp + t)] += P.fit_intercept ? Hj[p] * delta : 0.0;
+                    }
+                }
+                last_lr = 0.0;
+                S.step += 1.0;
+                continue;
             }
             if (cg) {
                 // d = -g + beta d, then the exact minimizer along d.
