@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,7 +59,7 @@ def divergence_threshold(y: np.ndarray, loss: str, epsilon: float, sample_weight
 
 
 def divergence_message(
-    name: str, epoch: int, objective: float, threshold: float, X: Any, advice: str
+    name: str, epoch: int, objective: float, threshold: float, X: Any, advice: Advice
 ) -> str:
     """A message that says what happened and what to do about it."""
     if np.isfinite(objective):
@@ -73,19 +73,27 @@ def divergence_message(
     return f"{name} diverged at epoch {epoch}: {what}. {_step_advice(X, advice)}"
 
 
-def _step_advice(X: Any, advice: str) -> str:
-    """Why a step blows up, with the scale of the data, and what to do."""
+class Advice(NamedTuple):
+    """What an estimator says when descent fails: the likely cause (completed
+    with the scale of the features) and the remedy."""
+
+    remedy: str
+    cause: str = "The step size is too large for the scale of the features"
+
+
+def _step_advice(X: Any, advice: Advice) -> str:
+    """The cause, with the scale of the data, and what to do."""
     scale = ""
     data = X.data if sp.issparse(X) else X
     if data.size:
         with np.errstate(all="ignore"):
             spread = np.max(np.abs(data))
         scale = f" (the largest |feature value| is {spread:.3g})"
-    return f"The step size is too large for the scale of the features{scale}: {advice}"
+    return f"{advice.cause}{scale}: {advice.remedy}"
 
 
 def raise_on_failure(
-    name: str, record: _core.Record, threshold: float, X: Any, advice: str
+    name: str, record: _core.Record, threshold: float, X: Any, advice: Advice
 ) -> None:
     """DivergenceError for a run that became non-finite or blew up beyond
     recovery (the kernels stopped it)."""
@@ -142,7 +150,7 @@ def judge_returned_model(
     loss_value: float,
     threshold: float,
     X: Any,
-    advice: str,
+    advice: Advice,
     epoch: int,
     raise_error: bool,
 ) -> None:

@@ -13,6 +13,7 @@ from gdfast import _core
 from gdfast._base import LinearRegressorBase, refuse_zero_features, targets_as, unfitted_on_failure
 from gdfast._config import resolve_n_jobs
 from gdfast._divergence import (
+    Advice,
     divergence_threshold,
     judge_returned_model,
     raise_on_failure,
@@ -529,15 +530,18 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         P.update(use_gram=use_gram, solve_on_gram=solve_on_gram)
         return P
 
-    def _divergence_advice(self) -> str:
+    def _divergence_advice(self) -> Advice:
         if self.learning_rate == "auto":
-            return (
-                "learning_rate='auto' derives the step from the data, so values this "
-                "large overflow the arithmetic: rescale X and y"
-                + ("." if self.standardize else " or set standardize=True.")
+            # The step comes from the data: what overflows is the arithmetic.
+            return Advice(
+                "rescale X and y" + ("." if self.standardize else " or set standardize=True."),
+                cause="The values of X or y are too large for double precision (their "
+                "squares and products overflow beyond 1e308)",
             )
-        return "lower eta0 (now {}) or use learning_rate='auto'{}.".format(
-            self.eta0, "" if self.standardize else " and standardize=True"
+        return Advice(
+            "lower eta0 (now {}) or use learning_rate='auto'{}.".format(
+                self.eta0, "" if self.standardize else " and standardize=True"
+            )
         )
 
     def __sklearn_tags__(self):

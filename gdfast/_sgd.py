@@ -14,6 +14,7 @@ from gdfast import _core
 from gdfast._base import LinearRegressorBase, refuse_zero_features, targets_as, unfitted_on_failure
 from gdfast._config import resolve_n_jobs
 from gdfast._divergence import (
+    Advice,
     divergence_threshold,
     judge_returned_model,
     raise_on_failure,
@@ -517,13 +518,13 @@ class SGDRegressor(LinearRegressorBase):
             "t": 1.0 + run.state.counters["step"],
         }
 
-    def _divergence_advice(self) -> str:
+    def _divergence_advice(self) -> Advice:
         if self.learning_rate == "optimal":
-            return (
+            return Advice(
                 "standardize X (e.g. make_pipeline(StandardScaler(), SGDRegressor())) "
                 f"or increase alpha (now {self.alpha}), which sets the optimal step size."
             )
-        return (
+        return Advice(
             "standardize X (e.g. make_pipeline(StandardScaler(), SGDRegressor())) "
             f"or lower eta0 (now {self.eta0})."
         )

@@ -595,3 +595,20 @@ def test_l1_with_standardize_is_lasso_on_standardized_features():
     best = _l1_objective(Z, y, ref.coef_, ref.intercept_, 0.05, 1.0)
     ours = _l1_objective(Z, y, v, model.predict(X).mean() - (Z @ v).mean(), 0.05, 1.0)
     assert ours <= best * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("where", ["X", "y"])
+def test_values_beyond_double_range_squared_get_a_message_about_them(where):
+    # Data near 1e154: their squares overflow. The message names that (not a step
+    # size, which 'auto' derives) and does not ask for standardize=True when it is set.
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((200, 3)), rng.standard_normal(200)
+    if where == "X":
+        X = X * 1e154
+    else:
+        y = y * 1e154
+    with pytest.raises(DivergenceError) as info:
+        GDRegressor().fit(X, y)
+    message = str(info.value)
+    assert "too large for double precision" in message and "rescale X and y" in message
+    assert "standardize=True" not in message and "step size is too large" not in message
