@@ -339,11 +339,8 @@ class SGDRegressor(LinearRegressorBase):
         dtype = X.dtype
         average_coef = average_intercept = None
         if first_call:
-            coef0, intercept0 = (None, None) if first_call else (self.coef_, self.intercept_)
-            standard_coef = _initial(coef_init, coef0, (n_features,), dtype, "coef_init")
-            standard_intercept = _initial(
-                intercept_init, intercept0, (1,), np.float64, "intercept_init"
-            )
+            standard_coef = _initial(coef_init, (n_features,), dtype, "coef_init")
+            standard_intercept = _initial(intercept_init, (1,), np.float64, "intercept_init")
         elif self.average and hasattr(self, "_standard_coef"):
             standard_coef, standard_intercept = self._standard_coef, self._standard_intercept
             average_coef = getattr(self, "_average_coef", None)
@@ -530,11 +527,11 @@ class SGDRegressor(LinearRegressorBase):
         )
 
 
-def _initial(value, current, shape: tuple, dtype, name: str) -> np.ndarray:
-    """``coef_init`` / ``intercept_init`` checked as scikit-learn checks them, or
-    ``current`` (zeros when None) when not given."""
+def _initial(value, shape: tuple, dtype, name: str) -> np.ndarray:
+    """``coef_init`` / ``intercept_init`` of a first call, checked as scikit-learn
+    checks them (and for NaN/inf), or zeros when not given."""
     if value is None:
-        return np.zeros(shape, dtype=dtype) if current is None else current
+        return np.zeros(shape, dtype=dtype)
     arr = np.asarray(value, dtype=dtype)
     arr = arr.ravel() if name == "coef_init" else arr.reshape(1) if arr.shape == () else arr
     if arr.shape != shape:
