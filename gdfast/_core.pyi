@@ -56,6 +56,7 @@ class Record:
     n_iter: int
     failed_epoch: int
     failed_objective: float
+    final_loss: float
     objectives: list[float]
     validation_scores: list[float]
 

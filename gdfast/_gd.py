@@ -414,11 +414,14 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         coef, intercept = to_original(V_report, c_report, mean, scale)
         if not self.fit_intercept:
             intercept = np.zeros(k)
+        final_loss = run.record.final_loss  # from the co-moments, when the fit had them
+        if V_report is not V_new or not np.isfinite(final_loss):
+            final_loss = returned_model_loss(
+                X, y2, coef, intercept, self.loss, self.epsilon, threads, sample_weight
+            )
         judge_returned_model(
             type(self).__name__,
-            returned_model_loss(
-                X, y2, coef, intercept, self.loss, self.epsilon, threads, sample_weight
-            ),
+            final_loss,
             threshold,
             X,
             self._divergence_advice(),

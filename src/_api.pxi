@@ -70,6 +70,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
         int n_iter
         int failed_epoch
         double failed_objective
+        double final_loss
 
     cdef cppclass FieldSet:
         int set(const string& name, double value)

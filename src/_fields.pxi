@@ -97,6 +97,7 @@ cdef class Record:
     cdef readonly int n_iter
     cdef readonly int failed_epoch
     cdef readonly double failed_objective
+    cdef readonly double final_loss
     cdef readonly list objectives
     cdef readonly list validation_scores
 
@@ -107,6 +108,7 @@ cdef Record make_record(Status status, const FitRecord& r):
     out.n_iter = r.n_iter
     out.failed_epoch = r.failed_epoch
     out.failed_objective = r.failed_objective
+    out.final_loss = r.final_loss
     out.objectives = list(r.objectives)
     out.validation_scores = list(r.validation_scores)
     return out

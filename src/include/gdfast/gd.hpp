@@ -403,6 +403,12 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             break;
         }
     }
+    if (status == status_ok && gram && S_gram > 0.0) {
+        double loss_sum = 0.0;
+        gram_working_gradient(C, q, zbar, S_gram, p, k, mean, scale, P.fit_intercept, 0.0, theta.data(), true,
+                              g.data(), &loss_sum);
+        S.record.final_loss = loss_sum / S_gram;
+    }
     if (status == status_ok) {
         std::copy(theta.begin(), theta.begin() + kp, S.coef);
         std::copy(theta.begin() + kp, theta.end(), S.intercept);

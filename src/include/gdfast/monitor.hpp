@@ -53,6 +53,9 @@ struct FitRecord {
     int n_iter = 0;                         // epochs completed
     int failed_epoch = 0;                   // epoch of a non-finite or diverged model
     double failed_objective = 0.0;
+    // Mean training loss of the final parameters, when the driver has it for
+    // free (full-batch squared error on the co-moments); NaN otherwise.
+    double final_loss = std::numeric_limits<double>::quiet_NaN();
 };
 
 // When a fit stops, and when it has failed.
@@ -186,6 +189,7 @@ class EpochMonitor {
         record_.objectives.clear();
         record_.validation_scores.clear();
         record_.n_iter = 0;
+        record_.final_loss = std::numeric_limits<double>::quiet_NaN();
     }
 
     // Records epoch `epoch` (0-based); flags a non-finite model, or a blown-up
