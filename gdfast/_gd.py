@@ -154,7 +154,8 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
     precompute : bool or "auto", default="auto"
         Full-batch squared error only: compute the centered Gram matrix of
         [X, y] in one pass and take each step in O(n_features^2) instead of a
-        pass over X (the same iterates up to rounding). ``auto`` does so when
+        pass over X (the same iterates up to rounding, except that the defaults
+        then solve exactly: see ``momentum``). ``auto`` does so when
         n_features <= 1024.
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffling and the validation split.

@@ -8,7 +8,8 @@
 // the gradient back: dV = (dW - mu dB) / sigma, dc = dB. The objective is
 //   sum_i s_i l(p_i, y_i) / sum_i s_i + alpha ((1 - l1_ratio) / 2 ||V||^2 + l1_ratio ||V||_1)
 // For full-batch squared error the pass over X can be replaced by the centered
-// co-moments of [X, Y] computed once (O(p^2) per step, same iterates).
+// co-moments of [X, Y] computed once (O(p^2) per step, same iterates), or the
+// quadratic solved exactly on them (solve_on_gram).
 #pragma once
 
 #include <cstdint>
