@@ -27,6 +27,29 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def apply_simd_env() -> None:
+    """Cap the kernels' instruction set at ``GDFAST_SIMD`` (``baseline``,
+    ``avx2`` or ``avx512``), read once at import. Unset, the kernels use the best
+    build the CPU supports; a level above the CPU's changes nothing."""
+    import warnings
+
+    requested = os.environ.get("GDFAST_SIMD", "").strip().lower()
+    if not requested:
+        return
+    if requested not in _core.CODES["simd"]:
+        warnings.warn(
+            f"GDFAST_SIMD={requested!r} is not one of {sorted(_core.CODES['simd'])}; "
+            "ignored: the kernels use the best build this CPU supports.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return
+    _core.set_simd(requested)
+
+
+apply_simd_env()
+
+
 def resolve_n_jobs(n_jobs: int | None) -> int:
     """Number of threads a kernel call will use for ``n_jobs``.
 
@@ -70,7 +93,8 @@ def show_config(file=None) -> None:
         f"gdfast {__version__}",
         f"  OpenMP: {'enabled' if openmp else 'DISABLED (kernels run on one thread)'}",
         f"  threads (n_jobs=None): {_core.max_threads()}",
-        f"  SIMD: {_core.simd()}",
+        f"  SIMD: {_core.simd()} (this CPU supports up to {_core.cpu_simd()}; "
+        "GDFAST_SIMD=baseline|avx2|avx512 caps it)",
         f"  cores: {_core.cores()}",
         f"  extension: {_core.__file__}",
     ]

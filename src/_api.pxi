@@ -129,8 +129,9 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
     double read_sum_kernel(Element element, const void* x, index_t n, int n_threads)
 
     cbool openmp_enabled()
-    cbool use_avx2()
-    void set_avx2_disabled(int)
+    int simd_level_code()
+    int cpu_simd_level_code()
+    void set_simd_cap(int)
     int default_threads()
     int available_cores()
     int resolve_threads(int n_jobs)

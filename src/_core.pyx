@@ -37,14 +37,15 @@ def _code_tables():
     cdef CodeTable table
     cdef int i
     out = {}
-    for family in ("loss", "penalty", "schedule", "optimizer"):
+    for family in ("loss", "penalty", "schedule", "optimizer", "simd"):
         table = code_table(family.encode())
         out[family] = {table.items[i].name.decode(): table.items[i].code for i in range(table.size)}
     return out
 
 
 CODES = _code_tables()
-"""family -> {name: code} for every enum of the kernels (loss, penalty, schedule, optimizer)."""
+"""family -> {name: code} for every enum of the kernels (loss, penalty, schedule, optimizer,
+simd: the instruction-set levels of the hot loops, lowest first)."""
 
 SMOOTH_LOSSES = frozenset(name for name, code in CODES["loss"].items() if loss_curvature(code) > 0)
 """The losses with a bounded, nonzero curvature (the others take subgradient steps)."""
@@ -128,14 +129,26 @@ def cores():
     return available_cores()
 
 
+def _simd_name(int code):
+    return next(name for name, c in CODES["simd"].items() if c == code)
+
+
 def simd():
-    """The instruction set the kernels use: 'avx2+fma' or 'baseline'."""
-    return "avx2+fma" if use_avx2() else "baseline"
+    """The instruction set the kernels use now: 'avx512', 'avx2' (with FMA) or 'baseline'."""
+    return _simd_name(simd_level_code())
 
 
-def set_baseline_simd(bint baseline):
-    """Force the baseline code even where AVX2 is available (for tests)."""
-    set_avx2_disabled(1 if baseline else 0)
+def cpu_simd():
+    """The best instruction set of this CPU that the kernels have a build for."""
+    return _simd_name(cpu_simd_level_code())
+
+
+def set_simd(str name):
+    """Cap the instruction set the kernels use at ``name`` (one of ``CODES["simd"]``);
+    a level above the CPU's runs the CPU's best."""
+    if name not in CODES["simd"]:
+        raise ValueError(f"unknown SIMD level {name!r}: expected one of {sorted(CODES['simd'])}")
+    set_simd_cap(CODES["simd"][name])
 
 
 def threads_for(int n_jobs):

@@ -39,14 +39,20 @@ def make_regression_data(n=300, p=7, k=None, dtype=np.float64, seed=0, noise=0.1
     return X.astype(dtype), y.astype(dtype), coef
 
 
-@pytest.fixture(params=["avx2", "baseline"])
+SIMD_LEVELS = sorted(_core.CODES["simd"], key=_core.CODES["simd"].get)
+
+
+@pytest.fixture(params=SIMD_LEVELS[::-1])
 def simd(request):
-    """Run a test with the AVX2 code and with the baseline code."""
-    if request.param == "avx2" and not _core.simd() == "avx2+fma":
-        pytest.skip("this CPU has no AVX2+FMA")
-    _core.set_baseline_simd(request.param == "baseline")
+    """Run a test with every build of the hot loops this CPU can run (AVX-512,
+    AVX2+FMA, baseline); the others are skipped."""
+    levels = _core.CODES["simd"]
+    if levels[request.param] > levels[_core.cpu_simd()]:
+        pytest.skip(f"this CPU cannot run the {request.param} build")
+    before = _core.simd()
+    _core.set_simd(request.param)
     yield request.param
-    _core.set_baseline_simd(False)
+    _core.set_simd(before)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from gdfast._sgd import LEARNING_RATES
 
 
 def test_codes_name_every_enum_once():
-    assert set(_core.CODES) == {"loss", "penalty", "schedule", "optimizer"}
+    assert set(_core.CODES) == {"loss", "penalty", "schedule", "optimizer", "simd"}
     for family, table in _core.CODES.items():
         assert len(set(table.values())) == len(table), family
     assert list(_core.CODES["loss"]) == LOSSES

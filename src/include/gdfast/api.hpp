@@ -34,8 +34,13 @@ inline CodeTable code_table(const std::string& family) {
     if (family == "penalty") return make_code_table(penalty_names);
     if (family == "schedule") return make_code_table(schedule_names);
     if (family == "optimizer") return make_code_table(optimizer_names);
+    if (family == "simd") return make_code_table(simd_level_names);
     return CodeTable{nullptr, 0};
 }
+
+// The SIMD level the kernels run at now, and the best this CPU has.
+inline int simd_level_code() { return static_cast<int>(simd_level()); }
+inline int cpu_simd_level_code() { return static_cast<int>(cpu_simd_level()); }
 
 // ---------------------------------------------------------------- matrix view
 

@@ -17,15 +17,17 @@
 #include <omp.h>
 #endif
 
-// Hot loops are compiled twice from one always-inlined body: for the baseline
-// ISA and for AVX2+FMA, picked at run time (see use_avx2). Wheels thus run on
-// any x86-64 and use the wider units where they exist.
+// Hot loops are compiled three times from one always-inlined body: for the
+// baseline ISA, for AVX2+FMA and for AVX-512, picked at run time (simd_level).
+// Wheels thus run on any x86-64 and use the wider units where they exist.
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define GDFAST_X86_CLONES 1
 #define GDFAST_AVX2 __attribute__((target("avx2,fma")))
+#define GDFAST_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
 #else
 #define GDFAST_X86_CLONES 0
 #define GDFAST_AVX2
+#define GDFAST_AVX512
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -81,24 +83,41 @@ constexpr CodeTable make_code_table(const NamedCode (&items)[N]) {
     enum class Enum : int { LIST(GDFAST_ENUM_ENTRY) };  \
     inline constexpr NamedCode table[] = {LIST(GDFAST_NAME_ENTRY)};
 
-// Set to 1 to run the baseline code on an AVX2 machine (tests compare both).
-inline std::atomic<int>& avx2_disabled() {
-    static std::atomic<int> flag{0};
-    return flag;
-}
+// The instruction-set levels of the hot loops, lowest first. The binding
+// exports the names (GDFAST_SIMD and show_config use them).
+#define GDFAST_SIMD_LEVELS(X) X(baseline, 0) X(avx2, 1) X(avx512, 2)
+GDFAST_NAMED_ENUM(SimdLevel, simd_level_names, GDFAST_SIMD_LEVELS)
 
-inline void set_avx2_disabled(int disabled) { avx2_disabled().store(disabled, std::memory_order_relaxed); }
-
-inline bool cpu_has_avx2_fma() {
+// The best level this CPU (and its operating system) supports: AVX2 with FMA;
+// AVX-512 F, VL, DQ and BW on top of that.
+inline SimdLevel cpu_simd_level() {
 #if GDFAST_X86_CLONES
-    static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return supported;
+    static const SimdLevel level = [] {
+        if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return SimdLevel::baseline;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
+            return SimdLevel::avx512;
+        return SimdLevel::avx2;
+    }();
+    return level;
 #else
-    return false;
+    return SimdLevel::baseline;
 #endif
 }
 
-inline bool use_avx2() { return cpu_has_avx2_fma() && avx2_disabled().load(std::memory_order_relaxed) == 0; }
+// The highest level the kernels may use (GDFAST_SIMD, and the tests, lower it).
+inline std::atomic<int>& simd_cap() {
+    static std::atomic<int> cap{static_cast<int>(SimdLevel::avx512)};
+    return cap;
+}
+
+inline void set_simd_cap(int level) { simd_cap().store(level, std::memory_order_relaxed); }
+
+// The level the kernels run at: what the CPU supports, capped.
+inline SimdLevel simd_level() {
+    return static_cast<SimdLevel>(
+        std::min(static_cast<int>(cpu_simd_level()), simd_cap().load(std::memory_order_relaxed)));
+}
 
 // a * b + c, fused (one rounding) in the AVX2+FMA build of a loop. Only where
 // that build may round differently from the baseline: the loss/gradient pass.
@@ -112,25 +131,39 @@ GDFAST_INLINE T mul_add(T a, T b, T c) {
 }
 
 // From an always-inlined `name##_impl`, defines `name##_generic`, `name##_avx2`
-// (the same body compiled for AVX2+FMA) and `name`, which calls the best one.
-// With _FMA, the first template argument of name##_impl says whether to fuse
-// multiply-adds: false in the baseline build, true in AVX2.
-#define GDFAST_MULTIVERSION_AS(name, generic_args, avx2_args)                           \
+// and `name##_avx512` (the same body compiled for each level) and `name`, which
+// calls the one simd_level() names. The three argument lists, in parentheses,
+// are the template arguments of name##_impl in each build: with _FMA, whether to fuse
+// multiply-adds (false in the baseline build); with _WIDE, that and the vector
+// width in doubles (2, 4, 8).
+#define GDFAST_MULTIVERSION_AS(name, generic_args, avx2_args, avx512_args)            \
     template <class... Args>                                                            \
     auto name##_generic(Args&&... args) {                                               \
-        return name##_impl generic_args(std::forward<Args>(args)...);                   \
+        return name##_impl GDFAST_STRIP generic_args(std::forward<Args>(args)...);                   \
     }                                                                                   \
     template <class... Args>                                                            \
     GDFAST_AVX2 auto name##_avx2(Args&&... args) {                                      \
-        return name##_impl avx2_args(std::forward<Args>(args)...);                      \
+        return name##_impl GDFAST_STRIP avx2_args(std::forward<Args>(args)...);                      \
+    }                                                                                   \
+    template <class... Args>                                                            \
+    GDFAST_AVX512 auto name##_avx512(Args&&... args) {                                  \
+        return name##_impl GDFAST_STRIP avx512_args(std::forward<Args>(args)...);                    \
     }                                                                                   \
     template <class... Args>                                                            \
     auto name(Args&&... args) {                                                         \
-        if (use_avx2()) return name##_avx2(std::forward<Args>(args)...);                \
-        return name##_generic(std::forward<Args>(args)...);                             \
+        switch (simd_level()) {                                                         \
+            case SimdLevel::avx512:                                                     \
+                return name##_avx512(std::forward<Args>(args)...);                      \
+            case SimdLevel::avx2:                                                       \
+                return name##_avx2(std::forward<Args>(args)...);                        \
+            default:                                                                    \
+                return name##_generic(std::forward<Args>(args)...);                     \
+        }                                                                               \
     }
-#define GDFAST_MULTIVERSION(name) GDFAST_MULTIVERSION_AS(name, , )
-#define GDFAST_MULTIVERSION_FMA(name) GDFAST_MULTIVERSION_AS(name, <false>, <true>)
+#define GDFAST_STRIP(...) __VA_ARGS__
+#define GDFAST_MULTIVERSION(name) GDFAST_MULTIVERSION_AS(name, (), (), ())
+#define GDFAST_MULTIVERSION_FMA(name) GDFAST_MULTIVERSION_AS(name, (<false>), (<true>), (<true>))
+#define GDFAST_MULTIVERSION_WIDE(name) GDFAST_MULTIVERSION_AS(name, (<false, 2>), (<true, 4>), (<true, 8>))
 
 // Outcome of a kernel call. Kernels never throw from inside a parallel region:
 // they record one of these and the binding turns it into a Python exception.

@@ -12,6 +12,94 @@
 
 namespace gdfast {
 
+// Vectors of W doubles (GCC/Clang vector extensions): the register blocks of
+// the co-moment update are written once for every width and compiled to SSE2,
+// AVX2 or AVX-512 by the build they are in. Loads and stores are unaligned.
+// They only pass between always-inlined functions, so GCC's -Wpsabi note (such
+// a vector by value between functions of different ISAs changes the ABI) does
+// not apply: CMakeLists.txt turns it off.
+typedef double vdouble2 __attribute__((vector_size(16)));
+typedef double vdouble4 __attribute__((vector_size(32)));
+typedef double vdouble8 __attribute__((vector_size(64)));
+template <int W>
+struct vdouble_of;
+template <>
+struct vdouble_of<2> {
+    using type = vdouble2;
+};
+template <>
+struct vdouble_of<4> {
+    using type = vdouble4;
+};
+template <>
+struct vdouble_of<8> {
+    using type = vdouble8;
+};
+
+template <class V>
+GDFAST_INLINE V vload(const double* p) {
+    V v;
+    __builtin_memcpy(&v, p, sizeof(V));
+    return v;
+}
+
+template <class V>
+GDFAST_INLINE V vbroadcast(double s) {
+    V v;
+    for (unsigned u = 0; u < sizeof(V) / sizeof(double); ++u) v[u] = s;
+    return v;
+}
+
+template <class V>
+GDFAST_INLINE void vstore(double* p, V v) {
+    __builtin_memcpy(p, &v, sizeof(V));
+}
+
+// a * b + c lane by lane, fused (one rounding) when Fma, as mul_add is.
+#if GDFAST_X86_CLONES
+GDFAST_AVX2 inline vdouble4 vfused(vdouble4 a, vdouble4 b, vdouble4 c) {
+    return reinterpret_cast<vdouble4>(_mm256_fmadd_pd(reinterpret_cast<__m256d>(a), reinterpret_cast<__m256d>(b),
+                                                      reinterpret_cast<__m256d>(c)));
+}
+GDFAST_AVX512 inline vdouble8 vfused(vdouble8 a, vdouble8 b, vdouble8 c) {
+    return reinterpret_cast<vdouble8>(_mm512_fmadd_pd(reinterpret_cast<__m512d>(a), reinterpret_cast<__m512d>(b),
+                                                      reinterpret_cast<__m512d>(c)));
+}
+#endif
+
+// *p in every lane. The x86 builds broadcast straight from memory (a load-port
+// operation): the compiler would otherwise load four neighbours as a vector and
+// permute them on the shuffle ports the multiply-adds need.
+#if GDFAST_X86_CLONES
+GDFAST_AVX2 inline vdouble4 vbroadcast_from(const double* p, vdouble4*) {
+    return reinterpret_cast<vdouble4>(_mm256_broadcast_sd(p));
+}
+GDFAST_AVX512 inline vdouble8 vbroadcast_from(const double* p, vdouble8*) {
+    return reinterpret_cast<vdouble8>(_mm512_set1_pd(*p));
+}
+#endif
+
+template <class V>
+GDFAST_INLINE V vbroadcast_from(const double* p) {
+#if GDFAST_X86_CLONES
+    if constexpr (sizeof(V) >= 32) return vbroadcast_from(p, static_cast<V*>(nullptr));
+#endif
+    return vbroadcast<V>(*p);
+}
+
+template <bool Fma, class V>
+GDFAST_INLINE V vmul_add(V a, V b, V c) {
+    if constexpr (Fma) {
+#if GDFAST_X86_CLONES
+        if constexpr (sizeof(V) >= 32) return vfused(a, b, c);
+#endif
+        for (unsigned u = 0; u < sizeof(V) / sizeof(double); ++u) c[u] = std::fma(a[u], b[u], c[u]);
+        return c;
+    } else {
+        return a * b + c;
+    }
+}
+
 // sum_j x[j] * w[j] with eight independent partial sums, so the compiler can
 // keep them in vector registers; the order is fixed, so the result is too.
 template <class T>

@@ -87,21 +87,6 @@ void column_stats(const Matrix& X, const RowSet& rows, const T* sample_weight, i
     for (index_t j = 0; j < p; ++j) var[j] = total > 0.0 ? var[j] / total : 0.0;
 }
 
-// Upper triangle of C += sum_u s_u d_u d_u^T for the first `count` of four
-// vectors of length q (the others are zeroed first).
-template <bool Fma>
-GDFAST_INLINE void rank4_update(double* const d[4], double sw[4], int count, index_t q, double* C) {
-    for (int u = count; u < 4; ++u) {
-        std::fill(d[u], d[u] + q, 0.0);
-        sw[u] = 0.0;
-    }
-    for (index_t a = 0; a < q; ++a) {
-        const double c[4] = {sw[0] * d[0][a], sw[1] * d[1][a], sw[2] * d[2][a], sw[3] * d[3][a]};
-        const double* shifted[4] = {d[0] + a, d[1] + a, d[2] + a, d[3] + a};
-        axpy_four_rows<Fma>(c, shifted, C + a * q + a, q - a);
-    }
-}
-
 // Uncentered sums of one block of CSR rows, then centered on the block's mean:
 // sum s z z^T over the nonzero pairs of each row, O(sum nnz_i^2), never a dense
 // row. Duplicate entries of a column (valid, non-canonical CSR) add up as the
@@ -151,54 +136,178 @@ void block_sparse_comoments(const CsrMatrix<T, I>& X, const RowSet& rows, index_
         for (index_t b = a; b < q; ++b) C[a * q + b] -= total * zbar[a] * zbar[b];
 }
 
+// The dense co-moments pass reads each row of [X, y] once: a block of rows is
+// shifted by a reference point c (the mean of its first panel of rows), and
+// each panel of rows is packed as d = z - c (and s d when weighted) into a
+// row-major buffer of `stride` doubles per row, zero-padded, while it is in L1.
+// The panel's shifted co-moments are a symmetric rank-m update computed in
+// register blocks. At the end of the block, the sums are centered on the
+// block's mean. The shift bounds the cancellation: c is a mean of rows of the
+// block, so (c - mean)^2 is at most (block rows / panel rows) times the
+// block's variance, whatever the data's offset.
+constexpr index_t comoment_panel_rows = 128;
+
+// Register block of the rank-m update: MR rows of C times NV vectors of W
+// columns, accumulated over the panel's m rows in order (each entry of C sums
+// its rows in the same order in every build; only FMA rounding differs).
+template <bool Fma, int W, int MR, int NV>
+GDFAST_INLINE void panel_syrk_block(const double* A, const double* B, index_t stride, index_t m, index_t a0,
+                                    index_t b0, double* C, index_t ldc) {
+    using V = typename vdouble_of<W>::type;
+    V acc[MR][NV];
+    for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NV; ++j) acc[i][j] = V{};
+    for (index_t r = 0; r < m; ++r) {
+        const double* ar = A + r * stride + a0;
+        const double* br = B + r * stride + b0;
+        V b[NV];
+        for (int j = 0; j < NV; ++j) b[j] = vload<V>(br + j * W);
+        for (int i = 0; i < MR; ++i) {
+            const V a = vbroadcast_from<V>(ar + i);
+            for (int j = 0; j < NV; ++j) acc[i][j] = vmul_add<Fma>(a, b[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NV; ++j) {
+            double* c = C + (a0 + i) * ldc + b0 + j * W;
+            vstore(c, vload<V>(c) + acc[i][j]);
+        }
+}
+
+// C (ldc = stride) += A^T B over the panel, on and above the diagonal: MR x NB
+// register blocks, trimmed along the diagonal to the vectors that reach it.
+template <bool Fma, int W>
+GDFAST_INLINE void panel_syrk(const double* A, const double* B, index_t stride, index_t m, double* C) {
+    constexpr int MR = W >= 8 ? 8 : 4;
+    constexpr int NV = 3;
+    constexpr index_t NB = W * NV;
+    for (index_t b0 = 0; b0 < stride; b0 += NB) {
+        const index_t b1 = std::min(stride, b0 + NB);
+        for (index_t a0 = 0; a0 < b1; a0 += MR) {
+            // the first vector holding a column >= a0 (columns left of it are below the diagonal)
+            const index_t start = std::max(b0, a0 / W * W);
+            const index_t nv = (b1 - start) / W;
+            if (nv == 3)
+                panel_syrk_block<Fma, W, MR, 3>(A, B, stride, m, a0, start, C, stride);
+            else if (nv == 2)
+                panel_syrk_block<Fma, W, MR, 2>(A, B, stride, m, a0, start, C, stride);
+            else
+                panel_syrk_block<Fma, W, MR, 1>(A, B, stride, m, a0, start, C, stride);
+        }
+    }
+}
+
+// The packed row length for q columns: a multiple of the vector width and of
+// the register block's rows.
+inline index_t comoment_stride(index_t q, int W) {
+    const index_t unit = W >= 8 ? 8 : 4;
+    return (q + unit - 1) / unit * unit;
+}
+
+// Scratch doubles of one thread of the dense pass (enough for every build).
+inline index_t comoment_scratch(index_t q) {
+    const index_t ld = comoment_stride(q, 8);
+    return 2 * comoment_panel_rows * ld + ld * ld + 2 * ld;
+}
+
+// Adds a part (weight wp, mean mp, centered co-moments Cp with row length ldp,
+// upper triangle) to the running (total, zbar, C) of q columns: Chan et al.'s
+// pairwise update.
+inline void merge_comoments(double wp, const double* mp, const double* Cp, index_t ldp, index_t q, double& total,
+                            double* zbar, double* C, double* delta) {
+    if (wp <= 0.0) return;
+    const double merged = total + wp;
+    const double f = total * wp / merged;
+    for (index_t a = 0; a < q; ++a) delta[a] = mp[a] - zbar[a];
+    for (index_t a = 0; a < q; ++a) {
+        const double fa = f * delta[a];
+        for (index_t b = a; b < q; ++b) C[a * q + b] += Cp[a * ldp + b] + fa * delta[b];
+    }
+    for (index_t a = 0; a < q; ++a) zbar[a] += delta[a] * wp / merged;
+    total = merged;
+}
+
+// Packs rows [t0, t0 + m) of `rows` as d = z - c into D (and s d into A when
+// weighted), adding s d to `sum` and s to *weight.
+template <class Matrix, class T>
+GDFAST_INLINE void pack_shifted_rows(const Matrix& X, const RowSet& rows, index_t t0, index_t m, const T* y, index_t k,
+                                     const T* sample_weight, const double* c, index_t ld, double* D, double* A,
+                                     double* sum, double* weight) {
+    const index_t p = X.n_cols;
+    const index_t q = p + k;
+    for (index_t r = 0; r < m; ++r) {
+        const index_t i = rows[t0 + r];
+        double* GDFAST_RESTRICT d = D + r * ld;
+        const T* x = X.row(i);
+        if (X.col_stride == 1) {
+            for (index_t a = 0; a < p; ++a) d[a] = static_cast<double>(x[a]) - c[a];
+        } else {
+            for (index_t a = 0; a < p; ++a) d[a] = static_cast<double>(x[a * X.col_stride]) - c[a];
+        }
+        for (index_t t = 0; t < k; ++t) d[p + t] = static_cast<double>(y[i * k + t]) - c[p + t];
+        for (index_t a = q; a < ld; ++a) d[a] = 0.0;
+        if (sample_weight) {
+            const double s = static_cast<double>(sample_weight[i]);
+            double* GDFAST_RESTRICT e = A + r * ld;
+            for (index_t a = 0; a < ld; ++a) e[a] = s * d[a];
+            for (index_t a = 0; a < q; ++a) sum[a] += e[a];
+            *weight += s;
+        } else {
+            for (index_t a = 0; a < q; ++a) sum[a] += d[a];
+            *weight += 1.0;
+        }
+    }
+}
+
 // The weighted, centered co-moments of z = [x, y] (q = p + k columns):
 //   C = sum_i s_i (z_i - zbar)(z_i - zbar)^T,  zbar = sum s z / sum s,
-// written as a full q x q matrix, with zbar (q) and sum s. One pass over X:
-// each block is centered on its own mean while in cache, then blocks merge.
-template <bool Fma, class Matrix, class T = typename Matrix::value_type>
+// upper triangle of a q x q matrix, with zbar (q) and sum s, for rows [r0, r1)
+// of `rows`: out = [sum s, zbar, C]. `z` is comoment_scratch(q) doubles.
+template <bool Fma, int W, class Matrix, class T = typename Matrix::value_type>
 GDFAST_INLINE void block_comoments_impl(const Matrix& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
                                         index_t k, const T* sample_weight, PassPoll& poll, double* out,
                                         double* z) {
     const index_t p = X.n_cols;
     const index_t q = p + k;
-    double* weight = out;
+    const index_t ld = comoment_stride(q, W);
+    constexpr index_t M = comoment_panel_rows;
+    double* D = z;                               // M x ld: shifted rows
+    double* A = sample_weight ? D + M * ld : D;  // M x ld: weighted shifted rows
+    double* Cs = D + 2 * M * ld;                 // ld x ld: shifted co-moments
+    double* c = Cs + ld * ld;                    // ld: the shift
+    double* sum = c + ld;                        // ld: sum s (z - c)
+    std::fill(Cs, Cs + ld * ld + 2 * ld, 0.0);
+    // The shift: the weighted mean of the first panel's rows.
+    double w0 = 0.0;
+    for (index_t r = r0; r < std::min(r1, r0 + M); ++r) {
+        const index_t i = rows[r];
+        const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
+        if (s == 0.0) continue;
+        w0 += s;
+        row_of(X, i).axpy(s, c);
+        for (index_t t = 0; t < k; ++t) c[p + t] += s * static_cast<double>(y[i * k + t]);
+    }
+    if (w0 > 0.0)
+        for (index_t a = 0; a < q; ++a) c[a] /= w0;
+    double weight = 0.0;
+    for (index_t t0 = r0; t0 < r1; t0 += M) {
+        if (poll.stop(t0 - r0)) return;
+        const index_t m = std::min(M, r1 - t0);
+        pack_shifted_rows(X, rows, t0, m, y, k, sample_weight, c, ld, D, A, sum, &weight);
+        panel_syrk<Fma, W>(A, D, ld, m, Cs);
+    }
+    // Center: C = Cs - sum sum^T / weight, zbar = c + sum / weight.
+    out[0] = weight;
+    if (weight <= 0.0) return;
     double* zbar = out + 1;
     double* C = out + 1 + q;
-    double total = 0.0;
-    for (index_t r = r0; r < r1; ++r) {
-        const index_t i = rows[r];
-        const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
-        if (s == 0.0) continue;
-        total += s;
-        row_of(X, i).axpy(s, zbar);
-        for (index_t t = 0; t < k; ++t) zbar[p + t] += s * static_cast<double>(y[i * k + t]);
+    for (index_t a = 0; a < q; ++a) {
+        const double fa = sum[a] / weight;
+        for (index_t b = a; b < q; ++b) C[a * q + b] = Cs[a * ld + b] - fa * sum[b];
+        zbar[a] = c[a] + fa;
     }
-    *weight = total;
-    if (total <= 0.0) return;
-    for (index_t a = 0; a < q; ++a) zbar[a] /= total;
-    // Rank-4 updates of the upper triangle: d_u = z_u - zbar, C += s_u d_u d_u^T.
-    double* d[4];
-    for (int u = 0; u < 4; ++u) d[u] = z + u * q;
-    int filled = 0;
-    double sw[4] = {0, 0, 0, 0};
-    for (index_t r = r0; r < r1; ++r) {
-        if (poll.stop(r)) return;
-        const index_t i = rows[r];
-        const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
-        if (s == 0.0) continue;
-        double* di = d[filled];
-        for (index_t a = 0; a < p; ++a) di[a] = -zbar[a];
-        row_of(X, i).axpy(1.0, di);
-        for (index_t t = 0; t < k; ++t) di[p + t] = static_cast<double>(y[i * k + t]) - zbar[p + t];
-        sw[filled] = s;
-        if (++filled == 4) {
-            rank4_update<Fma>(d, sw, filled, q, C);
-            filled = 0;
-        }
-    }
-    if (filled > 0) rank4_update<Fma>(d, sw, filled, q, C);
 }
-GDFAST_MULTIVERSION_FMA(block_comoments)
+GDFAST_MULTIVERSION_WIDE(block_comoments)
 
 // Floating-point operations of the co-moments pass: q^2 / 2 per dense row, the
 // nonzero pairs of each CSR row (O(n) to count from indptr).
@@ -228,7 +337,9 @@ double centered_comoments(const Matrix& X, const RowSet& rows, const T* y, index
     const int threads = threads_for_work(n_threads, comoments_work(X, rows, k), blocks.n_blocks);
     PaddedSlots part, scratch;
     part.assign(blocks.n_blocks, width, 0.0);
-    if constexpr (!is_csr<Matrix>::value) scratch.assign(threads, 4 * q, 0.0);
+    if constexpr (!is_csr<Matrix>::value) {
+        scratch.assign(threads, comoment_scratch(q), 0.0);
+    }
     parallel_for(blocks.n_blocks, threads, [&](index_t blk) {
         if constexpr (is_csr<Matrix>::value)
             block_sparse_comoments(X, rows, blocks.begin(blk), blocks.end(blk), y, k, sample_weight, poll,
@@ -244,17 +355,7 @@ double centered_comoments(const Matrix& X, const RowSet& rows, const T* y, index
     std::vector<double> delta(static_cast<std::size_t>(q));
     for (index_t blk = 0; blk < blocks.n_blocks; ++blk) {
         const double* w = part.slot(blk);
-        const double wb = w[0];
-        if (wb <= 0.0) continue;
-        const double merged = total + wb;
-        const double f = total * wb / merged;
-        for (index_t a = 0; a < q; ++a) delta[static_cast<std::size_t>(a)] = w[1 + a] - zbar[a];
-        for (index_t a = 0; a < q; ++a)
-            for (index_t b = a; b < q; ++b)
-                C[a * q + b] += w[1 + q + a * q + b] + f * delta[static_cast<std::size_t>(a)] *
-                                                          delta[static_cast<std::size_t>(b)];
-        for (index_t a = 0; a < q; ++a) zbar[a] += delta[static_cast<std::size_t>(a)] * wb / merged;
-        total = merged;
+        merge_comoments(w[0], w + 1, w + 1 + q, q, q, total, zbar, C, delta.data());
     }
     for (index_t a = 0; a < q; ++a)
         for (index_t b = 0; b < a; ++b) C[a * q + b] = C[b * q + a];
