@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils import assert_all_finite
 
 from gdfast import _core
 
@@ -83,22 +84,31 @@ class Advice(NamedTuple):
 
 def _step_advice(X: Any, advice: Advice) -> str:
     """The cause, with the scale of the data, and what to do."""
-    scale = ""
+    return f"{advice.cause}{_largest_value(X)}: {advice.remedy}"
+
+
+def _largest_value(X: Any) -> str:
+    """' (the largest |feature value| is ...)', or '' for an empty X."""
     data = X.data if sp.issparse(X) else X
-    if data.size:
-        with np.errstate(all="ignore"):
-            spread = np.max(np.abs(data))
-        scale = f" (the largest |feature value| is {spread:.3g})"
-    return f"{advice.cause}{scale}: {advice.remedy}"
+    if not data.size:
+        return ""
+    with np.errstate(all="ignore"):
+        spread = np.max(np.abs(data))
+    return f" (the largest |feature value| is {spread:.3g})"
 
 
 def raise_on_failure(
     name: str, record: _core.Record, threshold: float, X: Any, advice: Advice
 ) -> None:
     """DivergenceError for a run that became non-finite or blew up beyond
-    recovery (the kernels stopped it)."""
+    recovery (the kernels stopped it). A run that found the data's co-moments
+    not finite raises scikit-learn's error for NaN/inf in X, else (finite values
+    whose squares overflow) the error of a non-finite run."""
     status = record.status
     epoch, objective = record.failed_epoch, record.failed_objective
+    if status == _core.STATUS_INPUT_NONFINITE:
+        assert_all_finite(X, input_name="X", estimator_name=name)
+        status = _core.STATUS_NONFINITE
     if status in (_core.STATUS_NONFINITE, _core.STATUS_DIVERGED):
         if status == _core.STATUS_NONFINITE:
             objective = np.nan

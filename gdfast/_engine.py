@@ -77,14 +77,7 @@ def standardization(
         X = X[rows]
         sample_weight = None if sample_weight is None else sample_weight[rows]
     mean, var = _core.column_stats(_core.Matrix(X), sample_weight, n_threads)
-    scale = np.sqrt(var)
-    constant = scale <= 1e-10 * np.abs(mean)
-    if not center:
-        scale = np.sqrt(var + mean * mean)
-        mean = np.zeros_like(mean)
-        constant = scale == 0
-    scale[constant] = 1.0
-    return mean, scale
+    return _core.standardize(mean, var, center)
 
 
 def starts_at_best_constant(loss: str, fit_intercept: bool, optimizer: str) -> bool:

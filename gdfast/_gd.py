@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import MultiOutputMixin
+from sklearn.utils import assert_all_finite
 from sklearn.utils.validation import validate_data
 
 from gdfast import _core
@@ -324,6 +325,7 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
             multi_output=True,
             y_numeric=True,
             reset=first_call,
+            ensure_all_finite=False,  # checked below, or by the co-moments pass
         )
         X = kernel_ready(X)
         if not first_call and (y.ndim == 2) != (self.coef_.ndim == 2):
@@ -354,9 +356,21 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         else:
             train_rows, val_rows = split
         seed = self._draw_seed()
+        params = self._engine_params(
+            X, y2, sample_weight, train_rows, full_batch, max_iter, seed, threads
+        )
+        # On the co-moments path every row is in the co-moments, where NaN/inf
+        # shows (raise_on_failure then gives scikit-learn's error): no pass of
+        # its own. Otherwise scikit-learn's check.
+        if not (params.use_gram and split is None):
+            assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
 
         if first_call:
-            if self.standardize:
+            # A cold start on the co-moments takes the standardization from
+            # them (the engine fills mean and scale): X is read once.
+            from_moments = bool(self.standardize and params.use_gram and not warm)
+            params.update(standardize_from_moments=from_moments, center=self.fit_intercept)
+            if self.standardize and not from_moments:
                 mean, scale = standardization(
                     X, train_rows, sample_weight, threads, center=self.fit_intercept
                 )
@@ -369,17 +383,13 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
             else:
                 V, c = np.zeros((k, n_features)), np.zeros(k)
                 if starts_at_best_constant(self.loss, self.fit_intercept, self.optimizer):
-                    w = None if sample_weight is None else sample_weight[train_rows]
-                    c = np.average(y2[train_rows].astype(np.float64), axis=0, weights=w)
+                    c = _weighted_mean(y2, sample_weight, None if split is None else train_rows)
             state = EngineState.fresh(k * n_features + k, bool(self.average))
         else:
             mean, scale = self.feature_mean_, self.feature_scale_
             V, c = self._working_coef, self._working_intercept
             state = self._engine_state
 
-        params = self._engine_params(
-            X, y2, sample_weight, train_rows, full_batch, max_iter, seed, threads
-        )
         threshold = params.divergence_threshold
         early = threshold if self.on_divergence == "raise" else float("inf")
         params.update(divergence_threshold=early)
@@ -552,3 +562,13 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def _weighted_mean(y2: np.ndarray, sample_weight, rows) -> np.ndarray:
+    """Column means of y2 (weighted) in float64, over ``rows`` (None: all)."""
+    if rows is not None:
+        y2 = y2[rows]
+        sample_weight = None if sample_weight is None else sample_weight[rows]
+    if sample_weight is None:
+        return y2.mean(axis=0, dtype=np.float64)
+    return np.average(y2.astype(np.float64, copy=False), axis=0, weights=sample_weight)

@@ -9,6 +9,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
         status_nonfinite
         status_interrupted
         status_diverged
+        status_input_nonfinite
 
     cdef cppclass NamedCode:
         const char* name
@@ -118,7 +119,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
                           const Callbacks& cb) except +
     Status gd_fit_kernel(const MatrixView& X, const void* y, index_t k, const void* sample_weight,
                          const index_t* train_rows, index_t n_train, const index_t* val_rows,
-                         index_t n_val, const double* mean, const double* scale,
+                         index_t n_val, double* mean, double* scale,
                          const CppGdParams& P, CppGdState& S, const Callbacks& cb) except +
     cbool optimizer_step_kernel(Element element, OptimizerKind kind, void* theta, const void* g,
                                 void* s1, void* s2, index_t n, double lr, const CppOptimizerHyper& h,
@@ -126,6 +127,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
     double mean_constant_loss_kernel(int kind, double epsilon, const double* y, index_t n,
                                      index_t k, const double* c)
     double loss_curvature(int kind)
+    void standardize_from_stats(index_t p, cbool center, double* mean, double* var)
     double read_sum_kernel(Element element, const void* x, index_t n, int n_threads)
 
     cbool openmp_enabled()

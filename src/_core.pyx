@@ -31,6 +31,7 @@ STATUS_OK = status_ok
 STATUS_NONFINITE = status_nonfinite
 STATUS_INTERRUPTED = status_interrupted
 STATUS_DIVERGED = status_diverged
+STATUS_INPUT_NONFINITE = status_input_nonfinite
 
 
 def _code_tables():
@@ -216,6 +217,19 @@ def column_stats(Matrix X, sample_weight, int n_threads):
     return mean, var
 
 
+def standardize(const double[::1] mean, const double[::1] var, bint center):
+    """The implicit standardization (mean, scale) from column means and variances
+    (the rule of the kernels' standardize_from_stats)."""
+    require(mean.shape[0] == var.shape[0], "mean/var")
+    out_mean = np.array(mean, dtype=np.float64)
+    out_scale = np.array(var, dtype=np.float64)
+    cdef double[::1] mv = out_mean
+    cdef double[::1] sv = out_scale
+    if mv.shape[0] > 0:
+        standardize_from_stats(mv.shape[0], center, &mv[0], &sv[0])
+    return out_mean, out_scale
+
+
 def mean_constant_loss(const double[:, ::1] y, const double[::1] c, int loss_kind, double epsilon):
     """Mean over rows and targets of loss(c_t, y_it): the loss of a constant prediction."""
     require(c.shape[0] == y.shape[1], "mean_constant_loss")
@@ -264,7 +278,7 @@ def sgd_fit(Matrix X, y, sample_weight, const uint8_t[::1] validation, double[::
 
 
 def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train_rows,
-           const Py_ssize_t[::1] val_rows, const double[::1] mean, const double[::1] scale,
+           const Py_ssize_t[::1] val_rows, double[::1] mean, double[::1] scale,
            double[::1] coef, double[::1] intercept, double[::1] m1, double[::1] m2,
            double[::1] avg, GdParams params, GdState state, Loop loop):
     """Descent epochs; parameters, optimizer state and counters updated in place."""
@@ -289,8 +303,8 @@ def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train
     S.m2 = &m2[0]
     S.avg = &avg[0] if avg is not None else NULL
     cdef const Py_ssize_t* vr = &val_rows[0] if val_rows.shape[0] > 0 else NULL
-    cdef const double* mp = &mean[0] if p > 0 else NULL
-    cdef const double* sp = &scale[0] if p > 0 else NULL
+    cdef double* mp = &mean[0] if p > 0 else NULL
+    cdef double* sp = &scale[0] if p > 0 else NULL
     cdef const void* y_ptr = ptr_of(yb)
     cdef const void* sw_ptr = ptr_of(sw)
     cdef Status status

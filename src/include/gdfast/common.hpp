@@ -172,6 +172,7 @@ enum Status : int {
     status_nonfinite = 1,    // a prediction, loss or parameter became NaN/inf
     status_interrupted = 2,  // the interrupt callback asked to stop (Ctrl-C)
     status_diverged = 3,     // the training objective blew up
+    status_input_nonfinite = 4,  // the co-moments of the data are not finite (NaN/inf in X, or overflow)
 };
 
 // A dense matrix of T addressed with element strides, so that C-ordered,

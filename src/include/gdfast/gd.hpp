@@ -46,6 +46,11 @@ struct GdParams : FitSettings {
     // momentum for a quadratic, exact line search) without an L1 term, cyclic
     // coordinate descent with one.
     bool solve_on_gram = false;
+    // With the co-moments: derive the implicit standardization from them (mean
+    // and scale are then outputs), so that no other pass reads X; `center` as
+    // in standardize_from_stats.
+    bool standardize_from_moments = false;
+    bool center = true;
 
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
@@ -53,6 +58,7 @@ struct GdParams : FitSettings {
         f("momentum_restart", s.momentum_restart), f("auto_lr", s.auto_lr), f("min_lr_scale", s.min_lr_scale);
         f("batch_size", s.batch_size), f("sum_gradient", s.sum_gradient), f("n_threads", s.n_threads);
         f("use_gram", s.use_gram), f("solve_on_gram", s.solve_on_gram);
+        f("standardize_from_moments", s.standardize_from_moments), f("center", s.center);
     }
 };
 
@@ -79,7 +85,7 @@ struct GdState {
 
 template <class Matrix, class T = typename Matrix::value_type>
 Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, const index_t* train_rows,
-              index_t n_train, const index_t* val_rows, index_t n_val, const double* mean, const double* scale,
+              index_t n_train, const index_t* val_rows, index_t n_val, double* mean, double* scale,
               const GdParams& P, GdState& S, const Callbacks& cb) {
     const index_t p = X.n_cols;
     const index_t kp = k * p;
@@ -118,6 +124,19 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         zbar.resize(static_cast<std::size_t>(q));
         S_gram = centered_comoments(X, train, y, k, sample_weight, P.n_threads, poll, zbar.data(), C.data());
         if (poll.stopped()) return status_interrupted;
+        // NaN/inf anywhere in the rows shows in the means or the diagonal.
+        bool finite = std::isfinite(S_gram);
+        for (index_t a = 0; a < q; ++a)
+            finite = finite && std::isfinite(zbar[static_cast<std::size_t>(a)]) &&
+                     std::isfinite(C[static_cast<std::size_t>(a * q + a)]);
+        if (!finite) return status_input_nonfinite;
+        if (P.standardize_from_moments && S_gram > 0.0) {
+            for (index_t j = 0; j < p; ++j) {
+                mean[j] = zbar[static_cast<std::size_t>(j)];
+                scale[j] = C[static_cast<std::size_t>(j * q + j)] / S_gram;
+            }
+            standardize_from_stats(p, P.center, mean, scale);
+        }
     }
     if (derive_lr) {
         const double lr = auto_step_size(X, train, sample_weight, mean, scale, P.fit_intercept, P.loss, P.optimizer,
