@@ -101,14 +101,19 @@ def workloads(quick: bool = False) -> list[Workload]:
     for dtype in (np.float64, np.float32):
         X, y, coef = regression_data(n1, p, dtype)
         flat = X.reshape(-1)
+        coef_x = coef.astype(dtype)  # what a NumPy user multiplies X by
         name = np.dtype(dtype).name
         out.append(
             Workload(
                 key=f"W1-{name}",
                 title=f"W1 loss_grad, one full-batch gradient pass, {n1:,} x {p} {name}",
-                baseline="numpy reference",
+                baseline="NumPy r = X @ w + b - y; X.T @ r",
                 rounds=5 if not quick else 3,
                 contestants=[
+                    Contestant(
+                        "NumPy r = X @ w + b - y; X.T @ r",
+                        lambda X=X, y=y, c=coef_x: numpy_loss_grad(X, y, c, 0.5),
+                    ),
                     Contestant(
                         "numpy reference",
                         lambda X=X, y=y, c=coef: reference.loss_grad(X, y, c, 0.5),
@@ -118,6 +123,7 @@ def workloads(quick: bool = False) -> list[Workload]:
                         "gdfast, 1 thread",
                         lambda X=X, y=y, c=coef: kernels.loss_grad(X, y, c, 0.5, n_jobs=1),
                     ),
+                    Contestant("NumPy X @ w (one gemv)", lambda X=X, c=coef_x: X @ c),
                     Contestant(
                         "read X once (bandwidth floor)",
                         lambda flat=flat: _core.read_sum(flat, _core.max_threads()),
@@ -170,18 +176,23 @@ def workloads(quick: bool = False) -> list[Workload]:
             batch_size=batch,
             max_iter=1,
             tol=None,
-            shuffle=False,
+            shuffle=True,
+            random_state=0,
             standardize=False,
         )
         out.append(
             Workload(
                 key=f"W2-batch{batch}",
-                title=f"W2 one epoch of mini-batch SGD, batch {batch}, {n2:,} x {p}",
-                baseline="numpy reference",
+                title=f"W2 one epoch of shuffled mini-batch SGD, batch {batch}, {n2:,} x {p}",
+                baseline="NumPy mini-batch loop",
                 rounds=rounds,
                 contestants=[
                     Contestant(
-                        "numpy reference",
+                        "NumPy mini-batch loop",
+                        lambda X2=X2, y2=y2, b=batch: numpy_minibatch_epoch(X2, y2, b, 0.01),
+                    ),
+                    Contestant(
+                        "numpy reference (rows in order)",
                         lambda X2=X2, y2=y2, c=common: reference.descent(X2, y2, **c),
                     ),
                     Contestant("gdfast", lambda X2=X2, y2=y2, gd=gd: gd.fit(X2, y2)),
@@ -231,6 +242,185 @@ def workloads(quick: bool = False) -> list[Workload]:
             ],
         )
     )
+
+    exact = [Contestant("scikit-learn LinearRegression", lambda: fit(LinearRegression()), note3)]
+    intelex = _intelex_linear_regression()
+    if intelex is not None:
+        exact.insert(
+            0, Contestant("scikit-learn-intelex LinearRegression", lambda: fit(intelex()), note3)
+        )
+    exact.append(Contestant("gdfast GDRegressor()", lambda: fit(GDRegressor()), note3))
+    out.append(
+        Workload(
+            key="W5",
+            title=f"W5 exact least squares, {n3:,} x {p} float64 (same MSE)",
+            baseline=exact[0].name,
+            rounds=rounds,
+            contestants=exact,
+            notes=[]
+            if intelex
+            else ["scikit-learn-intelex is not installed (pip install sklearnex)"],
+        )
+    )
+    out.extend(sparse_workloads(quick))
+    return out
+
+
+def numpy_loss_grad(X, y, w, b):
+    """The full-batch squared-error gradient the way a NumPy user writes it."""
+    r = X @ w + b - y
+    return 0.5 * float(r @ r), X.T @ r, float(r.sum())
+
+
+def numpy_minibatch_epoch(X, y, batch: int, lr: float, seed: int = 0):
+    """One epoch of shuffled mini-batch SGD on the squared error, the way a
+    NumPy user writes it: gather the batch by fancy indexing, two gemvs, update."""
+    n, p = X.shape
+    w = np.zeros(p, dtype=X.dtype)
+    b = 0.0
+    order = np.random.default_rng(seed).permutation(n)
+    for start in range(0, n, batch):
+        rows = order[start : start + batch]
+        xb = X[rows]
+        r = xb @ w + b - y[rows]
+        w -= lr * (xb.T @ r) / len(rows)
+        b -= lr * float(r.mean())
+    return w, b
+
+
+def _intelex_linear_regression():
+    """scikit-learn-intelex's (oneDAL's) LinearRegression, or None when absent."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from sklearnex.linear_model import LinearRegression
+    except Exception:  # not installed, or no build for this platform
+        return None
+    return LinearRegression
+
+
+def sparse_data(n: int, p: int, nnz_per_row: int, seed: int = 0):
+    """A random CSR regression problem (cached): nnz_per_row distinct columns per row."""
+    key = ("csr", n, p, nnz_per_row, seed)
+    if key not in _DATA:
+        import scipy.sparse as sp
+
+        rng = np.random.default_rng(seed)
+        cols = rng.integers(0, p, size=(n, nnz_per_row))
+        cols.sort(axis=1)
+        values = rng.standard_normal((n, nnz_per_row))
+        indptr = np.arange(0, n * nnz_per_row + 1, nnz_per_row, dtype=np.int64)
+        X = sp.csr_matrix((values.ravel(), cols.ravel(), indptr), shape=(n, p))
+        X.sum_duplicates()
+        coef = rng.standard_normal(p)
+        y = X @ coef + 0.5 + 0.1 * rng.standard_normal(n)
+        _DATA[key] = (X, y, coef)
+    return _DATA[key]
+
+
+def sparse_workloads(quick: bool) -> list[Workload]:
+    """W6: CSR data, per-sample SGD epochs, mini-batch epochs and ridge to the optimum."""
+    from sklearn.linear_model import Ridge
+    from sklearn.linear_model import SGDRegressor as SkSGD
+
+    from gdfast import GDRegressor, SGDRegressor, kernels
+
+    n, p = (100_000, 10_000) if quick else (500_000, 50_000)
+    X, y, _ = sparse_data(n, p, 20)
+    shape = f"CSR {n:,} x {p:,}, 20 nonzeros per row"
+    rounds = 3 if quick else 5
+    # SGD's objective, mean(r^2) / 2 + alpha ||w||^2 / 2, is Ridge's / (2 n) with alpha_r = alpha n
+    alpha = 1e-4
+
+    def quiet(make, X=X, y=y):
+        """A contestant that fits make() on (X, y), warnings silenced."""
+
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return make().fit(X, y)
+
+        return run
+
+    epoch = dict(max_iter=1, tol=None, random_state=0)
+    # To the optimum at the quick size only: without standardization gdfast's
+    # descent takes thousands of passes there (see the README).
+    nr, pr = 100_000, 10_000
+    Xr, yr, _ = sparse_data(nr, pr, 20)
+
+    def ridge_run(make):
+        return quiet(make, Xr, yr)
+
+    def ridge_note(model) -> str:
+        r = model.predict(Xr) - yr
+        value = 0.5 * float(r @ r) / nr + 0.5 * alpha * float(model.coef_ @ model.coef_)
+        return f"objective {value:.10g}"
+
+    out = [
+        Workload(
+            key="W6-sgd",
+            title=f"W6 one epoch of per-sample SGD, {shape} (same iterates)",
+            baseline="scikit-learn SGDRegressor",
+            rounds=rounds,
+            contestants=[
+                Contestant("scikit-learn SGDRegressor", quiet(lambda: SkSGD(**epoch))),
+                Contestant("gdfast SGDRegressor", quiet(lambda: SGDRegressor(**epoch))),
+            ],
+        ),
+        Workload(
+            key="W6-epoch",
+            title=f"W6 one epoch of descent, {shape}: mini-batch against full batch",
+            baseline="gdfast full-batch epoch (one loss_grad pass)",
+            rounds=rounds,
+            contestants=[
+                Contestant(
+                    "gdfast full-batch epoch (one loss_grad pass)",
+                    lambda: kernels.loss_grad(X, y, np.zeros(p), 0.0),
+                ),
+                Contestant(
+                    "gdfast GDRegressor(batch_size=256), 1 epoch",
+                    quiet(
+                        lambda: GDRegressor(
+                            batch_size=256,
+                            max_iter=1,
+                            tol=None,
+                            optimizer="sgd",
+                            learning_rate="constant",
+                            eta0=0.01,
+                            standardize=False,
+                        )
+                    ),
+                ),
+            ],
+        ),
+        Workload(
+            key="W6-ridge",
+            title=f"W6 ridge to the optimum, CSR {nr:,} x {pr:,}, 20 nonzeros per row "
+            "(alpha=1e-4, SGD's objective)",
+            baseline="scikit-learn Ridge(solver='sparse_cg')",
+            rounds=1,
+            settle=0.0,
+            contestants=[
+                Contestant(
+                    "scikit-learn Ridge(solver='sparse_cg')",
+                    ridge_run(lambda: Ridge(alpha=alpha * nr, solver="sparse_cg", tol=1e-8)),
+                    ridge_note,
+                ),
+                Contestant(
+                    "scikit-learn Ridge(solver='sag')",
+                    ridge_run(
+                        lambda: Ridge(alpha=alpha * nr, solver="sag", tol=1e-8, random_state=0)
+                    ),
+                    ridge_note,
+                ),
+                Contestant(
+                    "gdfast GDRegressor(penalty='l2', standardize=False)",
+                    ridge_run(lambda: GDRegressor(penalty="l2", alpha=alpha, standardize=False)),
+                    ridge_note,
+                ),
+            ],
+        ),
+    ]
     return out
 
 

@@ -156,8 +156,8 @@ def test_bench_prints_a_table_and_plots(tmp_path):
     out = run(tmp_path, "bench", "--only", "W2", "--plot", "speed.png")
     assert out.returncode == 0, out.stderr
     assert "machine:" in out.stdout
-    assert "W2 one epoch of mini-batch SGD, batch 32" in out.stdout
-    assert "numpy reference" in out.stdout and "gdfast" in out.stdout
+    assert "W2 one epoch of shuffled mini-batch SGD, batch 32" in out.stdout
+    assert "NumPy mini-batch loop" in out.stdout and "gdfast" in out.stdout
     assert "[1/2]" in out.stderr  # progress
     assert (tmp_path / "speed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = run(tmp_path, "bench", "--only", "W9")

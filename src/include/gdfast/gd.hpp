@@ -245,6 +245,11 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         index_t steps_in_epoch = 0;
         for (index_t b0 = 0; b0 < n_train; b0 += B) {
             const RowSet rows{order.data() + b0, std::min(B, n_train - b0)};
+            // Shuffled mini-batches read rows at random: start loading the next
+            // batch's rows, which arrive while this step computes.
+            if (!full) {
+                for (index_t r = b0 + B; r < std::min(n_train, b0 + 2 * B); ++r) prefetch_row(X, order[r]);
+            }
             double loss_sum = 0.0, Sb = 0.0;
             if (!gradient_at(theta.data(), rows, &loss_sum, &Sb)) {
                 status = status_nonfinite;
