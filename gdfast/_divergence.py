@@ -101,13 +101,16 @@ def raise_on_failure(
     name: str, record: _core.Record, threshold: float, X: Any, advice: Advice
 ) -> None:
     """DivergenceError for a run that became non-finite or blew up beyond
-    recovery (the kernels stopped it). A run that found the data's co-moments
-    not finite raises scikit-learn's error for NaN/inf in X, else (finite values
-    whose squares overflow) the error of a non-finite run."""
+    recovery (the kernels stopped it). The estimators leave the NaN/inf check
+    of X to the kernels, whose passes read every row: a failed run first raises
+    scikit-learn's error when X holds NaN/inf. Otherwise, a run that found the
+    data's co-moments not finite (finite values whose squares overflow) raises
+    the error of a non-finite run."""
     status = record.status
     epoch, objective = record.failed_epoch, record.failed_objective
-    if status == _core.STATUS_INPUT_NONFINITE:
+    if status != _core.STATUS_OK:
         assert_all_finite(X, input_name="X", estimator_name=name)
+    if status == _core.STATUS_INPUT_NONFINITE:
         status = _core.STATUS_NONFINITE
     if status in (_core.STATUS_NONFINITE, _core.STATUS_DIVERGED):
         if status == _core.STATUS_NONFINITE:
@@ -130,9 +133,13 @@ def returned_model_loss(
     epsilon: float,
     n_threads: int,
     sample_weight: np.ndarray | None = None,
+    *,
+    name: str,
 ) -> float:
     """Mean training loss of the model a fit returns (weighted when the
-    threshold is), summed over targets as the threshold is: one fused pass."""
+    threshold is), summed over targets as the threshold is: one fused pass over
+    every row of X. A non-finite prediction there raises scikit-learn's error
+    when X holds NaN/inf (``name`` is the estimator's), else gives inf."""
     k = y2.shape[1]
     W = np.ascontiguousarray(np.asarray(coef, dtype=np.float64).reshape(k, -1)).reshape(-1)
     b = np.ascontiguousarray(np.asarray(intercept, dtype=np.float64).reshape(k))
@@ -148,6 +155,7 @@ def returned_model_loss(
         n_threads,
     )
     if status != _core.STATUS_OK:
+        assert_all_finite(X, input_name="X", estimator_name=name)
         return float("inf")
     weight = (
         y2.shape[0] if sample_weight is None else float(np.sum(sample_weight, dtype=np.float64))

@@ -325,7 +325,7 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
             multi_output=True,
             y_numeric=True,
             reset=first_call,
-            ensure_all_finite=False,  # checked below, or by the co-moments pass
+            ensure_all_finite=False,  # the kernels' passes find NaN/inf (see below)
         )
         X = kernel_ready(X)
         if not first_call and (y.ndim == 2) != (self.coef_.ndim == 2):
@@ -359,10 +359,11 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         params = self._engine_params(
             X, y2, sample_weight, train_rows, full_batch, max_iter, seed, threads
         )
-        # On the co-moments path every row is in the co-moments, where NaN/inf
-        # shows (raise_on_failure then gives scikit-learn's error): no pass of
-        # its own. Otherwise scikit-learn's check.
-        if not (params.use_gram and split is None):
+        # NaN/inf in X shows in the co-moments (which hold every training row),
+        # or in the returned-model pass (every row): raise_on_failure and
+        # returned_model_loss then give scikit-learn's error. Held-out rows on
+        # the co-moments path are in neither: checked here.
+        if params.use_gram and split is not None:
             assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
 
         if first_call:
@@ -428,7 +429,15 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         final_loss = run.record.final_loss  # from the co-moments, when the fit had them
         if V_report is not V_new or not np.isfinite(final_loss):
             final_loss = returned_model_loss(
-                X, y2, coef, intercept, self.loss, self.epsilon, threads, sample_weight
+                X,
+                y2,
+                coef,
+                intercept,
+                self.loss,
+                self.epsilon,
+                threads,
+                sample_weight,
+                name=type(self).__name__,
             )
         judge_returned_model(
             type(self).__name__,

@@ -327,6 +327,9 @@ class SGDRegressor(LinearRegressorBase):
             order="C" if self.batch_size == 1 else None,
             dtype=[np.float64, np.float32],
             reset=first_call,
+            # NaN/inf in X: the returned-model pass below reads every row and
+            # raises scikit-learn's error (raise_on_failure, if a run fails first).
+            ensure_all_finite=False,
         )
         X = kernel_ready(X)
         y = targets_as(y, X.dtype)
@@ -360,7 +363,13 @@ class SGDRegressor(LinearRegressorBase):
         judge_returned_model(
             type(self).__name__,
             returned_model_loss(
-                X, y[:, None], *returned, self.loss, self.epsilon, resolve_n_jobs(self.n_jobs)
+                X,
+                y[:, None],
+                *returned,
+                self.loss,
+                self.epsilon,
+                resolve_n_jobs(self.n_jobs),
+                name=type(self).__name__,
             ),
             result["threshold"],
             X,
