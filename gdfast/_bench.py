@@ -343,10 +343,7 @@ def sparse_workloads(quick: bool) -> list[Workload]:
         return run
 
     epoch = dict(max_iter=1, tol=None, random_state=0)
-    # To the optimum on smaller data: without standardization gdfast's descent
-    # takes thousands of passes there (see the README).
-    nr, pr = (20_000, 2_000) if quick else (100_000, 10_000)
-    Xr, yr, _ = sparse_data(nr, pr, 20)
+    nr, pr, Xr, yr = n, p, X, y
 
     def ridge_run(make):
         return quiet(make, Xr, yr)
@@ -398,7 +395,7 @@ def sparse_workloads(quick: bool) -> list[Workload]:
             title=f"W6 ridge to the optimum, CSR {nr:,} x {pr:,}, 20 nonzeros per row "
             "(alpha=1e-4, SGD's objective)",
             baseline="scikit-learn Ridge(solver='sparse_cg')",
-            rounds=1,
+            rounds=rounds,
             settle=0.0,
             contestants=[
                 Contestant(

@@ -189,7 +189,8 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
     validation_scores_ : list of float or None
         Validation R^2 after each epoch when ``early_stopping``.
     learning_rate_ : float
-        The base step size used (the one ``auto`` derived, or ``eta0``).
+        The base step size used (the one ``auto`` derived, or ``eta0``); NaN when
+        conjugate gradient ran on passes (wide or sparse data), which takes no fixed step.
     feature_mean_, feature_scale_ : ndarray of shape (n_features,)
         The implicit standardization (0 and 1 when ``standardize=False``).
     optimizer_state_ : dict
@@ -460,6 +461,8 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         self.learning_rate_ = float(
             new_state.counters["base_lr"] if params.auto_lr else params.eta0
         )
+        if params.cg_on_passes and not new_state.counters["base_lr"]:
+            self.learning_rate_ = float("nan")  # conjugate gradient takes no fixed step
         self.optimizer_state_ = {
             "m1": new_state.m1,
             "m2": new_state.m2,
@@ -483,14 +486,23 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         # On the co-moments the smooth part is quadratic: the defaults solve it
         # (conjugate gradient, or coordinate descent with an L1 term), to rounding
         # level with tol="auto".
-        solve_on_gram = (
-            use_gram
-            and self.optimizer == "nesterov"
+        defaults = (
+            self.optimizer == "nesterov"
             and self.momentum == "auto"
             and self.learning_rate == "auto"
             and not self.average
         )
+        solve_on_gram = use_gram and defaults
         l1_term = self.penalty in ("l1", "elasticnet")
+        # Without the co-moments (wide or sparse data) the same conjugate
+        # gradient runs on passes: one for the gradient, one for H d.
+        cg_on_passes = bool(
+            defaults
+            and full_batch
+            and not use_gram
+            and self.loss == "squared_error"
+            and not (l1_term and self.alpha > 0)
+        )
         # The gradient rule measures the smallest subgradient; with an L1 term
         # only the exact solver drives it to zero reliably.
         smooth = self.loss in _core.SMOOTH_LOSSES and (not l1_term or solve_on_gram)
@@ -550,7 +562,7 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
                 P.update(schedule=code("schedule", "adaptive"), min_lr_scale=1e-4)
         else:
             P.schedule = code("schedule", self.learning_rate)
-        P.update(use_gram=use_gram, solve_on_gram=solve_on_gram)
+        P.update(use_gram=use_gram, solve_on_gram=solve_on_gram, cg_on_passes=cg_on_passes)
         return P
 
     def _divergence_advice(self) -> Advice:

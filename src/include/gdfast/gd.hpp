@@ -9,7 +9,8 @@
 //   sum_i s_i l(p_i, y_i) / sum_i s_i + alpha ((1 - l1_ratio) / 2 ||V||^2 + l1_ratio ||V||_1)
 // For full-batch squared error the pass over X can be replaced by the centered
 // co-moments of [X, Y] computed once (O(p^2) per step, same iterates), or the
-// quadratic solved exactly on them (solve_on_gram).
+// quadratic solved exactly on them (solve_on_gram); wide and sparse data solve
+// it by conjugate gradient over passes (cg_on_passes).
 #pragma once
 
 #include <cstdint>
@@ -46,6 +47,9 @@ struct GdParams : FitSettings {
     // momentum for a quadratic, exact line search) without an L1 term, cyclic
     // coordinate descent with one.
     bool solve_on_gram = false;
+    // Full-batch squared error without the co-moments (wide or sparse data), no
+    // L1 term: the same conjugate gradient, its Hessian products one pass each.
+    bool cg_on_passes = false;
     // With the co-moments: derive the implicit standardization from them (mean
     // and scale are then outputs), so that no other pass reads X; `center` as
     // in standardize_from_stats.
@@ -57,7 +61,7 @@ struct GdParams : FitSettings {
         FitSettings::fields(s, f), OptimizerHyper::fields(s.hyper, f), f("optimizer", s.optimizer);
         f("momentum_restart", s.momentum_restart), f("auto_lr", s.auto_lr), f("min_lr_scale", s.min_lr_scale);
         f("batch_size", s.batch_size), f("sum_gradient", s.sum_gradient), f("n_threads", s.n_threads);
-        f("use_gram", s.use_gram), f("solve_on_gram", s.solve_on_gram);
+        f("use_gram", s.use_gram), f("solve_on_gram", s.solve_on_gram), f("cg_on_passes", s.cg_on_passes);
         f("standardize_from_moments", s.standardize_from_moments), f("center", s.center);
     }
 };
@@ -116,7 +120,10 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     const index_t q = p + k;
     PassPoll poll(cb.interrupted, cb.context);
     const RowSet train{order.data(), n_train};
-    const bool derive_lr = P.auto_lr && S.base_lr <= 0.0;
+    // Conjugate gradient over passes takes no fixed step: no step to derive.
+    const bool passes_cg = full && !gram && P.cg_on_passes && P.loss.kind == LossKind::squared_error &&
+                           P.penalty.l1_strength() == 0.0;
+    const bool derive_lr = P.auto_lr && S.base_lr <= 0.0 && !passes_cg;
     const bool moments_for_lr =
         derive_lr && P.loss.max_curvature() > 0.0 && full && moments_cheaper_for_step(X, train, k);
     if (gram || moments_for_lr) {
@@ -162,20 +169,13 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     bool converged = false;
     double last_lr = 0.0;
     index_t last_batch_rows = 0;
-    // Loss sum, batch weight and the gradient g (working coordinates, L2 term
-    // included unless AdamW decays instead) at parameters th over `rows`.
-    auto gradient_at = [&](const double* th, const RowSet& rows, double* loss_sum, double* Sb) -> bool {
-        if (gram) {
-            // From the moments, in working coordinates (full batch, mean gradient).
-            gram_working_gradient(C, q, zbar, S_gram, p, k, mean, scale, P.fit_intercept,
-                                  P.optimizer != OptimizerKind::adamw ? l2 : 0.0, th, true, g.data(), loss_sum);
-            for (index_t t = 0; t < k; ++t) g[static_cast<std::size_t>(kp + t)] *= P.intercept_decay;
-            *Sb = S_gram;
-            last_batch_rows = rows.count;
-            return std::isfinite(*loss_sum);
-        }
+    // One pass: loss sum, batch weight and the gradient `out` (working
+    // coordinates, L2 term included unless AdamW decays instead) at th over
+    // `rows`, for targets `targets`.
+    auto pass_gradient = [&](const double* th, const RowSet& rows, const T* targets, double* out,
+                             double* loss_sum, double* Sb) -> bool {
         working_to_raw(th, th + kp, mean, scale, p, k, W.data(), b.data());
-        const Status st = loss_grad(X, rows, y, sample_weight, W.data(), b.data(), k, P.loss, P.n_threads, ws,
+        const Status st = loss_grad(X, rows, targets, sample_weight, W.data(), b.data(), k, P.loss, P.n_threads, ws,
                                     loss_sum, G.data(), gb.data());
         *Sb = 0.0;
         if (full) {
@@ -191,16 +191,29 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         const double penalty_weight = P.sum_gradient ? static_cast<double>(rows.count) : 1.0;
         for (index_t t = 0; t < k; ++t) {
             for (index_t j = 0; j < p; ++j)
-                g[static_cast<std::size_t>(t * p + j)] =
+                out[t * p + j] =
                     (G[static_cast<std::size_t>(t * p + j)] - mean[j] * gb[static_cast<std::size_t>(t)]) / scale[j] /
                     norm;
-            g[static_cast<std::size_t>(kp + t)] =
+            out[kp + t] =
                 P.fit_intercept ? P.intercept_decay * gb[static_cast<std::size_t>(t)] / norm : 0.0;
         }
         if (l2 != 0.0 && P.optimizer != OptimizerKind::adamw)
-            for (index_t j = 0; j < kp; ++j) g[static_cast<std::size_t>(j)] += penalty_weight * l2 * th[j];
+            for (index_t j = 0; j < kp; ++j) out[j] += penalty_weight * l2 * th[j];
         last_batch_rows = rows.count;
         return true;
+    };
+    // Loss sum, batch weight and the gradient g at parameters th over `rows`.
+    auto gradient_at = [&](const double* th, const RowSet& rows, double* loss_sum, double* Sb) -> bool {
+        if (gram) {
+            // From the moments, in working coordinates (full batch, mean gradient).
+            gram_working_gradient(C, q, zbar, S_gram, p, k, mean, scale, P.fit_intercept,
+                                  P.optimizer != OptimizerKind::adamw ? l2 : 0.0, th, true, g.data(), loss_sum);
+            for (index_t t = 0; t < k; ++t) g[static_cast<std::size_t>(kp + t)] *= P.intercept_decay;
+            *Sb = S_gram;
+            last_batch_rows = rows.count;
+            return std::isfinite(*loss_sum);
+        }
+        return pass_gradient(th, rows, y, g.data(), loss_sum, Sb);
     };
     // The optimality residual at th: the norm of the smallest subgradient of the
     // objective (the gradient g when there is no L1 term; with one, a nonzero
@@ -231,9 +244,15 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     };
     // Conjugate gradient (Polak-Ribiere+, the gradient recomputed every step), or
     // coordinate descent on the working-coordinates Hessian (one sweep a step).
-    const bool cg = gram && P.solve_on_gram && l1 == 0.0;
+    const bool squared = P.loss.kind == LossKind::squared_error;
+    const bool cg = l1 == 0.0 && ((gram && P.solve_on_gram) || (full && squared && !gram && P.cg_on_passes));
     const bool cd = gram && P.solve_on_gram && l1 != 0.0;
     std::vector<double> cg_dir, cg_prev, cg_Hd(static_cast<std::size_t>(cg ? m : 0));
+    // Without the co-moments, H d is the gradient at d for targets 0 (one pass).
+    const std::vector<T> zero_targets(static_cast<std::size_t>(cg && !gram ? X.n_rows * k : 0), T(0));
+    bool cg_known = false;  // g and cg_loss_sum hold the gradient and loss at theta
+    double cg_loss_sum = 0.0;
+    int cg_steps_since_pass = 0;
     const std::vector<double> H =
         cd ? gram_working_hessian(C, q, zbar, S_gram, p, mean, scale, P.fit_intercept, l2) : std::vector<double>();
     bool restarted_last = false;
@@ -251,7 +270,10 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                 for (index_t r = b0 + B; r < std::min(n_train, b0 + 2 * B); ++r) prefetch_row(X, order[r]);
             }
             double loss_sum = 0.0, Sb = 0.0;
-            if (!gradient_at(theta.data(), rows, &loss_sum, &Sb)) {
+            if (cg_known) {
+                loss_sum = cg_loss_sum;  // from the quadratic, after the last step
+                Sb = weight_total;
+            } else if (!gradient_at(theta.data(), rows, &loss_sum, &Sb)) {
                 status = status_nonfinite;
                 break;
             }
@@ -330,8 +352,17 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                     cg_dir[static_cast<std::size_t>(j)] =
                         -g[static_cast<std::size_t>(j)] + beta_cg * cg_dir[static_cast<std::size_t>(j)];
                 cg_prev = g;
-                gram_working_gradient(C, q, zbar, S_gram, p, k, mean, scale, P.fit_intercept, l2, cg_dir.data(),
-                                      false, cg_Hd.data());
+                if (gram) {
+                    gram_working_gradient(C, q, zbar, S_gram, p, k, mean, scale, P.fit_intercept, l2,
+                                          cg_dir.data(), false, cg_Hd.data());
+                } else {
+                    double unused = 0.0, S_unused = 0.0;
+                    if (!pass_gradient(cg_dir.data(), rows, zero_targets.data(), cg_Hd.data(), &unused,
+                                       &S_unused)) {
+                        status = status_nonfinite;
+                        break;
+                    }
+                }
                 double dHd = 0.0, gd = 0.0;
                 for (index_t j = 0; j < m; ++j) {
                     dHd += cg_dir[static_cast<std::size_t>(j)] * cg_Hd[static_cast<std::size_t>(j)];
@@ -342,8 +373,23 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                     break;
                 }
                 const double step_cg = -gd / dHd;
+                const double objective_before = loss_sum / Sb + P.penalty.value(theta.data(), kp);
                 for (index_t j = 0; j < m; ++j) theta[static_cast<std::size_t>(j)] += step_cg * cg_dir[static_cast<std::size_t>(j)];
                 if (!P.fit_intercept) std::copy(S.intercept, S.intercept + k, theta.begin() + kp);
+                if (passes_cg) {
+                    // On a quadratic the next gradient and objective follow without
+                    // a pass: g + a H d and f + a g.d + a^2 d.H.d / 2. A pass
+                    // recomputes them every 8th step, so rounding cannot drift.
+                    cg_known = ++cg_steps_since_pass < 8;
+                    if (cg_known) {
+                        for (index_t j = 0; j < m; ++j)
+                            g[static_cast<std::size_t>(j)] += step_cg * cg_Hd[static_cast<std::size_t>(j)];
+                        const double objective_after = objective_before + step_cg * gd + 0.5 * step_cg * step_cg * dHd;
+                        cg_loss_sum = (objective_after - P.penalty.value(theta.data(), kp)) * Sb;
+                    } else {
+                        cg_steps_since_pass = 0;
+                    }
+                }
                 last_lr = step_cg;
                 S.step += 1.0;
                 continue;
