@@ -332,7 +332,7 @@ def sparse_workloads(quick: bool) -> list[Workload]:
     # SGD's objective, mean(r^2) / 2 + alpha ||w||^2 / 2, is Ridge's / (2 n) with alpha_r = alpha n
     alpha = 1e-4
 
-    def quiet(make, X=X, y=y):
+    def quiet(make):
         """A contestant that fits make() on (X, y), warnings silenced."""
 
         def run():
@@ -343,14 +343,10 @@ def sparse_workloads(quick: bool) -> list[Workload]:
         return run
 
     epoch = dict(max_iter=1, tol=None, random_state=0)
-    nr, pr, Xr, yr = n, p, X, y
-
-    def ridge_run(make):
-        return quiet(make, Xr, yr)
 
     def ridge_note(model) -> str:
-        r = model.predict(Xr) - yr
-        value = 0.5 * float(r @ r) / nr + 0.5 * alpha * float(model.coef_ @ model.coef_)
+        r = model.predict(X) - y
+        value = 0.5 * float(r @ r) / n + 0.5 * alpha * float(model.coef_ @ model.coef_)
         return f"objective {value:.10g}"
 
     out = [
@@ -392,27 +388,24 @@ def sparse_workloads(quick: bool) -> list[Workload]:
         ),
         Workload(
             key="W6-ridge",
-            title=f"W6 ridge to the optimum, CSR {nr:,} x {pr:,}, 20 nonzeros per row "
-            "(alpha=1e-4, SGD's objective)",
+            title=f"W6 ridge to the optimum, {shape} (alpha=1e-4, SGD's objective)",
             baseline="scikit-learn Ridge(solver='sparse_cg')",
             rounds=rounds,
             settle=0.0,
             contestants=[
                 Contestant(
                     "scikit-learn Ridge(solver='sparse_cg')",
-                    ridge_run(lambda: Ridge(alpha=alpha * nr, solver="sparse_cg", tol=1e-8)),
+                    quiet(lambda: Ridge(alpha=alpha * n, solver="sparse_cg", tol=1e-8)),
                     ridge_note,
                 ),
                 Contestant(
                     "scikit-learn Ridge(solver='sag')",
-                    ridge_run(
-                        lambda: Ridge(alpha=alpha * nr, solver="sag", tol=1e-8, random_state=0)
-                    ),
+                    quiet(lambda: Ridge(alpha=alpha * n, solver="sag", tol=1e-8, random_state=0)),
                     ridge_note,
                 ),
                 Contestant(
                     "gdfast GDRegressor(penalty='l2', standardize=False)",
-                    ridge_run(lambda: GDRegressor(penalty="l2", alpha=alpha, standardize=False)),
+                    quiet(lambda: GDRegressor(penalty="l2", alpha=alpha, standardize=False)),
                     ridge_note,
                 ),
             ],

@@ -244,8 +244,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     };
     // Conjugate gradient (Polak-Ribiere+, the gradient recomputed every step), or
     // coordinate descent on the working-coordinates Hessian (one sweep a step).
-    const bool squared = P.loss.kind == LossKind::squared_error;
-    const bool cg = l1 == 0.0 && ((gram && P.solve_on_gram) || (full && squared && !gram && P.cg_on_passes));
+    const bool cg = (gram && P.solve_on_gram && l1 == 0.0) || passes_cg;
     const bool cd = gram && P.solve_on_gram && l1 != 0.0;
     std::vector<double> cg_dir, cg_prev, cg_Hd(static_cast<std::size_t>(cg ? m : 0));
     // Without the co-moments, H d is the gradient at d for targets 0 (one pass).
