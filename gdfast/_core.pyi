@@ -112,7 +112,14 @@ def gd_fit(
     params: GdParams,
     state: GdState,
     loop: Loop,
+    moments: tuple[float, F64, F64] | None = None,
 ) -> Record: ...
+def comoments(
+    X: Matrix, y: Floating, k: int, sample_weight: Floating | None, n_threads: int
+) -> tuple[float, F64, F64]: ...
+def merge_comoments(
+    a: tuple[float, F64, F64], b: tuple[float, F64, F64]
+) -> tuple[float, F64, F64]: ...
 def optimizer_step(
     kind: int,
     theta: Floating,

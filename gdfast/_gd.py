@@ -47,6 +47,8 @@ AUTO_TOL_QUADRATIC = 1e-12
 AUTO_TOL_OBJECTIVE = 1e-4
 # GDRegressor parameters that are engine fields of the same name and meaning.
 ADOPTED = ("beta_1", "beta_2", "rho", "eps", "power_t", "gamma", "step_size")
+# precompute="auto": the co-moments path up to this many features.
+GRAM_MAX_FEATURES = 1024
 
 
 class GDRegressor(MultiOutputMixin, LinearRegressorBase):
@@ -357,8 +359,17 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         else:
             train_rows, val_rows = split
         seed = self._draw_seed()
+        all_rows = split is None
+        y_train = y2 if all_rows else y2[train_rows]
+        w_train = None if sample_weight is None or all_rows else sample_weight[train_rows]
         params = self._engine_params(
-            X, y2, sample_weight, train_rows, full_batch, max_iter, seed, threads
+            n_features,
+            full_batch,
+            max_iter,
+            seed,
+            threads,
+            divergence_threshold(y_train, self.loss, self.epsilon, w_train),
+            float(np.max(np.std(y_train, axis=0))),
         )
         # NaN/inf in X shows in the co-moments (which hold every training row),
         # or in the returned-model pass (every row): raise_on_failure and
@@ -378,23 +389,13 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
                 )
             else:
                 mean, scale = np.zeros(n_features), np.ones(n_features)
-            if warm:
-                coef0 = np.asarray(self.coef_, dtype=np.float64).reshape(k, n_features)
-                intercept0 = np.asarray(self.intercept_, dtype=np.float64).reshape(k)
-                V, c = to_working(coef0, intercept0, mean, scale)
-            else:
-                V, c = np.zeros((k, n_features)), np.zeros(k)
-                if starts_at_best_constant(self.loss, self.fit_intercept, self.optimizer):
-                    c = _weighted_mean(y2, sample_weight, None if split is None else train_rows)
-            state = EngineState.fresh(k * n_features + k, bool(self.average))
+            best_constant = _weighted_mean(y2, sample_weight, None if all_rows else train_rows)
+            V, c, state = self._starting_point(warm, k, mean, scale, best_constant)
         else:
             mean, scale = self.feature_mean_, self.feature_scale_
-            V, c = self._working_coef, self._working_intercept
-            state = self._engine_state
+            V, c, state = self._working_coef, self._working_intercept, self._engine_state
 
-        threshold = params.divergence_threshold
-        early = threshold if self.on_divergence == "raise" else float("inf")
-        params.update(divergence_threshold=early)
+        threshold = self._arm_divergence(params)
         run = run_descent(
             X=X,
             y2=y2,
@@ -410,11 +411,63 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
             verbose=bool(self.verbose),
             show_step=True,
         )
-        raise_on_failure(type(self).__name__, run.record, early, X, self._divergence_advice())
 
-        # Commit.
+        def final_loss_of(coef, intercept):
+            return returned_model_loss(
+                X,
+                y2,
+                coef,
+                intercept,
+                self.loss,
+                self.epsilon,
+                threads,
+                sample_weight,
+                name=type(self).__name__,
+            )
+
+        return self._commit(
+            run, params, threshold, mean, scale, multi, X.dtype, max_iter, final_loss_of, X
+        )
+
+    def _starting_point(self, warm: bool, k: int, mean, scale, best_constant: np.ndarray):
+        """Working coordinates and a fresh optimizer state for a first call: the
+        model to resume (warm), else zeros (the intercepts at the best constant
+        where descent starts there)."""
+        n_features = mean.shape[0]
+        if warm:
+            coef0 = np.asarray(self.coef_, dtype=np.float64).reshape(k, n_features)
+            intercept0 = np.asarray(self.intercept_, dtype=np.float64).reshape(k)
+            V, c = to_working(coef0, intercept0, mean, scale)
+        else:
+            V, c = np.zeros((k, n_features)), np.zeros(k)
+            if starts_at_best_constant(self.loss, self.fit_intercept, self.optimizer):
+                c = np.array(best_constant, dtype=np.float64)
+        return V, c, EngineState.fresh(k * n_features + k, bool(self.average))
+
+    def _arm_divergence(self, params: _core.GdParams) -> float:
+        """The divergence threshold; the engine stops a blown-up run early only
+        when on_divergence='raise'."""
+        threshold = params.divergence_threshold
+        early = threshold if self.on_divergence == "raise" else float("inf")
+        params.update(divergence_threshold=early)
+        return threshold
+
+    def _commit(
+        self, run, params, threshold, mean, scale, multi, dtype, max_iter, final_loss_of, X
+    ):
+        """Raise for a failed run, else set the fitted attributes from it.
+
+        ``final_loss_of(coef, intercept)`` is the mean training loss of a model
+        (a pass over the data), needed when the run did not return it; X (or
+        None) is what the error messages quote the scale of.
+        """
+        name = type(self).__name__
+        raise_on_failure(
+            name, run.record, params.divergence_threshold, X, self._divergence_advice()
+        )
         new_state = run.state
         V_new, c_new = run.V, run.c
+        k, n_features = V_new.shape
         if (
             self.average
             and new_state.avg is not None
@@ -429,19 +482,9 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
             intercept = np.zeros(k)
         final_loss = run.record.final_loss  # from the co-moments, when the fit had them
         if V_report is not V_new or not np.isfinite(final_loss):
-            final_loss = returned_model_loss(
-                X,
-                y2,
-                coef,
-                intercept,
-                self.loss,
-                self.epsilon,
-                threads,
-                sample_weight,
-                name=type(self).__name__,
-            )
+            final_loss = final_loss_of(coef, intercept)
         judge_returned_model(
-            type(self).__name__,
+            name,
             final_loss,
             threshold,
             X,
@@ -452,8 +495,8 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         self.feature_mean_, self.feature_scale_ = mean, scale
         self._working_coef, self._working_intercept = V_new, c_new
         self._engine_state = new_state
-        self.coef_ = (coef if multi else coef[0]).astype(X.dtype)
-        self.intercept_ = intercept.astype(X.dtype) if multi else float(intercept[0])
+        self.coef_ = (coef if multi else coef[0]).astype(dtype)
+        self.intercept_ = intercept.astype(dtype) if multi else float(intercept[0])
         self.n_iter_ = run.record.n_iter
         self.t_ = int(new_state.counters["step"])
         self.loss_curve_ = run.record.objectives
@@ -471,17 +514,26 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
         }
         if max_iter > 1 and params.tol > -np.inf and self.n_iter_ == max_iter:
             self._warn_max_iter(
-                f"{type(self).__name__} reached max_iter={max_iter} before the objective "
+                f"{name} reached max_iter={max_iter} before the objective "
                 "stopped improving; increase max_iter (or tol)."
             )
         return self
 
     def _engine_params(
-        self, X, y2, sample_weight, train_rows, full_batch, max_iter, seed, threads
+        self,
+        n_features: int,
+        full_batch: bool,
+        max_iter: int,
+        seed: int,
+        threads: int,
+        threshold: float,
+        y_spread: float,
     ) -> _core.GdParams:
+        """The engine's parameters; ``threshold`` is the divergence threshold of
+        the training targets, ``y_spread`` their largest standard deviation."""
         precompute = self.precompute
         if precompute == "auto":
-            precompute = X.shape[1] <= 1024
+            precompute = n_features <= GRAM_MAX_FEATURES
         use_gram = bool(precompute and full_batch and self.loss == "squared_error")
         # On the co-moments the smooth part is quadratic: the defaults solve it
         # (conjugate gradient, or coordinate descent with an L1 term), to rounding
@@ -512,13 +564,6 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
             tol = AUTO_TOL_GRADIENT if gradient_rule else AUTO_TOL_OBJECTIVE
             if solve_on_gram and gradient_rule:
                 tol = AUTO_TOL_QUADRATIC
-        all_rows = train_rows.shape[0] == y2.shape[0]
-        threshold = divergence_threshold(
-            y2 if all_rows else y2[train_rows],
-            self.loss,
-            self.epsilon,
-            None if sample_weight is None or all_rows else sample_weight[train_rows],
-        )
         P = set_shared(
             _core.GdParams(),
             self,
@@ -548,8 +593,7 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
                 # Coordinate-wise normalized steps move each parameter by about
                 # the step size: start at a tenth of the spread of y. Adagrad's
                 # accumulator already shrinks its steps; the others decay as 1/sqrt(t).
-                spread = float(np.max(np.std(y2[train_rows], axis=0))) or 1.0
-                P.eta0 = 0.1 * spread
+                P.eta0 = 0.1 * (y_spread or 1.0)
                 if self.optimizer != "adagrad":
                     P.update(schedule=code("schedule", "invscaling"), power_t=0.5)
             else:

@@ -117,10 +117,20 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
     Status sgd_fit_kernel(const MatrixView& X, const void* y, const void* sample_weight,
                           const uint8_t* validation, const CppSgdParams& P, CppSgdState& S,
                           const Callbacks& cb) except +
+    cdef cppclass GivenMoments "gdfast::GivenMoments":
+        double total
+        const double* zbar
+        const double* C
+
     Status gd_fit_kernel(const MatrixView& X, const void* y, index_t k, const void* sample_weight,
                          const index_t* train_rows, index_t n_train, const index_t* val_rows,
                          index_t n_val, double* mean, double* scale,
-                         const CppGdParams& P, CppGdState& S, const Callbacks& cb) except +
+                         const CppGdParams& P, CppGdState& S, const Callbacks& cb,
+                         const GivenMoments* given) except +
+    double comoments_kernel(const MatrixView& X, const void* y, index_t k, const void* sample_weight,
+                            int n_threads, double* zbar, double* C) except +
+    double merge_comoments_kernel(double wp, const double* mp, const double* Cp, index_t q,
+                                  double total, double* zbar, double* C) except +
     cbool optimizer_step_kernel(Element element, OptimizerKind kind, void* theta, const void* g,
                                 void* s1, void* s2, index_t n, double lr, const CppOptimizerHyper& h,
                                 double step, double weight_decay)

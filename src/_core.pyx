@@ -280,11 +280,28 @@ def sgd_fit(Matrix X, y, sample_weight, const uint8_t[::1] validation, double[::
 def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train_rows,
            const Py_ssize_t[::1] val_rows, double[::1] mean, double[::1] scale,
            double[::1] coef, double[::1] intercept, double[::1] m1, double[::1] m2,
-           double[::1] avg, GdParams params, GdState state, Loop loop):
-    """Descent epochs; parameters, optimizer state and counters updated in place."""
+           double[::1] avg, GdParams params, GdState state, Loop loop, moments=None):
+    """Descent epochs; parameters, optimizer state and counters updated in place.
+
+    ``moments`` (total, zbar, C) from ``comoments``: with ``use_gram`` the
+    descent runs on them, and X may have no rows (nothing reads it).
+    """
     cdef MatrixView M = X.c
-    cdef Py_ssize_t n = M.n_rows, p = M.n_cols, m = k * M.n_cols + k, i
-    require(k >= 1 and train_rows.shape[0] >= 1, "gd_fit")
+    cdef Py_ssize_t n = M.n_rows, p = M.n_cols, m = k * M.n_cols + k, i, q = M.n_cols + k
+    cdef GivenMoments given
+    cdef const double[::1] given_zbar
+    cdef const double[:, ::1] given_C
+    if moments is None:
+        require(k >= 1 and train_rows.shape[0] >= 1, "gd_fit")
+    else:
+        require(k >= 1, "gd_fit")
+        given.total = float(moments[0])
+        given_zbar = moments[1]
+        given_C = moments[2]
+        require(given_zbar.shape[0] == q and given_C.shape[0] == q and given_C.shape[1] == q,
+                "moments")
+        given.zbar = &given_zbar[0]
+        given.C = &given_C[0, 0]
     require(mean.shape[0] == p and scale.shape[0] == p, "mean/scale")
     require(coef.shape[0] == k * p and intercept.shape[0] == k, "coef/intercept")
     require(m1.shape[0] == m and m2.shape[0] == m and (avg is None or avg.shape[0] == m),
@@ -302,18 +319,58 @@ def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train
     S.m1 = &m1[0]
     S.m2 = &m2[0]
     S.avg = &avg[0] if avg is not None else NULL
+    cdef const Py_ssize_t* tr = &train_rows[0] if train_rows.shape[0] > 0 else NULL
     cdef const Py_ssize_t* vr = &val_rows[0] if val_rows.shape[0] > 0 else NULL
     cdef double* mp = &mean[0] if p > 0 else NULL
     cdef double* sp = &scale[0] if p > 0 else NULL
     cdef const void* y_ptr = ptr_of(yb)
     cdef const void* sw_ptr = ptr_of(sw)
+    cdef const GivenMoments* given_ptr = &given if moments is not None else NULL
     cdef Status status
     with nogil:
-        status = gd_fit_kernel(M, y_ptr, k, sw_ptr, &train_rows[0], train_rows.shape[0],
-                               vr, val_rows.shape[0], mp, sp, P[0], S[0], loop.c)
+        status = gd_fit_kernel(M, y_ptr, k, sw_ptr, tr, train_rows.shape[0],
+                               vr, val_rows.shape[0], mp, sp, P[0], S[0], loop.c, given_ptr)
     S.coef = S.intercept = S.m1 = S.m2 = S.avg = NULL
     loop.reraise()
     return make_record(status, S.record)
+
+
+def comoments(Matrix X, y, Py_ssize_t k, sample_weight, int n_threads):
+    """Total weight, means (p + k,) and centered co-moments (p + k, p + k) of
+    [X, y] over all rows (NaN/inf in the rows shows in them)."""
+    cdef MatrixView M = X.c
+    cdef Py_ssize_t q = M.n_cols + k
+    require(k >= 1, "comoments")
+    cdef Buffer yb = vector_of(y, M.element, M.n_rows * k, "y")
+    cdef Buffer sw = vector_of(sample_weight, M.element, M.n_rows, "sample_weight")
+    zbar = np.zeros(q)
+    C = np.zeros((q, q))
+    cdef double[::1] zv = zbar
+    cdef double[:, ::1] Cv = C
+    cdef const void* y_ptr = ptr_of(yb)
+    cdef const void* sw_ptr = ptr_of(sw)
+    cdef double total = 0.0
+    if M.n_rows > 0:
+        with nogil:
+            total = comoments_kernel(M, y_ptr, k, sw_ptr, n_threads, &zv[0], &Cv[0, 0])
+    return total, zbar, C
+
+
+def merge_comoments(a, b):
+    """The co-moments (total, zbar, C) of the union of two sets of rows."""
+    cdef const double[::1] zb = b[1]
+    cdef const double[:, ::1] Cb = b[2]
+    cdef Py_ssize_t q = zb.shape[0]
+    require(Cb.shape[0] == q and Cb.shape[1] == q and len(a[1]) == q, "merge_comoments")
+    zbar = np.array(a[1], dtype=np.float64)
+    C = np.array(a[2], dtype=np.float64, order="C")
+    require(C.shape[0] == q and C.shape[1] == q, "merge_comoments")
+    cdef double[::1] zv = zbar
+    cdef double[:, ::1] Cv = C
+    if q == 0:
+        return float(a[0]) + float(b[0]), zbar, C
+    total = merge_comoments_kernel(float(b[0]), &zb[0], &Cb[0, 0], q, float(a[0]), &zv[0], &Cv[0, 0])
+    return total, zbar, C
 
 
 def optimizer_step(int kind, theta, g, s1, s2, double lr, double momentum, double beta_1,

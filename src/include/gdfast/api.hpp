@@ -161,12 +161,40 @@ inline Status sgd_fit_kernel(const MatrixView& X, const void* y, const void* sam
 inline Status gd_fit_kernel(const MatrixView& X, const void* y, index_t k, const void* sample_weight,
                             const index_t* train_rows, index_t n_train, const index_t* val_rows, index_t n_val,
                             double* mean, double* scale, const GdParams& P, GdState& S,
-                            const Callbacks& cb) {
+                            const Callbacks& cb, const GivenMoments* given) {
     return visit(X, [&](const auto& M) {
         using T = typename std::decay_t<decltype(M)>::value_type;
         return gd_fit(M, static_cast<const T*>(y), k, static_cast<const T*>(sample_weight), train_rows, n_train,
-                      val_rows, n_val, mean, scale, P, S, cb);
+                      val_rows, n_val, mean, scale, P, S, cb, given);
     });
+}
+
+// Total weight, means zbar (q = p + k) and centered co-moments C (q x q) of
+// [X, y] over all rows: the partial result a chunk of rows contributes.
+inline double comoments_kernel(const MatrixView& X, const void* y, index_t k, const void* sample_weight,
+                               int n_threads, double* zbar, double* C) {
+    return visit(X, [&](const auto& M) {
+        using T = typename std::decay_t<decltype(M)>::value_type;
+        PassPoll poll;
+        return centered_comoments(M, RowSet{nullptr, M.n_rows}, static_cast<const T*>(y), k,
+                                  static_cast<const T*>(sample_weight), n_threads, poll, zbar, C);
+    });
+}
+
+// Adds part (wp, mp, Cp) to (total, zbar, C), all q-wide and C, Cp full
+// symmetric: the co-moments of the union of the two sets of rows.
+inline double merge_comoments_kernel(double wp, const double* mp, const double* Cp, index_t q, double total,
+                                     double* zbar, double* C) {
+    std::vector<double> delta(static_cast<std::size_t>(q));
+    if (total <= 0.0) {
+        std::copy(mp, mp + q, zbar);
+        std::copy(Cp, Cp + q * q, C);
+        return wp;
+    }
+    merge_comoments(wp, mp, Cp, q, q, total, zbar, C, delta.data());
+    for (index_t a = 0; a < q; ++a)
+        for (index_t b = 0; b < a; ++b) C[a * q + b] = C[b * q + a];
+    return total;
 }
 
 // The fused optimizer step on n parameters of `element` type, refused (false,

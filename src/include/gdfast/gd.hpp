@@ -87,16 +87,30 @@ struct GdState {
     }
 };
 
+// Co-moments of [X, y] computed elsewhere (summed over chunks of rows by the
+// distributed layer): total weight, means (p + k) and the centered co-moment
+// matrix ((p + k) x (p + k), row-major, symmetric).
+struct GivenMoments {
+    double total = 0.0;
+    const double* zbar = nullptr;
+    const double* C = nullptr;
+};
+
+// With `given` (and use_gram), the descent runs on those co-moments and X may
+// have no rows: nothing reads it.
 template <class Matrix, class T = typename Matrix::value_type>
 Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, const index_t* train_rows,
               index_t n_train, const index_t* val_rows, index_t n_val, double* mean, double* scale,
-              const GdParams& P, GdState& S, const Callbacks& cb) {
+              const GdParams& P, GdState& S, const Callbacks& cb, const GivenMoments* given = nullptr) {
     const index_t p = X.n_cols;
     const index_t kp = k * p;
     const index_t m = kp + k;
     const bool full = P.batch_size <= 0 || P.batch_size >= n_train;
-    const index_t B = full ? n_train : P.batch_size;
     const bool gram = P.use_gram && full && P.loss.kind == LossKind::squared_error;
+    const bool moments_given = gram && given != nullptr;
+    // A full batch on given co-moments is one step of no rows of X.
+    const index_t B = full ? std::max<index_t>(n_train, moments_given ? 1 : 0) : P.batch_size;
+    const index_t n_batched = moments_given ? std::max<index_t>(n_train, 1) : n_train;
     const double inf = std::numeric_limits<double>::infinity();
     const Schedule& schedule = P.schedule;
     const double alpha = P.penalty.alpha;
@@ -129,7 +143,13 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     if (gram || moments_for_lr) {
         C.resize(static_cast<std::size_t>(q * q));
         zbar.resize(static_cast<std::size_t>(q));
-        S_gram = centered_comoments(X, train, y, k, sample_weight, P.n_threads, poll, zbar.data(), C.data());
+        if (moments_given) {
+            S_gram = given->total;
+            std::copy(given->zbar, given->zbar + q, zbar.begin());
+            std::copy(given->C, given->C + q * q, C.begin());
+        } else {
+            S_gram = centered_comoments(X, train, y, k, sample_weight, P.n_threads, poll, zbar.data(), C.data());
+        }
         if (poll.stopped()) return status_interrupted;
         // NaN/inf anywhere in the rows shows in the means or the diagonal.
         bool finite = std::isfinite(S_gram);
@@ -261,8 +281,8 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         if (!full && P.shuffle) shuffle_indices(order.data(), n_train, P.seed);
         double loss_epoch = 0.0, weight_epoch = 0.0, objective_full = 0.0;
         index_t steps_in_epoch = 0;
-        for (index_t b0 = 0; b0 < n_train; b0 += B) {
-            const RowSet rows{order.data() + b0, std::min(B, n_train - b0)};
+        for (index_t b0 = 0; b0 < n_batched; b0 += B) {
+            const RowSet rows{order.data() + b0, std::min(B, std::max<index_t>(n_train - b0, 0))};
             // Shuffled mini-batches read rows at random: start loading the next
             // batch's rows, which arrive while this step computes.
             if (!full) {
@@ -428,7 +448,9 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                  : (weight_epoch > 0.0 ? loss_epoch / weight_epoch : 0.0) + P.penalty.value(theta.data(), kp);
         EpochAction action = monitor.check(epoch, objective, finite, [&] {
             if (mean_row_sq_norm < 0.0)
-                mean_row_sq_norm = row_sq_norm_stats(X, RowSet{order.data(), n_train}, mean, scale, P.n_threads).mean +
+                mean_row_sq_norm = (gram ? moments_row_sq_norm(C, zbar, S_gram, p, q, mean, scale)
+                                         : row_sq_norm_stats(X, RowSet{order.data(), n_train}, mean, scale,
+                                                             P.n_threads).mean) +
                                    (P.fit_intercept ? 1.0 : 0.0);
             // Curvature along the update: a mean gradient over B rows has at least
             // trace / min(B, dimension); a summed one at least a row's.
@@ -437,7 +459,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                                      (P.sum_gradient ? 1.0 : std::max(1.0, std::min(static_cast<double>(B), dims)));
             const double epochs_left = static_cast<double>(std::max(0, P.stop.divergence_horizon - epoch - 1));
             const double steps = P.sum_gradient ? static_cast<double>(n_train)
-                                                : std::ceil(static_cast<double>(n_train) / static_cast<double>(B));
+                                                : std::ceil(static_cast<double>(n_batched) / static_cast<double>(B));
             // The last update within the horizon (S.epoch still counts this epoch as to come).
             const double last_epoch = S.epoch + 1.0 + std::max(0.0, epochs_left - 1.0);
             const double last_step = S.step + std::max(0.0, epochs_left * steps - 1.0);

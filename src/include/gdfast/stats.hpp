@@ -460,4 +460,18 @@ RowNormStats row_sq_norm_stats(const Matrix& X, const RowSet& rows, const double
     return out;
 }
 
+// The weighted mean of ||(x_i - mean) / scale||^2 from the co-moments of
+// [X, y] (q columns, total weight S): sum_j (C_jj / S + (zbar_j - mean_j)^2) / scale_j^2.
+inline double moments_row_sq_norm(const std::vector<double>& C, const std::vector<double>& zbar, double S, index_t p,
+                                  index_t q, const double* mean, const double* scale) {
+    if (!(S > 0.0)) return 0.0;
+    double out = 0.0;
+    for (index_t j = 0; j < p; ++j) {
+        const double d = zbar[static_cast<std::size_t>(j)] - (mean ? mean[j] : 0.0);
+        const double sc = scale ? scale[j] : 1.0;
+        out += (C[static_cast<std::size_t>(j * q + j)] / S + d * d) / (sc * sc);
+    }
+    return out;
+}
+
 }  // namespace gdfast
