@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import pickle
@@ -291,11 +292,12 @@ def cmd_predict(args) -> int:
 def cmd_bench(args) -> int:
     from gdfast import _bench
 
+    keys = {k.strip() for k in args.only.split(",")} if args.only else set()
+    distributed = bool(keys & {"dask", "D1", "D2", "D3"})
     selected = _bench.workloads(quick=not args.full)
     if args.only:
-        keys = {k.strip() for k in args.only.split(",")}
         selected = [w for w in selected if w.key in keys or w.key.split("-")[0] in keys]
-        if not selected:
+        if not selected and not distributed:
             raise CliError(f"--only {args.only!r} matches no workload")
 
     if args.plot:
@@ -305,7 +307,16 @@ def cmd_bench(args) -> int:
         print(line, file=sys.stderr, flush=True)
 
     print(f"machine: {_bench.machine_summary()}")
-    results = _bench.run_workloads(selected, progress)
+    with contextlib.ExitStack() as stack:
+        if distributed:
+            try:
+                from gdfast._bench_dask import dask_workloads
+            except ImportError:  # pragma: no cover - depends on the environment
+                raise CliError('--only dask needs pip install "gdfast[bench]"') from None
+            progress("starting LocalClusters and generating the data on their workers")
+            extra = stack.enter_context(dask_workloads(quick=not args.full))
+            selected += [w for w in extra if "dask" in keys or w.key in keys]
+        results = _bench.run_workloads(selected, progress)
     print(_bench.format_table(results, selected))
     if args.plot:
         try:

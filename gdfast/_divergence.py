@@ -54,6 +54,12 @@ def divergence_threshold(y: np.ndarray, loss: str, epsilon: float, sample_weight
             _core.mean_constant_loss(y2, np.zeros(y2.shape[1]), code, float(epsilon)),
             _core.mean_constant_loss(y2, np.ascontiguousarray(mean), code, float(epsilon)),
         )
+    return threshold_of(reference)
+
+
+def threshold_of(reference: float) -> float:
+    """The divergence threshold for a mean loss of a constant prediction of
+    ``reference``: infinite when that is 0 or not finite."""
     if not np.isfinite(reference):
         return float("inf")
     return DIVERGENCE_FACTOR * reference if reference > 0 else float("inf")
@@ -88,7 +94,10 @@ def _step_advice(X: Any, advice: Advice) -> str:
 
 
 def _largest_value(X: Any) -> str:
-    """' (the largest |feature value| is ...)', or '' for an empty X."""
+    """' (the largest |feature value| is ...)', or '' for an empty or unknown
+    (None: data not in memory) X."""
+    if X is None:
+        return ""
     data = X.data if sp.issparse(X) else X
     if not data.size:
         return ""
@@ -108,7 +117,7 @@ def raise_on_failure(
     the error of a non-finite run."""
     status = record.status
     epoch, objective = record.failed_epoch, record.failed_objective
-    if status != _core.STATUS_OK:
+    if status != _core.STATUS_OK and X is not None:
         assert_all_finite(X, input_name="X", estimator_name=name)
     if status == _core.STATUS_INPUT_NONFINITE:
         status = _core.STATUS_NONFINITE

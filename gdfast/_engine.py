@@ -160,10 +160,13 @@ def run_descent(
     params: _core.GdParams,
     verbose: bool,
     show_step: bool = False,
+    moments: tuple[float, np.ndarray, np.ndarray] | None = None,
 ) -> DescentRun:
     """Run the descent engine's epochs on copies of (V, c) and ``state``.
 
     X is as ``_validation.kernel_ready`` returns it (the estimators call it).
+    With ``moments`` (total, zbar, C of [X, y], from ``_core.comoments``) and
+    ``params.use_gram``, the engine descends on them and X may have no rows.
     """
     k, p = V.shape
     coef = np.array(V, dtype=np.float64, order="C").reshape(-1)
@@ -188,6 +191,7 @@ def run_descent(
         params,
         counters,
         _loop(params, verbose, lambda: EpochPrinter(show_step)),
+        moments,
     )
     new_state.counters = counters.as_dict()
     return DescentRun(record, coef.reshape(k, p), intercept, new_state)

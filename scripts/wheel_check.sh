@@ -43,13 +43,15 @@ unzip -l "$wheel" | grep -q 'gdfast.libs/libgomp' || {
 
 echo "== runtime dependencies and test tools, as wheels"
 "$work/tools/bin/pip" download --quiet --only-binary=:all: -d "$work/deps" \
-  numpy scipy scikit-learn threadpoolctl pytest hypothesis pandas matplotlib pyarrow
+  numpy scipy scikit-learn threadpoolctl pytest hypothesis pandas matplotlib pyarrow \
+  "dask[array,dataframe]" distributed
 
 echo "== a fresh environment with no compiler and no build tools"
 "$py" -m venv "$work/clean"
 export CC=false CXX=false
 "$work/clean/bin/pip" install --quiet --no-index --only-binary=:all: \
-  --find-links "$out" --find-links "$work/deps" gdfast pytest hypothesis pandas matplotlib pyarrow
+  --find-links "$out" --find-links "$work/deps" "gdfast[dask]" pytest hypothesis pandas matplotlib \
+  pyarrow
 if "$work/clean/bin/python" -c "import cmake" 2>/dev/null || "$work/clean/bin/python" -c "import Cython" 2>/dev/null; then
   echo "build tools leaked into the clean environment" >&2
   exit 1

@@ -1,0 +1,132 @@
+"""Dask collections as the estimators take them: row blocks of X, y and
+sample_weight aligned block for block, checked on the client from metadata only
+(the values are checked where they are read, on the workers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import scipy.sparse as sp
+
+
+def is_dask(obj: Any) -> bool:
+    """Whether ``obj`` is a dask collection (array, dataframe, series)."""
+    return dask.is_dask_collection(obj)
+
+
+def _is_frame(obj: Any) -> bool:
+    """A dask DataFrame (a Series has ndim 1)."""
+    return hasattr(obj, "to_dask_array") and getattr(obj, "ndim", 0) == 2
+
+
+@dataclass
+class Blocks:
+    """X, y and sample_weight as aligned dask arrays of row blocks."""
+
+    X: da.Array
+    y: da.Array | None
+    sample_weight: da.Array | None
+    feature_names: np.ndarray | None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.X.shape[0])
+
+    def delayed(self) -> list[tuple]:
+        """(X block, y block, weight block) of each row block, as delayed objects."""
+        xs = self.X.to_delayed().ravel()
+        ys = [None] * len(xs) if self.y is None else list(self.y.to_delayed().ravel())
+        ws = (
+            [None] * len(xs)
+            if self.sample_weight is None
+            else list(self.sample_weight.to_delayed().ravel())
+        )
+        return list(zip(xs, ys, ws, strict=True))
+
+
+def _float_dtype(dtype: np.dtype, name: str) -> np.dtype:
+    """float32 and float64 stay; integers and booleans become float64."""
+    dtype = np.dtype(dtype)
+    if dtype in (np.float32, np.float64):
+        return dtype
+    if dtype.kind in "biu":
+        return np.dtype(np.float64)
+    raise TypeError(
+        f"{name} has dtype {dtype}: gdfast.dask estimators take real numbers (float32, "
+        "float64, integers or booleans)."
+    )
+
+
+def _as_array(obj: Any, name: str) -> tuple[da.Array, np.ndarray | None]:
+    """A dask array (with known chunk sizes) for a dask array or dataframe, and
+    the column names of a dataframe with string column names."""
+    names = None
+    if _is_frame(obj):
+        columns = list(obj.columns)
+        if columns and all(isinstance(c, str) for c in columns):
+            names = np.asarray(columns, dtype=object)
+        for column, dtype in obj.dtypes.items():
+            _float_dtype(dtype, f"{name} column {column!r}")
+        obj = obj.to_dask_array(lengths=True)
+    elif hasattr(obj, "to_dask_array"):  # a series
+        _float_dtype(obj.dtype, name)
+        obj = obj.to_dask_array(lengths=True)
+    elif not isinstance(obj, da.Array):
+        raise TypeError(f"{name} is a {type(obj).__name__}: expected a dask array or dataframe.")
+    if any(np.isnan(c) for chunks in obj.chunks for c in chunks):
+        obj = obj.compute_chunk_sizes()
+    if sp.issparse(getattr(obj, "_meta", None)):
+        raise TypeError(
+            f"{name} has sparse blocks: gdfast.dask estimators take dense blocks "
+            "(fit sparse data in memory with gdfast.GDRegressor)."
+        )
+    return obj, names
+
+
+def as_blocks(X: Any, y: Any = None, sample_weight: Any = None) -> Blocks:
+    """Check shapes and dtypes and align the row blocks of X, y and sample_weight.
+
+    X blocks split along columns are joined (one block holds whole rows); y and
+    sample_weight are rechunked to X's row blocks.
+    """
+    X, names = _as_array(X, "X")
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features); got {X.ndim} dimension(s).")
+    if X.shape[1] == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}): at least 1 is needed.")
+    if X.shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}): at least 1 is needed.")
+    dtype = _float_dtype(X.dtype, "X")
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    X = X.astype(dtype, copy=False)
+    out_y = out_w = None
+    if y is not None:
+        out_y, _ = _as_array(y, "y")
+        if out_y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D or 2-D; got {out_y.ndim} dimensions.")
+        if out_y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"X and y have different numbers of rows: {X.shape[0]} and {out_y.shape[0]}."
+            )
+        _float_dtype(out_y.dtype, "y")
+        rows = {0: X.chunks[0], 1: -1} if out_y.ndim == 2 else {0: X.chunks[0]}
+        out_y = out_y.astype(dtype, copy=False).rechunk(rows)
+    if sample_weight is not None:
+        out_w, _ = _as_array(sample_weight, "sample_weight")
+        if out_w.ndim != 1 or out_w.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"sample_weight must be 1-D with one weight per row of X ({X.shape[0]}); "
+                f"got shape {out_w.shape}."
+            )
+        _float_dtype(out_w.dtype, "sample_weight")
+        out_w = out_w.astype(dtype, copy=False).rechunk({0: X.chunks[0]})
+    return Blocks(X, out_y, out_w, names)
