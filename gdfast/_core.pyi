@@ -63,7 +63,11 @@ class Record:
     validation_scores: list[float]
 
 class Loop:
-    def __init__(self, callback: Callable[[dict], None] | None = None) -> None: ...
+    def __init__(
+        self,
+        callback: Callable[[dict], None] | None = None,
+        remote_pass: Callable[[F64, F64, bool, bool], tuple[float, F64, F64]] | None = None,
+    ) -> None: ...
     def reraise(self) -> None: ...
 
 def loss_grad(
@@ -113,6 +117,7 @@ def gd_fit(
     state: GdState,
     loop: Loop,
     moments: tuple[float, F64, F64] | None = None,
+    remote: tuple[float, float] | None = None,
 ) -> Record: ...
 def comoments(
     X: Matrix, y: Floating, k: int, sample_weight: Floating | None, n_threads: int

@@ -29,12 +29,15 @@ PROGRESS: contextvars.ContextVar[Callable[[dict], None] | None] = contextvars.Co
 )
 
 
-def _loop(params: Params, verbose: bool, printer: Callable[[], EpochPrinter]) -> _core.Loop:
-    """The callbacks of a run: the verbose printer, else a PROGRESS callback."""
+def _loop(
+    params: Params, verbose: bool, printer: Callable[[], EpochPrinter], remote_pass=None
+) -> _core.Loop:
+    """The callbacks of a run: the verbose printer, else a PROGRESS callback;
+    and the remote pass of rows held elsewhere."""
     callback = printer() if verbose else PROGRESS.get()
     if callback is not None:
         params.verbose = True  # the engine reports epochs
-    return _core.Loop(callback)
+    return _core.Loop(callback, remote_pass)
 
 
 def code(family: str, name: str | None) -> int:
@@ -136,6 +139,21 @@ class EngineState:
 
 
 @dataclass
+class RemoteRows:
+    """Training rows held elsewhere (on a cluster), as the engine sees them.
+
+    ``pass_(W (k, p), b (k,), zero_targets, squared)`` returns the summed loss
+    and gradient sums ``(loss_sum, G (k, p), gb (k,))`` over all of them, for
+    the targets (0 when ``zero_targets``) and the fit's loss (squared error
+    when ``squared``).
+    """
+
+    pass_: Callable
+    weight_total: float
+    mean_row_sq_norm: float
+
+
+@dataclass
 class DescentRun:
     """The outcome of ``run_descent``: the record and the new parameters and state."""
 
@@ -161,12 +179,15 @@ def run_descent(
     verbose: bool,
     show_step: bool = False,
     moments: tuple[float, np.ndarray, np.ndarray] | None = None,
+    remote: RemoteRows | None = None,
 ) -> DescentRun:
     """Run the descent engine's epochs on copies of (V, c) and ``state``.
 
     X is as ``_validation.kernel_ready`` returns it (the estimators call it).
     With ``moments`` (total, zbar, C of [X, y], from ``_core.comoments``) and
-    ``params.use_gram``, the engine descends on them and X may have no rows.
+    ``params.use_gram``, the engine descends on them and X may have no rows;
+    with ``remote`` (full batch), every pass over the training rows is
+    ``remote.pass_`` and X has no rows.
     """
     k, p = V.shape
     coef = np.array(V, dtype=np.float64, order="C").reshape(-1)
@@ -190,8 +211,9 @@ def run_descent(
         new_state.avg,
         params,
         counters,
-        _loop(params, verbose, lambda: EpochPrinter(show_step)),
+        _loop(params, verbose, lambda: EpochPrinter(show_step), remote and remote.pass_),
         moments,
+        remote and (remote.weight_total, remote.mean_row_sq_norm),
     )
     new_state.counters = counters.as_dict()
     return DescentRun(record, coef.reshape(k, p), intercept, new_state)

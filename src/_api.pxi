@@ -64,6 +64,8 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
         void* context
         int (*interrupted)(void*) noexcept nogil
         void (*epoch_end)(void*, const EpochInfo&) noexcept nogil
+        int (*remote_pass)(void*, const double*, const double*, int, int, double*, double*,
+                           double*) noexcept nogil
 
     cdef cppclass FitRecord:
         vector[double] objectives
@@ -117,16 +119,19 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
     Status sgd_fit_kernel(const MatrixView& X, const void* y, const void* sample_weight,
                           const uint8_t* validation, const CppSgdParams& P, CppSgdState& S,
                           const Callbacks& cb) except +
-    cdef cppclass GivenMoments "gdfast::GivenMoments":
+    cdef cppclass GivenData "gdfast::GivenData":
         double total
         const double* zbar
         const double* C
+        cbool remote
+        double weight_total
+        double mean_row_sq_norm
 
     Status gd_fit_kernel(const MatrixView& X, const void* y, index_t k, const void* sample_weight,
                          const index_t* train_rows, index_t n_train, const index_t* val_rows,
                          index_t n_val, double* mean, double* scale,
                          const CppGdParams& P, CppGdState& S, const Callbacks& cb,
-                         const GivenMoments* given) except +
+                         const GivenData* given) except +
     double comoments_kernel(const MatrixView& X, const void* y, index_t k, const void* sample_weight,
                             int n_threads, double* zbar, double* C) except +
     double merge_comoments_kernel(double wp, const double* mp, const double* Cp, index_t q,

@@ -66,17 +66,23 @@ cdef class Loop:
     ``reraise`` once the kernel has returned with the GIL.
     """
     cdef object callback
+    cdef object remote
     cdef object error
     cdef Callbacks c
+    cdef Py_ssize_t n_features, n_targets
 
-    def __cinit__(self, callback=None):
+    def __cinit__(self, callback=None, remote_pass=None):
         self.callback = callback
+        self.remote = remote_pass
         self.error = None
         self.c.context = <void*>self
         self.c.interrupted = loop_poll
         self.c.epoch_end = NULL
+        self.c.remote_pass = NULL
         if callback is not None:
             self.c.epoch_end = loop_epoch_end
+        if remote_pass is not None:
+            self.c.remote_pass = loop_remote_pass
 
     def reraise(self):
         if self.error is not None:
@@ -111,6 +117,42 @@ cdef void loop_epoch_end(void* context, const EpochInfo& info) noexcept nogil:
             ))
         except BaseException as exc:
             loop.error = exc
+
+
+cdef int loop_remote_pass(void* context, const double* W, const double* b, int zero_targets,
+                          int squared, double* loss_sum, double* G, double* gb) noexcept nogil:
+    """remote_pass(W (k, p), b (k,), zero_targets, squared) -> (loss_sum, G, gb)
+    in Python; a non-finite result or an exception fails the pass."""
+    cdef Py_ssize_t i, k, p
+    cdef double[::1] wv, bv
+    with gil:
+        loop = <Loop>context
+        if loop.error is not None:
+            return 0
+        k, p = loop.n_targets, loop.n_features
+        try:
+            Wa = np.empty(k * p)
+            ba = np.empty(k)
+            wv, bv = Wa, ba
+            for i in range(k * p):
+                wv[i] = W[i]
+            for i in range(k):
+                bv[i] = b[i]
+            Wa = Wa.reshape(k, p)
+            value, Gr, gbr = loop.remote(Wa, ba, bool(zero_targets), bool(squared))
+            Gr = np.ascontiguousarray(Gr, dtype=np.float64).reshape(-1)
+            gbr = np.ascontiguousarray(gbr, dtype=np.float64).reshape(-1)
+            if Gr.shape[0] != k * p or gbr.shape[0] != k:
+                raise ValueError("remote_pass returned arrays of the wrong shape")
+            loss_sum[0] = float(value)
+            for i in range(k * p):
+                G[i] = Gr[i]
+            for i in range(k):
+                gb[i] = gbr[i]
+            return 1 if np.isfinite(value) and np.isfinite(Gr).all() and np.isfinite(gbr).all() else 0
+        except BaseException as exc:
+            loop.error = exc
+            return 0
 
 
 # ---------------------------------------------------------------- config
@@ -280,21 +322,31 @@ def sgd_fit(Matrix X, y, sample_weight, const uint8_t[::1] validation, double[::
 def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train_rows,
            const Py_ssize_t[::1] val_rows, double[::1] mean, double[::1] scale,
            double[::1] coef, double[::1] intercept, double[::1] m1, double[::1] m2,
-           double[::1] avg, GdParams params, GdState state, Loop loop, moments=None):
+           double[::1] avg, GdParams params, GdState state, Loop loop, moments=None,
+           remote=None):
     """Descent epochs; parameters, optimizer state and counters updated in place.
 
     ``moments`` (total, zbar, C) from ``comoments``: with ``use_gram`` the
     descent runs on them, and X may have no rows (nothing reads it).
+    ``remote`` (weight_total, mean_row_sq_norm) of training rows held
+    elsewhere: every pass is the Loop's ``remote_pass`` (full batch).
     """
     cdef MatrixView M = X.c
     cdef Py_ssize_t n = M.n_rows, p = M.n_cols, m = k * M.n_cols + k, i, q = M.n_cols + k
-    cdef GivenMoments given
+    cdef GivenData given
     cdef const double[::1] given_zbar
     cdef const double[:, ::1] given_C
-    if moments is None:
+    if remote is not None:
+        require(loop.remote is not None, "remote rows need the Loop's remote_pass")
+        given.remote = True
+        given.weight_total = float(remote[0])
+        given.mean_row_sq_norm = float(remote[1])
+        loop.n_features, loop.n_targets = p, k
+    if moments is None and remote is None:
         require(k >= 1 and train_rows.shape[0] >= 1, "gd_fit")
     else:
         require(k >= 1, "gd_fit")
+    if moments is not None:
         given.total = float(moments[0])
         given_zbar = moments[1]
         given_C = moments[2]
@@ -325,7 +377,7 @@ def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train
     cdef double* sp = &scale[0] if p > 0 else NULL
     cdef const void* y_ptr = ptr_of(yb)
     cdef const void* sw_ptr = ptr_of(sw)
-    cdef const GivenMoments* given_ptr = &given if moments is not None else NULL
+    cdef const GivenData* given_ptr = &given if (moments is not None or remote is not None) else NULL
     cdef Status status
     with nogil:
         status = gd_fit_kernel(M, y_ptr, k, sw_ptr, tr, train_rows.shape[0],

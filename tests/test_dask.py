@@ -213,9 +213,52 @@ def test_bad_shapes_and_dtypes():
 def test_settings_not_distributed_yet_say_so():
     X, y = regression()
     dX, dy, _ = as_dask(X, y)
-    for params in ({"loss": "huber"}, {"batch_size": 32}, {"early_stopping": True}):
-        with pytest.raises(NotImplementedError, match="co-moments path"):
+    for params in ({"batch_size": 32}, {"early_stopping": True}):
+        with pytest.raises(NotImplementedError, match="full-batch descent"):
             GDRegressor(**params).fit(dX, dy)
+
+
+PASSES = [
+    {"loss": "huber"},
+    {"loss": "epsilon_insensitive", "epsilon": 0.05},
+    {"loss": "squared_epsilon_insensitive", "penalty": "elasticnet", "alpha": 1e-3},
+    {"precompute": False},  # conjugate gradient over passes
+    {"precompute": False, "optimizer": "momentum", "max_iter": 50, "tol": None},
+]
+
+
+@pytest.mark.parametrize("params", PASSES, ids=lambda p: ",".join(map(str, p.values())))
+def test_passes_over_the_blocks_follow_the_in_memory_descent(scheduler, params):
+    """Other losses and precompute=False: one distributed loss_grad per step;
+    the engine's optimizer, step size and stopping rule on the client."""
+    X, y = regression(n=12_000, k=1)
+    w = np.random.default_rng(2).uniform(0.5, 2, X.shape[0])
+    dX, dy, dw = as_dask(X, y, w)
+    a = gdfast.GDRegressor(**params).fit(X, y, sample_weight=w)
+    b = GDRegressor(**params).fit(dX, dy, sample_weight=dw)
+    assert_same_model(a, b, 1e-9)
+    assert b.learning_rate_ == pytest.approx(a.learning_rate_, rel=1e-9, nan_ok=True)
+
+
+def test_wide_data_uses_column_statistics(scheduler):
+    """More features than the co-moments path takes: the standardization and
+    the step size come from passes, as in memory."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((1_500, 1_100)) * rng.uniform(0.5, 3, 1_100)
+    y = X[:, :20] @ rng.standard_normal(20) + rng.standard_normal(1_500)
+    dX, dy, _ = as_dask(X, y, rows=400)
+    params = {"penalty": "l2", "alpha": 0.1, "loss": "huber", "max_iter": 200}
+    a = gdfast.GDRegressor(**params).fit(X, y)
+    b = GDRegressor(**params).fit(dX, dy)
+    assert_same_model(a, b, 1e-8)
+
+
+def test_nan_found_on_the_passes_path(scheduler):
+    X, y = regression()
+    X[7_777, 2] = np.inf
+    dX, dy, _ = as_dask(X, y)
+    with pytest.raises(ValueError, match="Input X contains NaN or infinity"):
+        GDRegressor(loss="huber").fit(dX, dy)
 
 
 def test_a_worker_lost_mid_fit_gives_the_same_answer(client):

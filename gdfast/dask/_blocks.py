@@ -99,6 +99,115 @@ def block_moments(X, y, w, n_jobs: int | None) -> Moments:
     return Moments(total, zbar, C, n, y_sum, y_sq, problem)
 
 
+@dataclass
+class ColumnStats:
+    """Weighted column means and centred sums of squares of X over some rows
+    (for data too wide for the co-moments), with the sums of y as in Moments."""
+
+    total: float
+    mean: np.ndarray
+    m2: np.ndarray
+    n_rows: int
+    y_sum: np.ndarray
+    y_sq: np.ndarray
+    y_wsum: np.ndarray
+    problem: int = FINE
+
+    def merged(self, other: ColumnStats) -> ColumnStats:
+        total = self.total + other.total
+        if total > 0:
+            delta = other.mean - self.mean
+            mean = self.mean + delta * (other.total / total)
+            m2 = self.m2 + other.m2 + delta * delta * (self.total * other.total / total)
+        else:
+            mean, m2 = self.mean, self.m2
+        return ColumnStats(
+            total,
+            mean,
+            m2,
+            self.n_rows + other.n_rows,
+            self.y_sum + other.y_sum,
+            self.y_sq + other.y_sq,
+            self.y_wsum + other.y_wsum,
+            self.problem or other.problem,
+        )
+
+
+def block_column_stats(X, y, w, n_jobs: int | None) -> ColumnStats:
+    """Column means and centred sums of squares of one block (a native pass)."""
+    X = _dense(X)
+    n, p = X.shape
+    y2 = _targets(y, n, X.dtype)
+    w = None if w is None else np.ascontiguousarray(w, dtype=X.dtype)
+    y64 = y2.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y_sum, y_sq = y64.sum(axis=0), (y64 * y64).sum(axis=0)
+        y_wsum = y_sum if w is None else w.astype(np.float64) @ y64
+    total = float(n if w is None else np.sum(w, dtype=np.float64))
+    if _weight_problem(w):
+        return ColumnStats(0.0, np.zeros(p), np.zeros(p), n, y_sum, y_sq, y_wsum, BAD_WEIGHT)
+    if n == 0 or total == 0:
+        return ColumnStats(0.0, np.zeros(p), np.zeros(p), n, y_sum, y_sq, y_wsum)
+    mean, var = _core.column_stats(_core.Matrix(X), w, resolve_n_jobs(n_jobs))
+    problem = FINE
+    if not (np.isfinite(mean).all() and np.isfinite(var).all()):
+        problem = NONFINITE_X if not np.isfinite(X).all() else OVERFLOW
+    elif not np.isfinite(y_wsum).all():
+        problem = NONFINITE_Y
+    return ColumnStats(total, mean, var * total, n, y_sum, y_sq, y_wsum, problem)
+
+
+def block_constant_losses(y, constant: np.ndarray, loss: int, epsilon: float) -> np.ndarray:
+    """[sum of the loss of predicting 0, of predicting ``constant``] over the
+    rows and targets of one block (``divergence_threshold``'s references)."""
+    y2 = np.ascontiguousarray(np.asarray(y, dtype=np.float64).reshape(len(y), -1))
+    n, k = y2.shape
+    with np.errstate(over="ignore", invalid="ignore"):
+        at_zero = _core.mean_constant_loss(y2, np.zeros(k), loss, epsilon)
+        at_constant = _core.mean_constant_loss(y2, np.ascontiguousarray(constant), loss, epsilon)
+    return np.array([at_zero, at_constant]) * (n * k)
+
+
+def block_loss_grad(
+    X,
+    y,
+    w,
+    coef: np.ndarray,
+    intercept: np.ndarray,
+    loss: int,
+    epsilon: float,
+    zero_targets: bool,
+    n_jobs: int | None,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The native loss_grad of one block: (loss sum, gradient sums (k, p), (k,))."""
+    X = _dense(X)
+    n = X.shape[0]
+    k = coef.shape[0]
+    if n == 0:
+        return 0.0, np.zeros(coef.shape), np.zeros(k)
+    y2 = np.zeros((n, k), dtype=X.dtype) if zero_targets else _targets(y, n, X.dtype)
+    w = None if w is None else np.ascontiguousarray(w, dtype=X.dtype)
+    value, G, gb, status = _core.loss_grad(
+        _core.Matrix(X),
+        y2.reshape(-1),
+        w,
+        coef.reshape(-1),
+        intercept,
+        k,
+        loss,
+        epsilon,
+        resolve_n_jobs(n_jobs),
+    )
+    if status != _core.STATUS_OK:
+        value = np.inf
+    return float(value), G.reshape(coef.shape), gb
+
+
+def add_sums(a: tuple, b: tuple) -> tuple:
+    """Element-wise sum of two tuples of sums."""
+    return tuple(x + y for x, y in zip(a, b, strict=True))
+
+
 def block_loss(
     X, y, w, coef: np.ndarray, intercept: np.ndarray, loss: int, epsilon: float, n_jobs: int | None
 ) -> tuple[float, float]:

@@ -40,6 +40,12 @@ class Blocks:
     def n_samples(self) -> int:
         return int(self.X.shape[0])
 
+    def persisted(self) -> Blocks:
+        """The same blocks computed once and kept (in the workers' memory on a
+        cluster), for algorithms that read them many times."""
+        X, y, w = dask.persist(self.X, self.y, self.sample_weight)
+        return Blocks(X, y, w, self.feature_names)
+
     def delayed(self) -> list[tuple]:
         """(X block, y block, weight block) of each row block, as delayed objects."""
         xs = self.X.to_delayed().ravel()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import dask
 import numpy as np
 
@@ -9,37 +11,97 @@ from gdfast import _core
 from gdfast._base import unfitted_on_failure
 from gdfast._config import resolve_n_jobs
 from gdfast._divergence import threshold_of
-from gdfast._engine import run_descent
+from gdfast._engine import RemoteRows, run_descent
 from gdfast._gd import GRAM_MAX_FEATURES
 from gdfast._gd import GDRegressor as _InMemoryGDRegressor
 from gdfast._sklearn_compat import _fit_context
 from gdfast.dask._base import DaskLinearMixin
-from gdfast.dask._blocks import PROBLEMS, Moments, block_moments, tree_sum
+from gdfast.dask._blocks import (
+    PROBLEMS,
+    ColumnStats,
+    Moments,
+    add_sums,
+    block_column_stats,
+    block_constant_losses,
+    block_loss_grad,
+    block_moments,
+    tree_sum,
+)
 from gdfast.dask._collections import Blocks, as_blocks, is_dask
+
+
+def _reduce(blocks: Blocks, function, add, *args):
+    """``function(X block, y block, weight block, *args)`` on every block, added
+    up in a tree, computed (on the current client's cluster, if any)."""
+    parts = [
+        dask.delayed(function, pure=True)(xb, yb, wb, *args) for xb, yb, wb in blocks.delayed()
+    ]
+    (total,) = dask.compute(tree_sum(parts, add))
+    return total
+
+
+def _raise_problem(stats) -> None:
+    if stats.problem:
+        raise ValueError(f"{PROBLEMS[stats.problem]} (found in a block on the cluster).")
 
 
 def distributed_moments(blocks: Blocks, n_jobs: int | None) -> Moments:
     """The co-moments of [X, y] over all rows: each block's on its worker, added
     up in a tree; a ValueError names what a block found wrong."""
-    parts = [
-        dask.delayed(block_moments, pure=True)(xb, yb, wb, n_jobs)
-        for xb, yb, wb in blocks.delayed()
-    ]
-    (moments,) = dask.compute(tree_sum(parts, Moments.merged))
-    if moments.problem:
-        raise ValueError(f"{PROBLEMS[moments.problem]} (found in a block on the cluster).")
+    moments = _reduce(blocks, block_moments, Moments.merged, n_jobs)
+    _raise_problem(moments)
     return moments
 
 
-def squared_error_threshold(m: Moments, k: int) -> float:
+def squared_error_threshold(n: int, y_sum, y_sq, mean) -> float:
     """The divergence threshold of squared error (``divergence_threshold``'s
     reference: the larger mean loss of predicting 0 and the weighted mean of y,
     over rows and targets) from the sums of y and y^2."""
-    n = m.n_rows
-    mean = m.zbar[-k:]
-    at_zero = m.y_sq.sum() / 2
-    at_mean = (m.y_sq - 2 * mean * m.y_sum + n * mean * mean).sum() / 2
+    k = len(y_sum)
+    at_zero = y_sq.sum() / 2
+    at_mean = (y_sq - 2 * mean * y_sum + n * mean * mean).sum() / 2
     return threshold_of(max(at_zero, at_mean) / (n * k))
+
+
+@dataclass
+class _Summary:
+    """What one distributed pass tells of the training data."""
+
+    total: float  # weight
+    mean: np.ndarray  # of the features
+    var: np.ndarray
+    y_mean: np.ndarray  # weighted
+    n_rows: int
+    y_sum: np.ndarray  # unweighted sums of y and y^2
+    y_sq: np.ndarray
+    moments: Moments | None
+
+    @classmethod
+    def of(cls, stats: Moments | ColumnStats, p: int) -> _Summary:
+        if isinstance(stats, Moments):
+            var = np.diag(stats.C)[:p] / stats.total if stats.total > 0 else np.zeros(p)
+            return cls(
+                stats.total,
+                stats.zbar[:p],
+                var,
+                stats.zbar[p:],
+                stats.n_rows,
+                stats.y_sum,
+                stats.y_sq,
+                stats,
+            )
+        total = stats.total
+        var = stats.m2 / total if total > 0 else np.zeros(p)
+        y_mean = stats.y_wsum / total if total > 0 else np.zeros_like(stats.y_sum)
+        return cls(total, stats.mean, var, y_mean, stats.n_rows, stats.y_sum, stats.y_sq, None)
+
+    def y_spread(self) -> float:
+        n = self.n_rows
+        return float(np.sqrt(np.max(np.maximum(self.y_sq / n - (self.y_sum / n) ** 2, 0.0))))
+
+    def mean_row_sq_norm(self, mean: np.ndarray, scale: np.ndarray) -> float:
+        """Mean of ||(x - mean) / scale||^2 over the rows (weighted)."""
+        return float(np.sum((self.var + (self.mean - mean) ** 2) / scale**2))
 
 
 class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
@@ -64,27 +126,16 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
     See :class:`gdfast.GDRegressor` for the parameters and attributes.
     """
 
-    def _distributable(self, n_features: int, full_batch: bool) -> None:
-        """NotImplementedError for settings the co-moments path does not fit."""
-        precompute = self.precompute
-        gram = n_features <= GRAM_MAX_FEATURES if precompute == "auto" else bool(precompute)
+    def _distributable(self, full_batch: bool) -> None:
+        """NotImplementedError for settings not distributed yet."""
         problems = []
-        if self.loss != "squared_error":
-            problems.append(f"loss={self.loss!r}")
         if not full_batch:
             problems.append(f"batch_size={self.batch_size!r}")
         if self.early_stopping:
             problems.append("early_stopping=True")
-        if not gram:
-            problems.append(
-                f"precompute={precompute!r} with {n_features} features"
-                if precompute == "auto"
-                else "precompute=False"
-            )
         if problems:
             raise NotImplementedError(
-                "gdfast.dask.GDRegressor fits squared error, full batch, up to 1024 features "
-                "(the co-moments path) on dask collections; not yet "
+                "gdfast.dask.GDRegressor runs full-batch descent on dask collections; not yet "
                 + ", ".join(problems)
                 + ". Fit in memory with gdfast.GDRegressor (X.compute()) meanwhile."
             )
@@ -138,43 +189,70 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
 
     def _fit_blocks(self, X, y, sample_weight, first_call: bool, max_iter: int, warm: bool):
         blocks = as_blocks(X, y, sample_weight)
-        n_samples, n_features = blocks.n_samples, blocks.n_features
+        n_samples, p = blocks.n_samples, blocks.n_features
         multi = blocks.y.ndim == 2
         k = blocks.y.shape[1] if multi else 1
         if not first_call:
             self._check_features(blocks, reset=False)
-            fitted_k = np.reshape(self.coef_, (-1, n_features)).shape[0]
+            fitted_k = np.reshape(self.coef_, (-1, p)).shape[0]
             if multi != (self.coef_.ndim == 2) or fitted_k != k:
                 raise ValueError("partial_fit needs the targets the model was fitted with.")
         full_batch = self.batch_size is None or self.batch_size >= n_samples
-        self._distributable(n_features, full_batch)
-        m = distributed_moments(blocks, self.n_jobs)
+        self._distributable(full_batch)
+        params = self._engine_params(p, full_batch, max_iter, self._draw_seed(), 1, 0.0, 0.0)
+        gram = params.use_gram
+        if not gram:
+            # Every step reads the blocks: keep them in the workers' memory.
+            blocks = blocks.persisted()
+        # One pass: the co-moments (the descent's data on the co-moments path,
+        # the step size's otherwise) or, for wide data, the column statistics.
+        if gram or p <= GRAM_MAX_FEATURES:
+            stats = _reduce(blocks, block_moments, Moments.merged, self.n_jobs)
+        else:
+            stats = _reduce(blocks, block_column_stats, ColumnStats.merged, self.n_jobs)
+        _raise_problem(stats)
+        summary = _Summary.of(stats, p)
         if first_call:
             self._check_features(blocks, reset=True)
-        n = m.n_rows
-        spread = float(np.sqrt(np.max(np.maximum(m.y_sq / n - (m.y_sum / n) ** 2, 0.0))))
-        threads = resolve_n_jobs(self.n_jobs)
+        if self.loss == "squared_error":
+            threshold = squared_error_threshold(
+                summary.n_rows, summary.y_sum, summary.y_sq, summary.y_mean
+            )
+        else:
+            code, epsilon = _core.CODES["loss"][self.loss], float(self.epsilon)
+            parts = [
+                dask.delayed(block_constant_losses, pure=True)(yb, summary.y_mean, code, epsilon)
+                for yb in blocks.y.to_delayed().ravel()
+            ]
+            (references,) = dask.compute(tree_sum(parts, np.add))
+            threshold = threshold_of(float(np.max(references)) / (summary.n_rows * k))
         params = self._engine_params(
-            n_features,
+            p,
             full_batch,
             max_iter,
-            self._draw_seed(),
-            threads,
-            squared_error_threshold(m, k),
-            spread,
+            params.seed,
+            resolve_n_jobs(self.n_jobs),
+            threshold,
+            summary.y_spread(),
         )
-        p = n_features
         if first_call:
             params.update(standardize_from_moments=False, center=self.fit_intercept)
-            if self.standardize and m.total > 0:
-                variance = np.diag(m.C)[:p] / m.total
-                mean, scale = _core.standardize(m.zbar[:p], variance, self.fit_intercept)
+            if self.standardize and summary.total > 0:
+                mean, scale = _core.standardize(summary.mean, summary.var, self.fit_intercept)
             else:
                 mean, scale = np.zeros(p), np.ones(p)
-            V, c, state = self._starting_point(warm, k, mean, scale, m.zbar[p:])
+            V, c, state = self._starting_point(warm, k, mean, scale, summary.y_mean)
         else:
             mean, scale = self.feature_mean_, self.feature_scale_
             V, c, state = self._working_coef, self._working_intercept, self._engine_state
+        m = summary.moments
+        remote = None
+        if not gram:
+            remote = RemoteRows(
+                self._remote_pass(blocks),
+                summary.total,
+                summary.mean_row_sq_norm(mean, scale),
+            )
         threshold = self._arm_divergence(params)
         dtype = blocks.X.dtype
         run = run_descent(
@@ -191,7 +269,8 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
             params=params,
             verbose=bool(self.verbose),
             show_step=True,
-            moments=(m.total, m.zbar, m.C),
+            moments=None if m is None else (m.total, m.zbar, m.C),
+            remote=remote,
         )
         return self._commit(
             run,
@@ -205,3 +284,18 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
             lambda coef, intercept: self._mean_loss(blocks, coef, intercept),
             None,
         )
+
+    def _remote_pass(self, blocks: Blocks):
+        """The engine's pass over the blocks: loss_grad on each block where it
+        lives, the sums added up in a tree; only the coefficients travel."""
+        loss = _core.CODES["loss"][self.loss]
+        squared_code = _core.CODES["loss"]["squared_error"]
+        epsilon = float(self.epsilon)
+
+        def pass_(W, b, zero_targets: bool, squared: bool):
+            code = squared_code if squared else loss
+            return _reduce(
+                blocks, block_loss_grad, add_sums, W, b, code, epsilon, zero_targets, self.n_jobs
+            )
+
+        return pass_

@@ -161,7 +161,7 @@ inline Status sgd_fit_kernel(const MatrixView& X, const void* y, const void* sam
 inline Status gd_fit_kernel(const MatrixView& X, const void* y, index_t k, const void* sample_weight,
                             const index_t* train_rows, index_t n_train, const index_t* val_rows, index_t n_val,
                             double* mean, double* scale, const GdParams& P, GdState& S,
-                            const Callbacks& cb, const GivenMoments* given) {
+                            const Callbacks& cb, const GivenData* given) {
     return visit(X, [&](const auto& M) {
         using T = typename std::decay_t<decltype(M)>::value_type;
         return gd_fit(M, static_cast<const T*>(y), k, static_cast<const T*>(sample_weight), train_rows, n_train,

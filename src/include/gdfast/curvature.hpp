@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "monitor.hpp"
 #include "loss_grad.hpp"
 #include "losses.hpp"
 #include "optimizers.hpp"
@@ -122,7 +123,7 @@ template <class Matrix, class T>
 double hessian_norm(const Matrix& X, const RowSet& rows, const T* sample_weight, const double* mean,
                     const double* scale, bool fit_intercept, const std::vector<double>& C,
                     const std::vector<double>& zbar, double S, index_t q, int n_threads, int iterations,
-                    PassPoll& poll) {
+                    PassPoll& poll, const Callbacks* remote = nullptr) {
     const index_t p = X.n_cols;
     // v = (V, c) with c = 0 throughout without an intercept.
     std::vector<double> v(static_cast<std::size_t>(p + 1), 0.0), Hv(static_cast<std::size_t>(p + 1), 0.0);
@@ -147,9 +148,13 @@ double hessian_norm(const Matrix& X, const RowSet& rows, const T* sample_weight,
             const double c = v[static_cast<std::size_t>(p)];
             double b, gb, loss;
             working_to_raw(v.data(), &c, mean, scale, p, 1, W.data(), &b);
-            if (zeros.empty()) zeros.assign(static_cast<std::size_t>(X.n_rows), T(0));
-            loss_grad(X, rows, zeros.data(), sample_weight, W.data(), &b, 1, squared, n_threads, ws, &loss, G.data(),
-                      &gb);
+            if (remote != nullptr) {
+                if (!remote->remote_pass(remote->context, W.data(), &b, 1, 1, &loss, G.data(), &gb)) return lambda;
+            } else {
+                if (zeros.empty()) zeros.assign(static_cast<std::size_t>(X.n_rows), T(0));
+                loss_grad(X, rows, zeros.data(), sample_weight, W.data(), &b, 1, squared, n_threads, ws, &loss,
+                          G.data(), &gb);
+            }
             for (index_t j = 0; j < p; ++j)
                 Hv[static_cast<std::size_t>(j)] = (G[static_cast<std::size_t>(j)] - mean[j] * gb) / scale[j] / S;
             Hv[static_cast<std::size_t>(p)] = fit_intercept ? gb / S : 0.0;
@@ -170,12 +175,12 @@ double auto_step_size(const Matrix& X, const RowSet& rows, const T* sample_weigh
                       const double* scale, bool fit_intercept, const Loss& loss, OptimizerKind optimizer,
                       double momentum, index_t batch, bool full, const std::vector<double>& C,
                       const std::vector<double>& zbar, double total_weight, index_t q, int n_threads,
-                      double l2, PassPoll& poll) {
+                      double l2, PassPoll& poll, const Callbacks* remote = nullptr) {
     const double curvature = std::max(1.0, loss.max_curvature());
     // The L2 term adds l2 to the curvature of every coefficient.
     const double L = (curvature * hessian_norm(X, rows, sample_weight, mean, scale, fit_intercept, C, zbar,
                                                total_weight, q, n_threads,
-                                               C.empty() ? pass_iterations : moment_iterations, poll) +
+                                               C.empty() ? pass_iterations : moment_iterations, poll, remote) +
                       l2) *
                      1.02;
     const index_t n_train = rows.count;

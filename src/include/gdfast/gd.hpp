@@ -87,30 +87,37 @@ struct GdState {
     }
 };
 
-// Co-moments of [X, y] computed elsewhere (summed over chunks of rows by the
-// distributed layer): total weight, means (p + k) and the centered co-moment
-// matrix ((p + k) x (p + k), row-major, symmetric).
-struct GivenMoments {
+// What the distributed layer knows of rows it holds: their co-moments of
+// [X, y] (total weight, means (p + k), centered co-moment matrix (p + k)^2,
+// row-major, symmetric; C null when not given), and, for `remote` rows
+// (passes through Callbacks::remote_pass, full batch only), their total weight
+// and mean ||(x - mean) / scale||^2.
+struct GivenData {
     double total = 0.0;
     const double* zbar = nullptr;
     const double* C = nullptr;
+    bool remote = false;
+    double weight_total = 0.0;
+    double mean_row_sq_norm = 0.0;
 };
 
-// With `given` (and use_gram), the descent runs on those co-moments and X may
-// have no rows: nothing reads it.
+// With given co-moments the descent (use_gram) or the step size runs on them;
+// with remote rows every pass is a remote_pass. X then may have no rows.
 template <class Matrix, class T = typename Matrix::value_type>
 Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, const index_t* train_rows,
               index_t n_train, const index_t* val_rows, index_t n_val, double* mean, double* scale,
-              const GdParams& P, GdState& S, const Callbacks& cb, const GivenMoments* given = nullptr) {
+              const GdParams& P, GdState& S, const Callbacks& cb, const GivenData* given = nullptr) {
     const index_t p = X.n_cols;
     const index_t kp = k * p;
     const index_t m = kp + k;
     const bool full = P.batch_size <= 0 || P.batch_size >= n_train;
     const bool gram = P.use_gram && full && P.loss.kind == LossKind::squared_error;
-    const bool moments_given = gram && given != nullptr;
-    // A full batch on given co-moments is one step of no rows of X.
-    const index_t B = full ? std::max<index_t>(n_train, moments_given ? 1 : 0) : P.batch_size;
-    const index_t n_batched = moments_given ? std::max<index_t>(n_train, 1) : n_train;
+    const bool moments_given = given != nullptr && given->C != nullptr;
+    const bool remote = full && given != nullptr && given->remote && cb.remote_pass != nullptr;
+    // A full batch on given co-moments or remote rows is one step of no rows of X.
+    const bool elsewhere = (gram && moments_given) || remote;
+    const index_t B = full ? std::max<index_t>(n_train, elsewhere ? 1 : 0) : P.batch_size;
+    const index_t n_batched = elsewhere ? std::max<index_t>(n_train, 1) : n_train;
     const double inf = std::numeric_limits<double>::infinity();
     const Schedule& schedule = P.schedule;
     const double alpha = P.penalty.alpha;
@@ -125,7 +132,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     std::vector<index_t> order(train_rows, train_rows + n_train);
     LossGradWorkspace ws;
 
-    double weight_total = 0.0;
+    double weight_total = remote ? given->weight_total : 0.0;
     for (index_t r = 0; r < n_train; ++r)
         weight_total += sample_weight ? static_cast<double>(sample_weight[train_rows[r]]) : 1.0;
 
@@ -139,7 +146,8 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                            P.penalty.l1_strength() == 0.0;
     const bool derive_lr = P.auto_lr && S.base_lr <= 0.0 && !passes_cg;
     const bool moments_for_lr =
-        derive_lr && P.loss.max_curvature() > 0.0 && full && moments_cheaper_for_step(X, train, k);
+        derive_lr && P.loss.max_curvature() > 0.0 && full &&
+        (remote ? moments_given : moments_cheaper_for_step(X, train, k));
     if (gram || moments_for_lr) {
         C.resize(static_cast<std::size_t>(q * q));
         zbar.resize(static_cast<std::size_t>(q));
@@ -168,7 +176,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     if (derive_lr) {
         const double lr = auto_step_size(X, train, sample_weight, mean, scale, P.fit_intercept, P.loss, P.optimizer,
                                          P.hyper.momentum, B, full, C, zbar, C.empty() ? weight_total : S_gram, q,
-                                         P.n_threads, P.penalty.l2_strength(), poll);
+                                         P.n_threads, P.penalty.l2_strength(), poll, remote ? &cb : nullptr);
         if (poll.stopped()) return status_interrupted;
         S.base_lr = lr;
     }
@@ -189,14 +197,19 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     bool converged = false;
     double last_lr = 0.0;
     index_t last_batch_rows = 0;
+    std::vector<T> zeros;  // targets 0, for H d by a pass
     // One pass: loss sum, batch weight and the gradient `out` (working
     // coordinates, L2 term included unless AdamW decays instead) at th over
     // `rows`, for targets `targets`.
-    auto pass_gradient = [&](const double* th, const RowSet& rows, const T* targets, double* out,
+    auto pass_gradient = [&](const double* th, const RowSet& rows, bool zero_targets, double* out,
                              double* loss_sum, double* Sb) -> bool {
         working_to_raw(th, th + kp, mean, scale, p, k, W.data(), b.data());
-        const Status st = loss_grad(X, rows, targets, sample_weight, W.data(), b.data(), k, P.loss, P.n_threads, ws,
-                                    loss_sum, G.data(), gb.data());
+        const Status st =
+            remote ? (cb.remote_pass(cb.context, W.data(), b.data(), zero_targets, 0, loss_sum, G.data(), gb.data())
+                          ? status_ok
+                          : status_nonfinite)
+                   : loss_grad(X, rows, zero_targets ? zeros.data() : y, sample_weight, W.data(), b.data(), k,
+                               P.loss, P.n_threads, ws, loss_sum, G.data(), gb.data());
         *Sb = 0.0;
         if (full) {
             *Sb = weight_total;
@@ -233,7 +246,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             last_batch_rows = rows.count;
             return std::isfinite(*loss_sum);
         }
-        return pass_gradient(th, rows, y, g.data(), loss_sum, Sb);
+        return pass_gradient(th, rows, false, g.data(), loss_sum, Sb);
     };
     // The optimality residual at th: the norm of the smallest subgradient of the
     // objective (the gradient g when there is no L1 term; with one, a nonzero
@@ -268,7 +281,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     const bool cd = gram && P.solve_on_gram && l1 != 0.0;
     std::vector<double> cg_dir, cg_prev, cg_Hd(static_cast<std::size_t>(cg ? m : 0));
     // Without the co-moments, H d is the gradient at d for targets 0 (one pass).
-    const std::vector<T> zero_targets(static_cast<std::size_t>(cg && !gram ? X.n_rows * k : 0), T(0));
+    zeros.assign(static_cast<std::size_t>(cg && !gram && !remote ? X.n_rows * k : 0), T(0));
     bool cg_known = false;  // g and cg_loss_sum hold the gradient and loss at theta
     double cg_loss_sum = 0.0;
     int cg_steps_since_pass = 0;
@@ -376,8 +389,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                                           cg_dir.data(), false, cg_Hd.data());
                 } else {
                     double unused = 0.0, S_unused = 0.0;
-                    if (!pass_gradient(cg_dir.data(), rows, zero_targets.data(), cg_Hd.data(), &unused,
-                                       &S_unused)) {
+                    if (!pass_gradient(cg_dir.data(), rows, true, cg_Hd.data(), &unused, &S_unused)) {
                         status = status_nonfinite;
                         break;
                     }
@@ -448,9 +460,10 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                  : (weight_epoch > 0.0 ? loss_epoch / weight_epoch : 0.0) + P.penalty.value(theta.data(), kp);
         EpochAction action = monitor.check(epoch, objective, finite, [&] {
             if (mean_row_sq_norm < 0.0)
-                mean_row_sq_norm = (gram ? moments_row_sq_norm(C, zbar, S_gram, p, q, mean, scale)
-                                         : row_sq_norm_stats(X, RowSet{order.data(), n_train}, mean, scale,
-                                                             P.n_threads).mean) +
+                mean_row_sq_norm = (remote ? given->mean_row_sq_norm
+                                    : gram ? moments_row_sq_norm(C, zbar, S_gram, p, q, mean, scale)
+                                           : row_sq_norm_stats(X, RowSet{order.data(), n_train}, mean, scale,
+                                                               P.n_threads).mean) +
                                    (P.fit_intercept ? 1.0 : 0.0);
             // Curvature along the update: a mean gradient over B rows has at least
             // trace / min(B, dimension); a summed one at least a row's.

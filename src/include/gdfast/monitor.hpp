@@ -39,6 +39,12 @@ struct Callbacks {
     void* context = nullptr;
     int (*interrupted)(void* context) = nullptr;
     void (*epoch_end)(void* context, const EpochInfo& info) = nullptr;
+    // A pass over training rows held elsewhere (the distributed layer): the
+    // loss sum and the sums G (k x p), gb (k) of its gradient at raw (W, b),
+    // for the targets (0 with zero_targets) and the fit's loss (squared error
+    // with squared). 0 when it failed (non-finite, or an error kept for Python).
+    int (*remote_pass)(void* context, const double* W, const double* b, int zero_targets, int squared,
+                       double* loss_sum, double* G, double* gb) = nullptr;
 
     bool poll_interrupt() const { return interrupted != nullptr && interrupted(context) != 0; }
     void report(const EpochInfo& info) const {
