@@ -119,6 +119,12 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
     Status sgd_fit_kernel(const MatrixView& X, const void* y, const void* sample_weight,
                           const uint8_t* validation, const CppSgdParams& P, CppSgdState& S,
                           const Callbacks& cb) except +
+    cdef cppclass MonitorHandle "gdfast::MonitorHandle":
+        MonitorHandle(const CppSgdParams& P, const Callbacks& cb)
+        MonitorHandle(const CppGdParams& P, const Callbacks& cb)
+        int epoch_end(int epoch, double objective, cbool finite, cbool can_shrink) except +
+        const FitRecord& record()
+
     cdef cppclass GivenData "gdfast::GivenData":
         double total
         const double* zbar

@@ -155,6 +155,38 @@ cdef int loop_remote_pass(void* context, const double* W, const double* b, int z
             return 0
 
 
+cdef class EpochRule:
+    """The engine's epoch monitor (stopping rule, non-finite check, verbose
+    report, Ctrl-C) for an epoch loop driven from Python, with the rule of
+    ``params`` (SgdParams or GdParams) and the callbacks of ``loop``."""
+    cdef unique_ptr[MonitorHandle] c
+    cdef Loop loop
+
+    def __cinit__(self, Fields params, Loop loop):
+        self.loop = loop
+        if params.kind == "sgd_params":
+            self.c.reset(new MonitorHandle((<CppSgdParams*>params.address("sgd_params"))[0],
+                                           loop.c))
+        else:
+            self.c.reset(new MonitorHandle((<CppGdParams*>params.address("gd_params"))[0],
+                                           loop.c))
+
+    def epoch_end(self, int epoch, double objective, bint finite, bint can_shrink=False):
+        """After 0-based ``epoch``: None to go on, "shrink" when the adaptive
+        schedule divides the step by 5 and goes on (``can_shrink``: the step
+        is above its floor), else the status the fit ends with (STATUS_OK:
+        the rule stopped it)."""
+        cdef int out = self.c.get().epoch_end(epoch, objective, finite, can_shrink)
+        self.loop.reraise()
+        if out == -2:
+            return "shrink"
+        return None if out < 0 else out
+
+    def record(self, int status):
+        """The fit's record (objectives, n_iter, failure) with ``status``."""
+        return make_record(<Status>status, self.c.get().record())
+
+
 # ---------------------------------------------------------------- config
 
 def openmp_available():

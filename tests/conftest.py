@@ -60,3 +60,29 @@ def small_data():
     """A small random regression problem: X of shape (30, 3) and y."""
     rng = np.random.default_rng(0)
     return rng.standard_normal((30, 3)), rng.standard_normal(30)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A distributed LocalCluster of 2 worker processes (one thread each), for
+    the session; tests opt in with ``dask_client.as_current()``."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    with distributed.Client(cluster, set_as_default=False) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.fixture(params=["threads", "cluster"])
+def scheduler(request):
+    """Run the test on dask's threaded scheduler, then on the LocalCluster."""
+    dask = pytest.importorskip("dask")
+    if request.param == "threads":
+        with dask.config.set(scheduler="threads"):
+            yield None
+    else:
+        c = request.getfixturevalue("dask_client")
+        with c.as_current():
+            yield c

@@ -18,31 +18,7 @@ distributed = pytest.importorskip("distributed")
 import pandas as pd  # noqa: E402
 
 import gdfast  # noqa: E402
-from gdfast.dask import GDRegressor  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def client():
-    """A LocalCluster of 2 worker processes (one thread each), for the module;
-    tests opt in with ``client.as_current()``."""
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    with distributed.Client(cluster, set_as_default=False) as c:
-        yield c
-    cluster.close()
-
-
-@pytest.fixture(params=["threads", "cluster"])
-def scheduler(request):
-    """Run the test on dask's threaded scheduler, then on the cluster."""
-    if request.param == "threads":
-        with dask.config.set(scheduler="threads"):
-            yield None
-    else:
-        c = request.getfixturevalue("client")
-        with c.as_current():
-            yield c
+from gdfast.dask import GDRegressor, SGDRegressor  # noqa: E402
 
 
 def regression(n=20_000, p=6, k=1, dtype=np.float64, seed=0, decades=5, offset=5.0):
@@ -213,9 +189,10 @@ def test_bad_shapes_and_dtypes():
 def test_settings_not_distributed_yet_say_so():
     X, y = regression()
     dX, dy, _ = as_dask(X, y)
-    for params in ({"batch_size": 32}, {"early_stopping": True}):
-        with pytest.raises(NotImplementedError, match="full-batch descent"):
-            GDRegressor(**params).fit(dX, dy)
+    with pytest.raises(NotImplementedError, match="early_stopping"):
+        GDRegressor(early_stopping=True).fit(dX, dy)
+    with pytest.raises(NotImplementedError, match="early_stopping"):
+        SGDRegressor(early_stopping=True).fit(dX, dy)
 
 
 PASSES = [
@@ -261,7 +238,7 @@ def test_nan_found_on_the_passes_path(scheduler):
         GDRegressor(loss="huber").fit(dX, dy)
 
 
-def test_a_worker_lost_mid_fit_gives_the_same_answer(client):
+def test_a_worker_lost_mid_fit_gives_the_same_answer(dask_client):
     """A worker killed while the blocks are computed: dask recomputes its
     blocks elsewhere and the fit returns the model of an undisturbed fit."""
     X, y = regression(n=40_000)
@@ -273,21 +250,21 @@ def test_a_worker_lost_mid_fit_gives_the_same_answer(client):
     dX = da.from_array(X, chunks=(2_000, X.shape[1])).map_blocks(slow)
     dy = da.from_array(y, chunks=2_000)
     reference = gdfast.GDRegressor().fit(X, y)
-    pids = list(client.run(os.getpid).values())
+    pids = list(dask_client.run(os.getpid).values())
     killer = threading.Timer(1.0, lambda: os.kill(pids[0], 9))
     killer.start()
-    with client.as_current():
+    with dask_client.as_current():
         model = GDRegressor().fit(dX, dy)
     killer.join()
     np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-9)
-    client.wait_for_workers(2, timeout=60)
+    dask_client.wait_for_workers(2, timeout=60)
 
 
-def test_in_memory_estimators_under_dask_ml_incremental(client):
+def test_in_memory_estimators_under_dask_ml_incremental(dask_client):
     wrappers = pytest.importorskip("dask_ml.wrappers")
     X, y = regression(decades=1, offset=0.0)
     dX, dy, _ = as_dask(X, y)
-    with client.as_current():
+    with dask_client.as_current():
         inc = wrappers.Incremental(gdfast.SGDRegressor(random_state=0), shuffle_blocks=False)
         inc.fit(dX, dy)
     manual = gdfast.SGDRegressor(random_state=0)

@@ -15,5 +15,6 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     ) from error
 
 from gdfast.dask._gd import GDRegressor
+from gdfast.dask._sgd import SGDRegressor
 
-__all__ = ["GDRegressor"]
+__all__ = ["GDRegressor", "SGDRegressor"]

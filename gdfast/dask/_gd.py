@@ -8,10 +8,10 @@ import dask
 import numpy as np
 
 from gdfast import _core
-from gdfast._base import unfitted_on_failure
+from gdfast._base import EpochPrinter, unfitted_on_failure
 from gdfast._config import resolve_n_jobs
 from gdfast._divergence import threshold_of
-from gdfast._engine import RemoteRows, run_descent
+from gdfast._engine import DescentRun, EngineState, RemoteRows, _loop, run_descent, to_original
 from gdfast._gd import GRAM_MAX_FEATURES
 from gdfast._gd import GDRegressor as _InMemoryGDRegressor
 from gdfast._sklearn_compat import _fit_context
@@ -28,6 +28,7 @@ from gdfast.dask._blocks import (
     tree_sum,
 )
 from gdfast.dask._collections import Blocks, as_blocks, is_dask
+from gdfast.dask._rounds import merge_running_means, run_rounds
 
 
 def _reduce(blocks: Blocks, function, add, *args):
@@ -61,6 +62,30 @@ def squared_error_threshold(n: int, y_sum, y_sq, mean) -> float:
     at_zero = y_sq.sum() / 2
     at_mean = (y_sq - 2 * mean * y_sum + n * mean * mean).sum() / 2
     return threshold_of(max(at_zero, at_mean) / (n * k))
+
+
+def constant_loss_references(blocks: Blocks, loss: str, epsilon: float, y_mean):
+    """The summed losses of predicting 0 and ``y_mean`` (None: the unweighted
+    mean of y, from a pass over y) over the rows and targets of y; and that
+    mean. ``divergence_threshold``'s references, from passes over y only."""
+    ys = blocks.y.to_delayed().ravel()
+    if y_mean is None:
+        sums = [dask.delayed(_sum_rows, pure=True)(yb) for yb in ys]
+        (total,) = dask.compute(tree_sum(sums, np.add))
+        y_mean = total / blocks.n_samples
+    code = _core.CODES["loss"][loss]
+    parts = [
+        dask.delayed(block_constant_losses, pure=True)(
+            yb, np.atleast_1d(y_mean), code, float(epsilon)
+        )
+        for yb in ys
+    ]
+    (references,) = dask.compute(tree_sum(parts, np.add))
+    return references, y_mean
+
+
+def _sum_rows(y) -> np.ndarray:
+    return np.atleast_1d(np.asarray(y, dtype=np.float64).sum(axis=0))
 
 
 @dataclass
@@ -126,18 +151,12 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
     See :class:`gdfast.GDRegressor` for the parameters and attributes.
     """
 
-    def _distributable(self, full_batch: bool) -> None:
+    def _distributable(self) -> None:
         """NotImplementedError for settings not distributed yet."""
-        problems = []
-        if not full_batch:
-            problems.append(f"batch_size={self.batch_size!r}")
         if self.early_stopping:
-            problems.append("early_stopping=True")
-        if problems:
             raise NotImplementedError(
-                "gdfast.dask.GDRegressor runs full-batch descent on dask collections; not yet "
-                + ", ".join(problems)
-                + ". Fit in memory with gdfast.GDRegressor (X.compute()) meanwhile."
+                "gdfast.dask.GDRegressor: early_stopping=True is not distributed yet; fit in "
+                "memory with gdfast.GDRegressor (X.compute()) meanwhile."
             )
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -198,7 +217,7 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
             if multi != (self.coef_.ndim == 2) or fitted_k != k:
                 raise ValueError("partial_fit needs the targets the model was fitted with.")
         full_batch = self.batch_size is None or self.batch_size >= n_samples
-        self._distributable(full_batch)
+        self._distributable()
         params = self._engine_params(p, full_batch, max_iter, self._draw_seed(), 1, 0.0, 0.0)
         gram = params.use_gram
         if not gram:
@@ -219,12 +238,9 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
                 summary.n_rows, summary.y_sum, summary.y_sq, summary.y_mean
             )
         else:
-            code, epsilon = _core.CODES["loss"][self.loss], float(self.epsilon)
-            parts = [
-                dask.delayed(block_constant_losses, pure=True)(yb, summary.y_mean, code, epsilon)
-                for yb in blocks.y.to_delayed().ravel()
-            ]
-            (references,) = dask.compute(tree_sum(parts, np.add))
+            references, _ = constant_loss_references(
+                blocks, self.loss, self.epsilon, summary.y_mean
+            )
             threshold = threshold_of(float(np.max(references)) / (summary.n_rows * k))
         params = self._engine_params(
             p,
@@ -245,6 +261,10 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
         else:
             mean, scale = self.feature_mean_, self.feature_scale_
             V, c, state = self._working_coef, self._working_intercept, self._engine_state
+        if not full_batch:
+            return self._fit_rounds(
+                blocks, params, mean, scale, V, c, state, multi, max_iter, summary
+            )
         m = summary.moments
         remote = None
         if not gram:
@@ -284,6 +304,130 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
             lambda coef, intercept: self._mean_loss(blocks, coef, intercept),
             None,
         )
+
+    # ------------------------------------------- mini-batches: local epochs
+
+    def _fit_rounds(self, blocks, params, mean, scale, V, c, state, multi, max_iter, summary):
+        """Mini-batch descent as rounds of local epochs (see ``_rounds``), each
+        block's epoch the in-memory one from the averaged model, with the
+        standardization of all rows."""
+        threshold = self._arm_divergence(params)
+        dtype = blocks.X.dtype
+        coef, intercept = to_original(V, c, mean, scale)
+        start = {
+            "n_features_in_": blocks.n_features,
+            "feature_mean_": mean,
+            "feature_scale_": scale,
+            "coef_": (coef if multi else coef[0]).astype(dtype),
+            "intercept_": intercept.astype(dtype) if multi else float(intercept[0]),
+            "_working_coef": V,
+            "_working_intercept": c,
+            "_engine_m1": state.m1,
+            "_engine_m2": state.m2,
+            "_engine_avg": state.avg,
+            "_engine_counters": dict(state.counters),
+        }
+        steps_per_epoch = -(-summary.n_rows // int(self.batch_size))
+        self._min_step_scale = params.min_lr_scale
+
+        def after_round(averaged: dict, previous: dict | None, parts: list) -> dict:
+            before_state = previous or start
+            counters = dict(before_state["_engine_counters"])
+            out = {**averaged}
+            if self.average and averaged["_engine_avg"] is not None:
+                # The engine's running mean of iterates (from step `average` on):
+                # every block's iterates, each once.
+                def count(steps: float) -> float:
+                    return max(0.0, steps - float(self.average) + 1.0)
+
+                merged = merge_running_means(
+                    before_state["_engine_avg"],
+                    count(counters["step"]),
+                    [p.state["_engine_avg"] for p in parts],
+                    [count(p.state["_engine_counters"]["step"]) for p in parts],
+                )
+                if merged is not None:
+                    out["_engine_avg"] = merged
+            counters.update(
+                step=counters["step"] + steps_per_epoch,
+                epoch=counters["epoch"] + 1,
+                base_lr=averaged["_engine_counters"]["base_lr"],
+            )
+            return {**out, "_engine_counters": counters}
+
+        final, record = run_rounds(
+            self,
+            blocks,
+            params=params,
+            loop=_loop(params, bool(self.verbose), lambda: EpochPrinter(True)),
+            max_iter=max_iter,
+            state=start,
+            first={},
+            after_round=after_round,
+        )
+        del self._min_step_scale
+        run = DescentRun(
+            record,
+            final["_working_coef"],
+            final["_working_intercept"],
+            EngineState(
+                final["_engine_m1"],
+                final["_engine_m2"],
+                final["_engine_avg"],
+                final["_engine_counters"],
+            ),
+        )
+        return self._commit(
+            run,
+            params,
+            threshold,
+            mean,
+            scale,
+            multi,
+            dtype,
+            max_iter,
+            lambda coef, intercept: self._mean_loss(blocks, coef, intercept),
+            None,
+        )
+
+    def _block_estimator(self, seed: int, step_scale: float) -> GDRegressor:
+        """The estimator a block's epoch runs on its worker (its in-memory epoch)."""
+        params = self.get_params()
+        params.update(random_state=seed, verbose=0, early_stopping=False, on_divergence="warn")
+        block = type(self)(**params)
+        block._step_scale = step_scale
+        return block
+
+    def _can_shrink(self, step_scale: float) -> bool:
+        return step_scale > self._min_step_scale
+
+    def _load_round_state(self, state: dict) -> None:
+        for name in ("n_features_in_", "feature_mean_", "feature_scale_", "coef_", "intercept_"):
+            setattr(self, name, state[name])
+        self._working_coef, self._working_intercept = (
+            state["_working_coef"],
+            state["_working_intercept"],
+        )
+        counters = {**state["_engine_counters"], "lr_scale": self._step_scale}
+        self._engine_state = EngineState(
+            state["_engine_m1"], state["_engine_m2"], state["_engine_avg"], counters
+        )
+
+    def _round_state(self) -> dict:
+        s = self._engine_state
+        return {
+            "n_features_in_": self.n_features_in_,
+            "feature_mean_": self.feature_mean_,
+            "feature_scale_": self.feature_scale_,
+            "coef_": self.coef_,
+            "intercept_": self.intercept_,
+            "_working_coef": self._working_coef,
+            "_working_intercept": self._working_intercept,
+            "_engine_m1": s.m1,
+            "_engine_m2": s.m2,
+            "_engine_avg": s.avg,
+            "_engine_counters": s.counters,
+        }
 
     def _remote_pass(self, blocks: Blocks):
         """The engine's pass over the blocks: loss_grad on each block where it

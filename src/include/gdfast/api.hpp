@@ -169,6 +169,30 @@ inline Status gd_fit_kernel(const MatrixView& X, const void* y, index_t k, const
     });
 }
 
+// The epoch monitor for loops driven from Python (the distributed layer's
+// rounds): each epoch's objective in, what the driver does next out (-1: go
+// on; -2: the adaptive schedule shrinks the step fivefold and goes on; else
+// the status the fit ends with). Blow-ups are judged at the end.
+class MonitorHandle {
+   public:
+    MonitorHandle(const FitSettings& P, const Callbacks& cb)
+        : rule_(P.stop), cb_(cb), monitor_(rule_, cb_, record_, false, P.schedule.kind == ScheduleKind::adaptive) {}
+    int epoch_end(int epoch, double objective, bool finite, bool can_shrink) {
+        EpochAction action = monitor_.check(epoch, objective, finite, [] { return false; });
+        if (action == EpochAction::proceed)
+            action = monitor_.progress(epoch, objective, 0.0, can_shrink, false, [](EpochInfo&) {});
+        if (action == EpochAction::shrink_step) return -2;
+        return ends_fit(action) ? static_cast<int>(status_of(action)) : -1;
+    }
+    const FitRecord& record() const { return record_; }
+
+   private:
+    StopRule rule_;
+    Callbacks cb_;
+    FitRecord record_;
+    EpochMonitor monitor_;
+};
+
 // Total weight, means zbar (q = p + k) and centered co-moments C (q x q) of
 // [X, y] over all rows: the partial result a chunk of rows contributes.
 inline double comoments_kernel(const MatrixView& X, const void* y, index_t k, const void* sample_weight,
