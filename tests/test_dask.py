@@ -4,6 +4,7 @@ threaded scheduler and on a real LocalCluster of worker processes."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 
@@ -271,3 +272,31 @@ def test_in_memory_estimators_under_dask_ml_incremental(dask_client):
     for start in range(0, X.shape[0], 3_000):
         manual.partial_fit(X[start : start + 3_000], y[start : start + 3_000])
     np.testing.assert_allclose(inc.estimator_.coef_, manual.coef_, rtol=1e-12)
+
+
+def test_ctrl_c_on_the_client_cancels_the_fit(dask_client):
+    """A KeyboardInterrupt while the blocks compute ends the fit at once (the
+    model stays unfitted) and the cluster drops the fit's tasks."""
+    X, y = regression(n=40_000)
+
+    def slow(block):
+        time.sleep(0.5)
+        return block
+
+    dX = da.from_array(X, chunks=(1_000, X.shape[1])).map_blocks(slow)
+    dy = da.from_array(y, chunks=1_000)
+    model = GDRegressor(loss="huber")
+    timer = threading.Timer(
+        1.0, lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+    )
+    timer.start()
+    started = time.perf_counter()
+    with dask_client.as_current(), pytest.raises(KeyboardInterrupt):
+        model.fit(dX, dy)
+    timer.join()
+    assert time.perf_counter() - started < 10  # 40 blocks of 0.5 s on 2 workers: 10 s
+    assert not hasattr(model, "coef_")
+    deadline = time.monotonic() + 10
+    while any(dask_client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(dask_client.processing().values())
