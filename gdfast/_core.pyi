@@ -67,13 +67,21 @@ class Loop:
         self,
         callback: Callable[[dict], None] | None = None,
         remote_pass: Callable[[F64, F64, bool, bool], tuple[float, F64, F64]] | None = None,
+        remote_score: Callable[[F64, F64], float] | None = None,
     ) -> None: ...
     def reraise(self) -> None: ...
 
 class EpochRule:
-    def __init__(self, params: SgdParams | GdParams, loop: Loop) -> None: ...
+    def __init__(
+        self, params: SgdParams | GdParams, loop: Loop, has_validation: bool = False
+    ) -> None: ...
     def epoch_end(
-        self, epoch: int, objective: float, finite: bool, can_shrink: bool = False
+        self,
+        epoch: int,
+        objective: float,
+        finite: bool,
+        can_shrink: bool = False,
+        score: float = 0.0,
     ) -> int | str | None: ...
     def record(self, status: int) -> Record: ...
 

@@ -30,14 +30,18 @@ PROGRESS: contextvars.ContextVar[Callable[[dict], None] | None] = contextvars.Co
 
 
 def _loop(
-    params: Params, verbose: bool, printer: Callable[[], EpochPrinter], remote_pass=None
+    params: Params,
+    verbose: bool,
+    printer: Callable[[], EpochPrinter],
+    remote_pass=None,
+    remote_score=None,
 ) -> _core.Loop:
     """The callbacks of a run: the verbose printer, else a PROGRESS callback;
-    and the remote pass of rows held elsewhere."""
+    the remote pass over rows held elsewhere and the remote validation score."""
     callback = printer() if verbose else PROGRESS.get()
     if callback is not None:
         params.verbose = True  # the engine reports epochs
-    return _core.Loop(callback, remote_pass)
+    return _core.Loop(callback, remote_pass, remote_score)
 
 
 def code(family: str, name: str | None) -> int:
@@ -180,6 +184,7 @@ def run_descent(
     show_step: bool = False,
     moments: tuple[float, np.ndarray, np.ndarray] | None = None,
     remote: RemoteRows | None = None,
+    remote_score: Callable | None = None,
 ) -> DescentRun:
     """Run the descent engine's epochs on copies of (V, c) and ``state``.
 
@@ -187,7 +192,8 @@ def run_descent(
     With ``moments`` (total, zbar, C of [X, y], from ``_core.comoments``) and
     ``params.use_gram``, the engine descends on them and X may have no rows;
     with ``remote`` (full batch), every pass over the training rows is
-    ``remote.pass_`` and X has no rows.
+    ``remote.pass_`` and X has no rows; ``remote_score(W, b)``, the R² of raw
+    coefficients on held-out rows held elsewhere, serves early stopping.
     """
     k, p = V.shape
     coef = np.array(V, dtype=np.float64, order="C").reshape(-1)
@@ -211,7 +217,13 @@ def run_descent(
         new_state.avg,
         params,
         counters,
-        _loop(params, verbose, lambda: EpochPrinter(show_step), remote and remote.pass_),
+        _loop(
+            params,
+            verbose,
+            lambda: EpochPrinter(show_step),
+            remote and remote.pass_,
+            remote_score,
+        ),
         moments,
         remote and (remote.weight_total, remote.mean_row_sq_norm),
     )

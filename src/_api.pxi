@@ -66,6 +66,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
         void (*epoch_end)(void*, const EpochInfo&) noexcept nogil
         int (*remote_pass)(void*, const double*, const double*, int, int, double*, double*,
                            double*) noexcept nogil
+        double (*remote_score)(void*, const double*, const double*) noexcept nogil
 
     cdef cppclass FitRecord:
         vector[double] objectives
@@ -120,9 +121,10 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
                           const uint8_t* validation, const CppSgdParams& P, CppSgdState& S,
                           const Callbacks& cb) except +
     cdef cppclass MonitorHandle "gdfast::MonitorHandle":
-        MonitorHandle(const CppSgdParams& P, const Callbacks& cb)
-        MonitorHandle(const CppGdParams& P, const Callbacks& cb)
-        int epoch_end(int epoch, double objective, cbool finite, cbool can_shrink) except +
+        MonitorHandle(const CppSgdParams& P, const Callbacks& cb, cbool has_validation)
+        MonitorHandle(const CppGdParams& P, const Callbacks& cb, cbool has_validation)
+        int epoch_end(int epoch, double objective, cbool finite, cbool can_shrink,
+                      double score) except +
         const FitRecord& record()
 
     cdef cppclass GivenData "gdfast::GivenData":

@@ -16,6 +16,7 @@ from cpython.buffer cimport (
     PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer,
 )
 from cpython.exc cimport PyErr_CheckSignals
+from libc.math cimport NAN
 from libc.stdint cimport uint8_t
 from libcpp cimport bool as cbool
 from libcpp.memory cimport unique_ptr
@@ -67,22 +68,27 @@ cdef class Loop:
     """
     cdef object callback
     cdef object remote
+    cdef object score
     cdef object error
     cdef Callbacks c
     cdef Py_ssize_t n_features, n_targets
 
-    def __cinit__(self, callback=None, remote_pass=None):
+    def __cinit__(self, callback=None, remote_pass=None, remote_score=None):
         self.callback = callback
         self.remote = remote_pass
+        self.score = remote_score
         self.error = None
         self.c.context = <void*>self
         self.c.interrupted = loop_poll
         self.c.epoch_end = NULL
         self.c.remote_pass = NULL
+        self.c.remote_score = NULL
         if callback is not None:
             self.c.epoch_end = loop_epoch_end
         if remote_pass is not None:
             self.c.remote_pass = loop_remote_pass
+        if remote_score is not None:
+            self.c.remote_score = loop_remote_score
 
     def reraise(self):
         if self.error is not None:
@@ -155,6 +161,30 @@ cdef int loop_remote_pass(void* context, const double* W, const double* b, int z
             return 0
 
 
+cdef double loop_remote_score(void* context, const double* W, const double* b) noexcept nogil:
+    """remote_score(W (k, p), b (k,)) -> R^2 in Python; NaN (and the error kept
+    for Python) when it raised."""
+    cdef Py_ssize_t i, k, p
+    cdef double[::1] wv, bv
+    with gil:
+        loop = <Loop>context
+        if loop.error is not None:
+            return NAN
+        k, p = loop.n_targets, loop.n_features
+        try:
+            Wa = np.empty(k * p)
+            ba = np.empty(k)
+            wv, bv = Wa, ba
+            for i in range(k * p):
+                wv[i] = W[i]
+            for i in range(k):
+                bv[i] = b[i]
+            return float(loop.score(Wa.reshape(k, p), ba))
+        except BaseException as exc:
+            loop.error = exc
+            return NAN
+
+
 cdef class EpochRule:
     """The engine's epoch monitor (stopping rule, non-finite check, verbose
     report, Ctrl-C) for an epoch loop driven from Python, with the rule of
@@ -162,21 +192,22 @@ cdef class EpochRule:
     cdef unique_ptr[MonitorHandle] c
     cdef Loop loop
 
-    def __cinit__(self, Fields params, Loop loop):
+    def __cinit__(self, Fields params, Loop loop, bint has_validation=False):
         self.loop = loop
         if params.kind == "sgd_params":
             self.c.reset(new MonitorHandle((<CppSgdParams*>params.address("sgd_params"))[0],
-                                           loop.c))
+                                           loop.c, has_validation))
         else:
             self.c.reset(new MonitorHandle((<CppGdParams*>params.address("gd_params"))[0],
-                                           loop.c))
+                                           loop.c, has_validation))
 
-    def epoch_end(self, int epoch, double objective, bint finite, bint can_shrink=False):
+    def epoch_end(self, int epoch, double objective, bint finite, bint can_shrink=False,
+                  double score=0.0):
         """After 0-based ``epoch``: None to go on, "shrink" when the adaptive
         schedule divides the step by 5 and goes on (``can_shrink``: the step
         is above its floor), else the status the fit ends with (STATUS_OK:
-        the rule stopped it)."""
-        cdef int out = self.c.get().epoch_end(epoch, objective, finite, can_shrink)
+        the rule stopped it). ``score``: the validation R^2 (early stopping)."""
+        cdef int out = self.c.get().epoch_end(epoch, objective, finite, can_shrink, score)
         self.loop.reraise()
         if out == -2:
             return "shrink"
@@ -409,7 +440,10 @@ def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train
     cdef double* sp = &scale[0] if p > 0 else NULL
     cdef const void* y_ptr = ptr_of(yb)
     cdef const void* sw_ptr = ptr_of(sw)
-    cdef const GivenData* given_ptr = &given if (moments is not None or remote is not None) else NULL
+    if loop.score is not None:
+        loop.n_features, loop.n_targets = p, k
+    cdef const GivenData* given_ptr = (
+        &given if (moments is not None or remote is not None or loop.score is not None) else NULL)
     cdef Status status
     with nogil:
         status = gd_fit_kernel(M, y_ptr, k, sw_ptr, tr, train_rows.shape[0],

@@ -19,7 +19,7 @@ distributed = pytest.importorskip("distributed")
 import pandas as pd  # noqa: E402
 
 import gdfast  # noqa: E402
-from gdfast.dask import GDRegressor, SGDRegressor  # noqa: E402
+from gdfast.dask import GDRegressor  # noqa: E402
 
 
 def regression(n=20_000, p=6, k=1, dtype=np.float64, seed=0, decades=5, offset=5.0):
@@ -187,13 +187,22 @@ def test_bad_shapes_and_dtypes():
         GDRegressor().fit(dX, dy).predict(dX[:, :3])
 
 
-def test_settings_not_distributed_yet_say_so():
-    X, y = regression()
+@pytest.mark.parametrize(
+    "params", [{}, {"loss": "huber"}, {"batch_size": 64}], ids=["co-moments", "passes", "rounds"]
+)
+def test_early_stopping_scores_held_out_rows_of_every_block(scheduler, params):
+    X, y = regression(decades=1, offset=0.0)
     dX, dy, _ = as_dask(X, y)
-    with pytest.raises(NotImplementedError, match="early_stopping"):
-        GDRegressor(early_stopping=True).fit(dX, dy)
-    with pytest.raises(NotImplementedError, match="early_stopping"):
-        SGDRegressor(early_stopping=True).fit(dX, dy)
+    a = gdfast.GDRegressor(early_stopping=True, random_state=0, **params).fit(X, y)
+    b = GDRegressor(early_stopping=True, random_state=0, **params).fit(dX, dy)
+    assert len(b.validation_scores_) == b.n_iter_
+    assert abs(b.score(X, y) - a.score(X, y)) < 1e-3
+    # The last score is the returned model's R² on the held-out rows: each
+    # block holds out ceil(0.1 * 3000) = 300 of its rows.
+    held = b.validation_scores_[-1]
+    assert 0.9 < held <= 1.0
+    with pytest.raises(ValueError, match="empty set"):
+        GDRegressor(early_stopping=True, validation_fraction=0.9999).fit(dX[:1], dy[:1])
 
 
 PASSES = [
@@ -300,3 +309,23 @@ def test_ctrl_c_on_the_client_cancels_the_fit(dask_client):
     while any(dask_client.processing().values()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(dask_client.processing().values())
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"loss": "huber"}, {"batch_size": 64}], ids=["co-moments", "passes", "rounds"]
+)
+def test_an_empty_block_is_left_out(params):
+    X, y = regression(n=9_000)
+    rows = (4_000, 0, 5_000)
+    dX = da.from_array(X, chunks=(rows, X.shape[1]))
+    dy = da.from_array(y, chunks=(rows,))
+    assert 0 in dX.chunks[0]
+    with dask.config.set(scheduler="threads"):
+        b = GDRegressor(random_state=0, **params).fit(dX, dy)
+        pred = b.predict(dX).compute()
+    a = gdfast.GDRegressor(random_state=0, **params).fit(X, y)
+    if "batch_size" in params:
+        assert abs(b.score(X, y) - a.score(X, y)) < 1e-3
+    else:
+        np.testing.assert_allclose(b.coef_, a.coef_, rtol=1e-9)
+    np.testing.assert_allclose(pred, b.predict(X), rtol=1e-12)

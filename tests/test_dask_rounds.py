@@ -108,3 +108,12 @@ def test_bad_values_and_shapes(scheduler):
         SGDRegressor().fit(dX, da.stack([dy, dy], axis=1))
     with pytest.raises(ValueError, match="Input X contains NaN"):
         GDRegressor(batch_size=32).fit(dX, dy)
+
+
+def test_sgd_early_stopping_on_the_averaged_model(scheduler):
+    X, y = well_conditioned()
+    dX, dy, _ = blocks(X - 2.0, y)
+    a = gdfast.SGDRegressor(random_state=0, early_stopping=True).fit(X - 2.0, y)
+    b = SGDRegressor(random_state=0, early_stopping=True).fit(dX, dy)
+    assert len(b.validation_scores_) == b.n_iter_
+    assert abs(b.score(X - 2.0, y) - a.score(X - 2.0, y)) < 1e-3

@@ -7,6 +7,7 @@ import warnings
 
 import dask
 import numpy as np
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from gdfast import _core
@@ -21,6 +22,42 @@ def model_arrays(estimator) -> tuple[np.ndarray, np.ndarray, bool]:
     W = np.ascontiguousarray(coef.reshape(-1, coef.shape[-1]))
     b = np.ascontiguousarray(np.asarray(estimator.intercept_, dtype=np.float64).reshape(-1))
     return W, b, multi
+
+
+def r2_on(blocks: Blocks, W: np.ndarray, b: np.ndarray, n_jobs: int | None) -> float:
+    """scikit-learn's weighted r2_score (uniform average over targets) of raw
+    coefficients (W (k, p), b (k,)) on the blocks, from sums computed where
+    they live."""
+    parts = [
+        dask.delayed(block_r2_sums, pure=True)(xb, yb, wb, W, b, n_jobs)
+        for xb, yb, wb in blocks.delayed()
+    ]
+    (sums,) = dask.compute(tree_sum(parts, np.add))
+    ssr, sy, sy2, sw = sums
+    if not np.isfinite(sums).all():
+        raise ValueError(
+            "Input X or y contains NaN or infinity (the R² sums of a block on the cluster are "
+            "not finite)."
+        )
+    if not np.all(sw > 0):
+        raise ValueError(
+            "The sample weights for validation set are all zero, consider using a"
+            " different random state."
+        )
+    sst = sy2 - sy * sy / sw
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(sst > 0, 1.0 - ssr / sst, np.where(ssr == 0, 1.0, 0.0))
+    return float(np.mean(r2))
+
+
+def early_stopping_split(estimator, blocks: Blocks):
+    """(training blocks, validation score of raw (W, b) or None): the held-out
+    rows of early stopping, drawn from the estimator's random_state."""
+    if not estimator.early_stopping:
+        return blocks, None
+    seed = int(check_random_state(estimator.random_state).randint(0, 2**31 - 1))
+    train, validation = blocks.split(estimator.validation_fraction, seed)
+    return train, lambda W, b: r2_on(validation, W, b, estimator.n_jobs)
 
 
 class DaskLinearMixin:
@@ -80,7 +117,7 @@ class DaskLinearMixin:
         if not is_dask(X):
             return super().predict(X)
         check_is_fitted(self)
-        blocks = as_blocks(X)
+        blocks = as_blocks(X, known_rows=False)
         self._check_features(blocks, reset=False)
         W, b, multi = model_arrays(self)
         dtype = np.result_type(blocks.X.dtype, self.coef_.dtype, self.intercept_)
@@ -112,16 +149,7 @@ class DaskLinearMixin:
         blocks = as_blocks(X, y, sample_weight)
         self._check_features(blocks, reset=False)
         W, b, _ = model_arrays(self)
-        parts = [
-            dask.delayed(block_r2_sums, pure=True)(xb, yb, wb, W, b, self.n_jobs)
-            for xb, yb, wb in blocks.delayed()
-        ]
-        (sums,) = dask.compute(tree_sum(parts, np.add))
-        ssr, sy, sy2, sw = sums
-        sst = sy2 - sy * sy / sw
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(sst > 0, 1.0 - ssr / sst, np.where(ssr == 0, 1.0, 0.0))
-        return float(np.mean(r2))
+        return r2_on(blocks, W, b, self.n_jobs)
 
     def _mean_loss(self, blocks: Blocks, coef: np.ndarray, intercept: np.ndarray) -> float:
         """Mean training loss of a model (summed over targets): one pass on the cluster."""

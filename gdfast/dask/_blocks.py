@@ -37,7 +37,10 @@ def _dense(X) -> np.ndarray:
 
 
 def _targets(y, n: int, dtype) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(y).reshape(n, -1), dtype=dtype)
+    """y as (n, k) contiguous rows in ``dtype``."""
+    y = np.asarray(y)
+    k = y.shape[1] if y.ndim == 2 else 1
+    return np.ascontiguousarray(y.reshape(n, k), dtype=dtype)
 
 
 def _weight_problem(w) -> bool:
@@ -160,7 +163,7 @@ def block_column_stats(X, y, w, n_jobs: int | None) -> ColumnStats:
 def block_constant_losses(y, constant: np.ndarray, loss: int, epsilon: float) -> np.ndarray:
     """[sum of the loss of predicting 0, of predicting ``constant``] over the
     rows and targets of one block (``divergence_threshold``'s references)."""
-    y2 = np.ascontiguousarray(np.asarray(y, dtype=np.float64).reshape(len(y), -1))
+    y2 = _targets(y, len(y), np.float64)
     n, k = y2.shape
     with np.errstate(over="ignore", invalid="ignore"):
         at_zero = _core.mean_constant_loss(y2, np.zeros(k), loss, epsilon)
@@ -214,6 +217,8 @@ def block_loss(
     """(summed loss, summed weight) of a linear model over one block."""
     X = _dense(X)
     n = X.shape[0]
+    if n == 0:
+        return 0.0, 0.0
     y2 = _targets(y, n, X.dtype)
     k = y2.shape[1]
     w = None if w is None else np.ascontiguousarray(w, dtype=X.dtype)

@@ -46,6 +46,42 @@ class Blocks:
         X, y, w = dask.persist(self.X, self.y, self.sample_weight)
         return Blocks(X, y, w, self.feature_names)
 
+    def split(self, fraction: float, seed: int) -> tuple[Blocks, Blocks]:
+        """(training, validation) blocks for early stopping: in every block,
+        ceil(fraction * rows) rows drawn from ``seed`` and the block's index are
+        held out (scikit-learn's ShuffleSplit count, per block)."""
+        held = tuple(int(np.ceil(fraction * n)) for n in self.X.chunks[0])
+        kept = tuple(n - h for n, h in zip(self.X.chunks[0], held, strict=True))
+        if sum(held) == 0 or sum(kept) == 0:
+            raise ValueError(
+                f"Splitting {self.n_samples} samples into a train set and a validation set "
+                f"with validation_fraction={fraction!r} led to an empty set ({sum(kept)} and "
+                f"{sum(held)} samples). Please either change validation_fraction, increase "
+                "number of samples, or disable early_stopping."
+            )
+
+        def part(a, rows, validation):
+            if a is None:
+                return None
+            chunks = (rows, *a.chunks[1:])
+            return a.map_blocks(
+                _held_out_rows, seed, fraction, validation, chunks=chunks, dtype=a.dtype
+            )
+
+        train = Blocks(
+            part(self.X, kept, False),
+            part(self.y, kept, False),
+            part(self.sample_weight, kept, False),
+            self.feature_names,
+        )
+        validation = Blocks(
+            part(self.X, held, True),
+            part(self.y, held, True),
+            part(self.sample_weight, held, True),
+            self.feature_names,
+        )
+        return train, validation
+
     def delayed(self) -> list[tuple]:
         """(X block, y block, weight block) of each row block, as delayed objects."""
         xs = self.X.to_delayed().ravel()
@@ -56,6 +92,16 @@ class Blocks:
             else list(self.sample_weight.to_delayed().ravel())
         )
         return list(zip(xs, ys, ws, strict=True))
+
+
+def _held_out_rows(block, seed: int, fraction: float, validation: bool, block_info=None):
+    """The held-out (``validation``) or the other rows of a row block: the same
+    ceil(fraction * rows) rows for X, y and weights of the block."""
+    index = block_info[0]["chunk-location"][0]
+    n = block.shape[0]
+    mask = np.zeros(n, dtype=bool)
+    mask[np.random.default_rng([seed, index]).permutation(n)[: int(np.ceil(fraction * n))]] = True
+    return block[mask] if validation else block[~mask]
 
 
 def _float_dtype(dtype: np.dtype, name: str) -> np.dtype:
@@ -71,8 +117,9 @@ def _float_dtype(dtype: np.dtype, name: str) -> np.dtype:
     )
 
 
-def _as_array(obj: Any, name: str) -> tuple[da.Array, np.ndarray | None]:
-    """A dask array (with known chunk sizes) for a dask array or dataframe, and
+def _as_array(obj: Any, name: str, known_rows: bool = True) -> tuple[da.Array, np.ndarray | None]:
+    """A dask array for a dask array or dataframe (with known chunk sizes when
+    ``known_rows``: counting a dataframe's rows computes its partitions), and
     the column names of a dataframe with string column names."""
     names = None
     if _is_frame(obj):
@@ -81,13 +128,13 @@ def _as_array(obj: Any, name: str) -> tuple[da.Array, np.ndarray | None]:
             names = np.asarray(columns, dtype=object)
         for column, dtype in obj.dtypes.items():
             _float_dtype(dtype, f"{name} column {column!r}")
-        obj = obj.to_dask_array(lengths=True)
+        obj = obj.to_dask_array(lengths=True if known_rows else None)
     elif hasattr(obj, "to_dask_array"):  # a series
         _float_dtype(obj.dtype, name)
-        obj = obj.to_dask_array(lengths=True)
+        obj = obj.to_dask_array(lengths=True if known_rows else None)
     elif not isinstance(obj, da.Array):
         raise TypeError(f"{name} is a {type(obj).__name__}: expected a dask array or dataframe.")
-    if any(np.isnan(c) for chunks in obj.chunks for c in chunks):
+    if known_rows and any(np.isnan(c) for chunks in obj.chunks for c in chunks):
         obj = obj.compute_chunk_sizes()
     if sp.issparse(getattr(obj, "_meta", None)):
         raise TypeError(
@@ -97,18 +144,19 @@ def _as_array(obj: Any, name: str) -> tuple[da.Array, np.ndarray | None]:
     return obj, names
 
 
-def as_blocks(X: Any, y: Any = None, sample_weight: Any = None) -> Blocks:
+def as_blocks(X: Any, y: Any = None, sample_weight: Any = None, known_rows: bool = True) -> Blocks:
     """Check shapes and dtypes and align the row blocks of X, y and sample_weight.
 
     X blocks split along columns are joined (one block holds whole rows); y and
-    sample_weight are rechunked to X's row blocks.
+    sample_weight are rechunked to X's row blocks. ``known_rows=False`` (X
+    alone, for predict) leaves unknown row counts unknown: nothing is computed.
     """
-    X, names = _as_array(X, "X")
+    X, names = _as_array(X, "X", known_rows)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got {X.ndim} dimension(s).")
     if X.shape[1] == 0:
         raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}): at least 1 is needed.")
-    if X.shape[0] == 0:
+    if X.shape[0] == 0 and known_rows:
         raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}): at least 1 is needed.")
     dtype = _float_dtype(X.dtype, "X")
     if len(X.chunks[1]) > 1:

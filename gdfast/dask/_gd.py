@@ -15,7 +15,7 @@ from gdfast._engine import DescentRun, EngineState, RemoteRows, _loop, run_desce
 from gdfast._gd import GRAM_MAX_FEATURES
 from gdfast._gd import GDRegressor as _InMemoryGDRegressor
 from gdfast._sklearn_compat import _fit_context
-from gdfast.dask._base import DaskLinearMixin
+from gdfast.dask._base import DaskLinearMixin, early_stopping_split
 from gdfast.dask._blocks import (
     PROBLEMS,
     ColumnStats,
@@ -139,25 +139,21 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
     Without a ``distributed.Client`` dask's local scheduler runs the blocks;
     with one, its cluster does.
 
-    On dask collections it fits squared error with full-batch descent and up
-    to 1,024 features (``precompute="auto"``'s co-moments path): one
-    distributed pass computes each row block's co-moments of [X, y] with the
-    native kernel on its worker and adds them up in a tree; the descent then
-    runs on the client in O(n_features²) per step and gives the coefficients of
-    the in-memory fit on the same data (to rounding). The client never holds
-    X. Other losses, mini-batches, early stopping and wider data raise
-    ``NotImplementedError`` on dask collections for now.
+    On dask collections, squared error with full-batch descent and up to
+    1,024 features (``precompute="auto"``'s co-moments path) takes one
+    distributed pass: each row block's co-moments of [X, y] by the native
+    kernel on its worker, added up in a tree; the descent then runs on the
+    client in O(n_features²) per step. Other full-batch settings persist X on
+    the workers and map the native ``loss_grad`` over the blocks once per step
+    (the in-memory engine steps on the client). Mini-batches run rounds of
+    local epochs with model averaging (see :class:`gdfast.dask.SGDRegressor`).
+    Full-batch fits give the coefficients of the in-memory fit on the same
+    data (to rounding). With ``early_stopping``, ceil(validation_fraction ·
+    rows) rows of every block are held out and scored on the cluster. The
+    client never holds X.
 
     See :class:`gdfast.GDRegressor` for the parameters and attributes.
     """
-
-    def _distributable(self) -> None:
-        """NotImplementedError for settings not distributed yet."""
-        if self.early_stopping:
-            raise NotImplementedError(
-                "gdfast.dask.GDRegressor: early_stopping=True is not distributed yet; fit in "
-                "memory with gdfast.GDRegressor (X.compute()) meanwhile."
-            )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -216,8 +212,9 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
             fitted_k = np.reshape(self.coef_, (-1, p)).shape[0]
             if multi != (self.coef_.ndim == 2) or fitted_k != k:
                 raise ValueError("partial_fit needs the targets the model was fitted with.")
+        blocks, score = early_stopping_split(self, blocks)
+        n_samples = int(sum(blocks.X.chunks[0]))
         full_batch = self.batch_size is None or self.batch_size >= n_samples
-        self._distributable()
         params = self._engine_params(p, full_batch, max_iter, self._draw_seed(), 1, 0.0, 0.0)
         gram = params.use_gram
         if not gram:
@@ -263,7 +260,7 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
             V, c, state = self._working_coef, self._working_intercept, self._engine_state
         if not full_batch:
             return self._fit_rounds(
-                blocks, params, mean, scale, V, c, state, multi, max_iter, summary
+                blocks, params, mean, scale, V, c, state, multi, max_iter, summary, score
             )
         m = summary.moments
         remote = None
@@ -291,6 +288,7 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
             show_step=True,
             moments=None if m is None else (m.total, m.zbar, m.C),
             remote=remote,
+            remote_score=score,
         )
         return self._commit(
             run,
@@ -307,7 +305,9 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
 
     # ------------------------------------------- mini-batches: local epochs
 
-    def _fit_rounds(self, blocks, params, mean, scale, V, c, state, multi, max_iter, summary):
+    def _fit_rounds(
+        self, blocks, params, mean, scale, V, c, state, multi, max_iter, summary, score
+    ):
         """Mini-batch descent as rounds of local epochs (see ``_rounds``), each
         block's epoch the in-memory one from the averaged model, with the
         standardization of all rows."""
@@ -364,6 +364,7 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
             state=start,
             first={},
             after_round=after_round,
+            score=score,
         )
         del self._min_step_scale
         run = DescentRun(

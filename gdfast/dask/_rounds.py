@@ -33,6 +33,8 @@ def block_epoch(
     on a block, from ``state`` (its fitted attributes), or, with None, a first
     call of its ``_first_block_epoch`` with the keyword arguments ``first``."""
     X = _dense(X)
+    if X.shape[0] == 0:
+        return BlockEpoch({}, 0.0, 0)  # left out of the average
     y = np.asarray(y)
     w = None if w is None else np.asarray(w)
     estimator = make(seed, step_scale)
@@ -100,12 +102,14 @@ def run_rounds(
     state: dict | None,
     first: dict,
     after_round: Callable[[dict, dict | None, list[BlockEpoch]], dict],
+    score: Callable | None = None,
 ):
     """Rounds of local epochs until the rule of ``params`` stops them or
     max_iter; returns (the averaged state, the record). ``after_round(state,
     previous, parts)`` adjusts the row-weighted mean of the blocks' states
-    (counters that add up over a round, running means of iterates)."""
-    rule = _core.EpochRule(params, loop)
+    (counters that add up over a round, running means of iterates);
+    ``score(W, b)``, the validation R² of the averaged model (early stopping)."""
+    rule = _core.EpochRule(params, loop, score is not None)
     make = estimator._block_estimator
     status = _core.STATUS_OK
     parts_of = blocks.delayed()
@@ -125,7 +129,14 @@ def run_rounds(
             np.isfinite(v).all() for v in state.values() if isinstance(v, np.ndarray | float)
         )
         can_shrink = estimator._can_shrink(step_scale)
-        ended = rule.epoch_end(epoch, objective, finite and np.isfinite(objective), can_shrink)
+        r2 = 0.0
+        if score is not None and finite:
+            coef = np.asarray(state["coef_"], dtype=np.float64)
+            r2 = score(
+                coef.reshape(-1, coef.shape[-1]),
+                np.atleast_1d(np.asarray(state["intercept_"], dtype=np.float64)),
+            )
+        ended = rule.epoch_end(epoch, objective, finite and np.isfinite(objective), can_shrink, r2)
         if ended == "shrink":
             step_scale /= 5.0
         elif ended is not None:

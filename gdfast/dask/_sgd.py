@@ -9,7 +9,7 @@ from gdfast._divergence import judge_returned_model, raise_on_failure, threshold
 from gdfast._engine import _loop
 from gdfast._sgd import SGDRegressor as _InMemorySGDRegressor
 from gdfast._sklearn_compat import _fit_context
-from gdfast.dask._base import DaskLinearMixin
+from gdfast.dask._base import DaskLinearMixin, early_stopping_split
 from gdfast.dask._collections import as_blocks, is_dask
 from gdfast.dask._gd import constant_loss_references
 from gdfast.dask._rounds import merge_running_means, run_rounds
@@ -33,8 +33,9 @@ class SGDRegressor(DaskLinearMixin, _InMemorySGDRegressor):
     the number of rows per round, as one machine's epoch does. This is not the
     in-memory iterate sequence: each block sees its own rows only, and the
     average of models is not one model's path (on well-conditioned data it
-    reaches the in-memory model's R² to about 1e-3). ``early_stopping`` raises
-    ``NotImplementedError`` on dask collections for now.
+    reaches the in-memory model's R² to about 1e-3). With ``early_stopping``,
+    ceil(validation_fraction · rows) rows of every block are held out and the
+    averaged model is scored on them on the cluster after each round.
 
     See :class:`gdfast.SGDRegressor` for the parameters and attributes.
     """
@@ -140,20 +141,16 @@ class SGDRegressor(DaskLinearMixin, _InMemorySGDRegressor):
     # ----------------------------------------------------------------- the fit
 
     def _fit_rounds(self, X, y, sample_weight, max_iter, first_call, first, final_check):
-        if self.early_stopping:
-            raise NotImplementedError(
-                "gdfast.dask.SGDRegressor: early_stopping=True is not distributed yet; fit in "
-                "memory with gdfast.SGDRegressor (X.compute()) meanwhile."
-            )
         blocks = as_blocks(X, y, sample_weight)
         if blocks.y.ndim != 1:
             raise ValueError(f"y should be a 1d array, got an array of shape {blocks.y.shape}.")
         if not first_call:
             self._check_features(blocks, reset=False)
+        blocks, score = early_stopping_split(self, blocks)
         blocks = blocks.persisted()  # every round reads the blocks
         name = type(self).__name__
         references, _ = constant_loss_references(blocks, self.loss, self.epsilon, None)
-        threshold = threshold_of(float(np.max(references)) / blocks.n_samples)
+        threshold = threshold_of(float(np.max(references)) / sum(blocks.X.chunks[0]))
         early = threshold if self.on_divergence == "raise" else float("inf")
         params = self._engine_params(max_iter, self._draw_seed(draws=2), early, False)
         state = None if first_call else self._round_state()
@@ -189,6 +186,7 @@ class SGDRegressor(DaskLinearMixin, _InMemorySGDRegressor):
             state=state,
             first=first,
             after_round=after_round,
+            score=score,
         )
         raise_on_failure(name, record, early, None, self._divergence_advice())
         coef = np.asarray(state["coef_"])
@@ -207,7 +205,7 @@ class SGDRegressor(DaskLinearMixin, _InMemorySGDRegressor):
             self._check_features(blocks, reset=True)
         self.n_iter_ = record.n_iter
         self.loss_curve_ = record.objectives
-        self.validation_scores_ = None
+        self.validation_scores_ = record.validation_scores if self.early_stopping else None
         if self.verbose and record.n_iter < max_iter:
             print(f"Convergence after {record.n_iter} epochs.")
         return self

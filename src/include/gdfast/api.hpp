@@ -175,12 +175,14 @@ inline Status gd_fit_kernel(const MatrixView& X, const void* y, index_t k, const
 // the status the fit ends with). Blow-ups are judged at the end.
 class MonitorHandle {
    public:
-    MonitorHandle(const FitSettings& P, const Callbacks& cb)
-        : rule_(P.stop), cb_(cb), monitor_(rule_, cb_, record_, false, P.schedule.kind == ScheduleKind::adaptive) {}
-    int epoch_end(int epoch, double objective, bool finite, bool can_shrink) {
+    MonitorHandle(const FitSettings& P, const Callbacks& cb, bool has_validation)
+        : rule_(P.stop), cb_(cb),
+          monitor_(rule_, cb_, record_, has_validation, P.schedule.kind == ScheduleKind::adaptive) {}
+    // `score`: the validation R^2 of the epoch's model (early stopping).
+    int epoch_end(int epoch, double objective, bool finite, bool can_shrink, double score) {
         EpochAction action = monitor_.check(epoch, objective, finite, [] { return false; });
         if (action == EpochAction::proceed)
-            action = monitor_.progress(epoch, objective, 0.0, can_shrink, false, [](EpochInfo&) {});
+            action = monitor_.progress(epoch, objective, score, can_shrink, false, [](EpochInfo&) {});
         if (action == EpochAction::shrink_step) return -2;
         return ends_fit(action) ? static_cast<int>(status_of(action)) : -1;
     }

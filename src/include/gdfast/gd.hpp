@@ -289,7 +289,10 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         cd ? gram_working_hessian(C, q, zbar, S_gram, p, mean, scale, P.fit_intercept, l2) : std::vector<double>();
     bool restarted_last = false;
     Status status = status_ok;
-    EpochMonitor monitor(rule, cb, S.record, !held_out.empty(), schedule.kind == ScheduleKind::adaptive);
+    // Held-out rows elsewhere: the distributed layer scores them.
+    const bool remote_validation = given != nullptr && cb.remote_score != nullptr;
+    EpochMonitor monitor(rule, cb, S.record, !held_out.empty() || remote_validation,
+                         schedule.kind == ScheduleKind::adaptive);
     for (int epoch = 0; epoch < P.stop.max_iter; ++epoch) {
         if (!full && P.shuffle) shuffle_indices(order.data(), n_train, P.seed);
         double loss_epoch = 0.0, weight_epoch = 0.0, objective_full = 0.0;
@@ -483,9 +486,14 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         S.epoch += 1.0;
         if (action == EpochAction::proceed) {
             double score = 0.0;
-            if (P.stop.early_stopping && !held_out.empty()) {
+            if (P.stop.early_stopping && (remote_validation || !held_out.empty())) {
                 working_to_raw(theta.data(), theta.data() + kp, mean, scale, p, k, W.data(), b.data());
-                score = held_out.score(X, W.data(), 1.0, b.data());
+                score = remote_validation ? cb.remote_score(cb.context, W.data(), b.data())
+                                          : held_out.score(X, W.data(), 1.0, b.data());
+                if (std::isnan(score) && cb.poll_interrupt()) {
+                    status = status_interrupted;
+                    break;
+                }
             }
             action = monitor.progress(epoch, objective, score, S.lr_scale > P.min_lr_scale, converged,
                                       [&](EpochInfo& info) {

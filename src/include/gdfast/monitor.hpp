@@ -45,6 +45,9 @@ struct Callbacks {
     // with squared). 0 when it failed (non-finite, or an error kept for Python).
     int (*remote_pass)(void* context, const double* W, const double* b, int zero_targets, int squared,
                        double* loss_sum, double* G, double* gb) = nullptr;
+    // The validation R^2 of raw (W, b) on held-out rows held elsewhere (NaN
+    // when it failed).
+    double (*remote_score)(void* context, const double* W, const double* b) = nullptr;
 
     bool poll_interrupt() const { return interrupted != nullptr && interrupted(context) != 0; }
     void report(const EpochInfo& info) const {
