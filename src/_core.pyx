@@ -125,26 +125,32 @@ cdef void loop_epoch_end(void* context, const EpochInfo& info) noexcept nogil:
             loop.error = exc
 
 
+cdef tuple raw_model(const double* W, const double* b, Py_ssize_t k, Py_ssize_t p):
+    """Copies of raw coefficients W (k, p) and intercepts b (k,) as arrays."""
+    cdef Py_ssize_t i
+    Wa = np.empty(k * p)
+    ba = np.empty(k)
+    cdef double[::1] wv = Wa
+    cdef double[::1] bv = ba
+    for i in range(k * p):
+        wv[i] = W[i]
+    for i in range(k):
+        bv[i] = b[i]
+    return Wa.reshape(k, p), ba
+
+
 cdef int loop_remote_pass(void* context, const double* W, const double* b, int zero_targets,
                           int squared, double* loss_sum, double* G, double* gb) noexcept nogil:
     """remote_pass(W (k, p), b (k,), zero_targets, squared) -> (loss_sum, G, gb)
     in Python; a non-finite result or an exception fails the pass."""
     cdef Py_ssize_t i, k, p
-    cdef double[::1] wv, bv
     with gil:
         loop = <Loop>context
         if loop.error is not None:
             return 0
         k, p = loop.n_targets, loop.n_features
         try:
-            Wa = np.empty(k * p)
-            ba = np.empty(k)
-            wv, bv = Wa, ba
-            for i in range(k * p):
-                wv[i] = W[i]
-            for i in range(k):
-                bv[i] = b[i]
-            Wa = Wa.reshape(k, p)
+            Wa, ba = raw_model(W, b, k, p)
             value, Gr, gbr = loop.remote(Wa, ba, bool(zero_targets), bool(squared))
             Gr = np.ascontiguousarray(Gr, dtype=np.float64).reshape(-1)
             gbr = np.ascontiguousarray(gbr, dtype=np.float64).reshape(-1)
@@ -164,22 +170,12 @@ cdef int loop_remote_pass(void* context, const double* W, const double* b, int z
 cdef double loop_remote_score(void* context, const double* W, const double* b) noexcept nogil:
     """remote_score(W (k, p), b (k,)) -> R^2 in Python; NaN (and the error kept
     for Python) when it raised."""
-    cdef Py_ssize_t i, k, p
-    cdef double[::1] wv, bv
     with gil:
         loop = <Loop>context
         if loop.error is not None:
             return NAN
-        k, p = loop.n_targets, loop.n_features
         try:
-            Wa = np.empty(k * p)
-            ba = np.empty(k)
-            wv, bv = Wa, ba
-            for i in range(k * p):
-                wv[i] = W[i]
-            for i in range(k):
-                bv[i] = b[i]
-            return float(loop.score(Wa.reshape(k, p), ba))
+            return float(loop.score(*raw_model(W, b, loop.n_targets, loop.n_features)))
         except BaseException as exc:
             loop.error = exc
             return NAN
