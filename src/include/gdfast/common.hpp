@@ -161,6 +161,25 @@ GDFAST_INLINE T mul_add(T a, T b, T c) {
         }                                                                               \
     }
 #define GDFAST_STRIP(...) __VA_ARGS__
+
+// The same without an AVX-512 clone: the AVX2 build serves AVX-512 CPUs too,
+// for loops whose AVX-512 build measured slower (the fused loss/gradient pass
+// on an AMD Zen 5: float32 rows 7.5 against 5.5 ms per 1M x 32 on one core,
+// float64 rows equal).
+#define GDFAST_MULTIVERSION_AVX2_AS(name, generic_args, avx2_args)                      \
+    template <class... Args>                                                            \
+    auto name##_generic(Args&&... args) {                                               \
+        return name##_impl GDFAST_STRIP generic_args(std::forward<Args>(args)...);      \
+    }                                                                                   \
+    template <class... Args>                                                            \
+    GDFAST_AVX2 auto name##_avx2(Args&&... args) {                                      \
+        return name##_impl GDFAST_STRIP avx2_args(std::forward<Args>(args)...);         \
+    }                                                                                   \
+    template <class... Args>                                                            \
+    auto name(Args&&... args) {                                                         \
+        if (simd_level() == SimdLevel::baseline) return name##_generic(std::forward<Args>(args)...); \
+        return name##_avx2(std::forward<Args>(args)...);                                \
+    }
 #define GDFAST_MULTIVERSION(name) GDFAST_MULTIVERSION_AS(name, (), (), ())
 #define GDFAST_MULTIVERSION_FMA(name) GDFAST_MULTIVERSION_AS(name, (<false>), (<true>), (<true>))
 #define GDFAST_MULTIVERSION_WIDE(name) GDFAST_MULTIVERSION_AS(name, (<false, 2>), (<true, 4>), (<true, 8>))

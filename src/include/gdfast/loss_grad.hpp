@@ -295,7 +295,7 @@ GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, ind
     }
     return finite;
 }
-GDFAST_MULTIVERSION_FMA(block_loss_grad)
+GDFAST_MULTIVERSION_AVX2_AS(block_loss_grad, (<false>), (<true>))
 
 // out[i * k + t] for the rows [r0, r1); returns false on a non-finite output.
 template <class Matrix, class T>
