@@ -91,6 +91,7 @@ def test_partial_fit_and_warm_start_continue(scheduler):
     coef = warm.coef_.copy()
     warm.fit(dX, dy)
     assert not np.array_equal(coef, warm.coef_)
+    assert warm.t_ == 1 + 3 * X.shape[0]  # fit restarts the schedule, as in memory
     start = SGDRegressor(random_state=0, max_iter=1, tol=None)
     start.fit(dX, dy, coef_init=np.ones(X.shape[1]), intercept_init=[5.0])
     assert start.n_iter_ == 1

@@ -154,6 +154,10 @@ class SGDRegressor(DaskLinearMixin, _InMemorySGDRegressor):
         early = threshold if self.on_divergence == "raise" else float("inf")
         params = self._engine_params(max_iter, self._draw_seed(draws=2), early, False)
         state = None if first_call else self._round_state()
+        if state is not None and final_check:
+            # fit with warm_start restarts the schedule at t = 1, as in memory
+            # (partial_fit goes on from t_).
+            state["t_"] = 1.0
 
         def after_round(averaged: dict, previous: dict | None, parts: list) -> dict:
             start = 1.0 if previous is None else float(previous["t_"])
