@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import warnings
 
-import dask
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from gdfast import _core
-from gdfast.dask._blocks import block_loss, block_predict, block_r2_sums, tree_sum
+from gdfast.dask._blocks import (
+    add_sums,
+    block_loss,
+    block_predict,
+    block_r2_sums,
+    reduce_blocks,
+)
 from gdfast.dask._collections import Blocks, as_blocks, is_dask
 
 
@@ -28,11 +33,7 @@ def r2_on(blocks: Blocks, W: np.ndarray, b: np.ndarray, n_jobs: int | None) -> f
     """scikit-learn's weighted r2_score (uniform average over targets) of raw
     coefficients (W (k, p), b (k,)) on the blocks, from sums computed where
     they live."""
-    parts = [
-        dask.delayed(block_r2_sums, pure=True)(xb, yb, wb, W, b, n_jobs)
-        for xb, yb, wb in blocks.delayed()
-    ]
-    (sums,) = dask.compute(tree_sum(parts, np.add))
+    sums = reduce_blocks(blocks, block_r2_sums, np.add, W, b, n_jobs)
     ssr, sy, sy2, sw = sums
     if not np.isfinite(sums).all():
         raise ValueError(
@@ -156,11 +157,7 @@ class DaskLinearMixin:
         code = _core.CODES["loss"][self.loss]
         W = np.ascontiguousarray(coef, dtype=np.float64).reshape(-1, blocks.n_features)
         b = np.ascontiguousarray(intercept, dtype=np.float64).reshape(-1)
-        parts = [
-            dask.delayed(block_loss, pure=True)(
-                xb, yb, wb, W, b, code, float(self.epsilon), self.n_jobs
-            )
-            for xb, yb, wb in blocks.delayed()
-        ]
-        (total,) = dask.compute(tree_sum(parts, lambda a, c: (a[0] + c[0], a[1] + c[1])))
+        total = reduce_blocks(
+            blocks, block_loss, add_sums, W, b, code, float(self.epsilon), self.n_jobs
+        )
         return total[0] / total[1] if total[1] > 0 else 0.0

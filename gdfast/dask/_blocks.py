@@ -8,8 +8,9 @@ Each function takes the NumPy blocks dask hands it and returns small results
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import dask
 import numpy as np
 from dask import delayed
 
@@ -59,7 +60,6 @@ class Moments:
     y_sum: np.ndarray
     y_sq: np.ndarray
     problem: int = FINE
-    parts: int = field(default=1)
 
     def merged(self, other: Moments) -> Moments:
         total, zbar, C = _core.merge_comoments(
@@ -73,7 +73,6 @@ class Moments:
             self.y_sum + other.y_sum,
             self.y_sq + other.y_sq,
             self.problem or other.problem,
-            self.parts + other.parts,
         )
 
 
@@ -215,27 +214,9 @@ def block_loss(
     X, y, w, coef: np.ndarray, intercept: np.ndarray, loss: int, epsilon: float, n_jobs: int | None
 ) -> tuple[float, float]:
     """(summed loss, summed weight) of a linear model over one block."""
-    X = _dense(X)
-    n = X.shape[0]
-    if n == 0:
-        return 0.0, 0.0
-    y2 = _targets(y, n, X.dtype)
-    k = y2.shape[1]
-    w = None if w is None else np.ascontiguousarray(w, dtype=X.dtype)
-    value, _, _, status = _core.loss_grad(
-        _core.Matrix(X),
-        y2.reshape(-1),
-        w,
-        coef.reshape(-1),
-        intercept,
-        k,
-        loss,
-        epsilon,
-        resolve_n_jobs(n_jobs),
-    )
-    if status != _core.STATUS_OK:
-        value = np.inf
-    return float(value), float(n if w is None else np.sum(w, dtype=np.float64))
+    value, _, _ = block_loss_grad(X, y, w, coef, intercept, loss, epsilon, False, n_jobs)
+    n = np.asarray(X).shape[0]
+    return value, float(n if w is None else np.sum(w, dtype=np.float64))
 
 
 def block_predict(
@@ -296,3 +277,11 @@ def tree_sum(parts: Sequence, add: Callable, fan_in: int = 8):
             for i in range(0, len(level), fan_in)
         ]
     return level[0]
+
+
+def reduce_blocks(blocks, function: Callable, add: Callable, *args):
+    """``function(X block, y block, weight block, *args)`` on every block, added
+    up in a tree, computed (on the current client's cluster, if any)."""
+    parts = [delayed(function, pure=True)(xb, yb, wb, *args) for xb, yb, wb in blocks.delayed()]
+    (total,) = dask.compute(tree_sum(parts, add))
+    return total

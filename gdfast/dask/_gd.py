@@ -25,33 +25,16 @@ from gdfast.dask._blocks import (
     block_constant_losses,
     block_loss_grad,
     block_moments,
+    reduce_blocks,
     tree_sum,
 )
 from gdfast.dask._collections import Blocks, as_blocks, is_dask
 from gdfast.dask._rounds import merge_running_means, run_rounds
 
 
-def _reduce(blocks: Blocks, function, add, *args):
-    """``function(X block, y block, weight block, *args)`` on every block, added
-    up in a tree, computed (on the current client's cluster, if any)."""
-    parts = [
-        dask.delayed(function, pure=True)(xb, yb, wb, *args) for xb, yb, wb in blocks.delayed()
-    ]
-    (total,) = dask.compute(tree_sum(parts, add))
-    return total
-
-
 def _raise_problem(stats) -> None:
     if stats.problem:
         raise ValueError(f"{PROBLEMS[stats.problem]} (found in a block on the cluster).")
-
-
-def distributed_moments(blocks: Blocks, n_jobs: int | None) -> Moments:
-    """The co-moments of [X, y] over all rows: each block's on its worker, added
-    up in a tree; a ValueError names what a block found wrong."""
-    moments = _reduce(blocks, block_moments, Moments.merged, n_jobs)
-    _raise_problem(moments)
-    return moments
 
 
 def squared_error_threshold(n: int, y_sum, y_sq, mean) -> float:
@@ -223,9 +206,9 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
         # One pass: the co-moments (the descent's data on the co-moments path,
         # the step size's otherwise) or, for wide data, the column statistics.
         if gram or p <= GRAM_MAX_FEATURES:
-            stats = _reduce(blocks, block_moments, Moments.merged, self.n_jobs)
+            stats = reduce_blocks(blocks, block_moments, Moments.merged, self.n_jobs)
         else:
-            stats = _reduce(blocks, block_column_stats, ColumnStats.merged, self.n_jobs)
+            stats = reduce_blocks(blocks, block_column_stats, ColumnStats.merged, self.n_jobs)
         _raise_problem(stats)
         summary = _Summary.of(stats, p)
         if first_call:
@@ -439,7 +422,7 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
 
         def pass_(W, b, zero_targets: bool, squared: bool):
             code = squared_code if squared else loss
-            return _reduce(
+            return reduce_blocks(
                 blocks, block_loss_grad, add_sums, W, b, code, epsilon, zero_targets, self.n_jobs
             )
 
