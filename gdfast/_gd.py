@@ -519,6 +519,13 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
             )
         return self
 
+    def _uses_gram(self, n_features: int, full_batch: bool) -> bool:
+        """Whether the descent runs on the co-moments of [X, y] (precompute)."""
+        precompute = self.precompute
+        if precompute == "auto":
+            precompute = n_features <= GRAM_MAX_FEATURES
+        return bool(precompute and full_batch and self.loss == "squared_error")
+
     def _engine_params(
         self,
         n_features: int,
@@ -531,10 +538,7 @@ class GDRegressor(MultiOutputMixin, LinearRegressorBase):
     ) -> _core.GdParams:
         """The engine's parameters; ``threshold`` is the divergence threshold of
         the training targets, ``y_spread`` their largest standard deviation."""
-        precompute = self.precompute
-        if precompute == "auto":
-            precompute = n_features <= GRAM_MAX_FEATURES
-        use_gram = bool(precompute and full_batch and self.loss == "squared_error")
+        use_gram = self._uses_gram(n_features, full_batch)
         # On the co-moments the smooth part is quadratic: the defaults solve it
         # (conjugate gradient, or coordinate descent with an L1 term), to rounding
         # level with tol="auto".

@@ -71,6 +71,24 @@ def _sum_rows(y) -> np.ndarray:
     return np.atleast_1d(np.asarray(y, dtype=np.float64).sum(axis=0))
 
 
+def _round_state(n_features, mean, scale, coef, intercept, V, c, state: EngineState) -> dict:
+    """What a block's mini-batch epoch starts from and returns: the fitted
+    attributes of GDRegressor, the engine state flattened (arrays average)."""
+    return {
+        "n_features_in_": n_features,
+        "feature_mean_": mean,
+        "feature_scale_": scale,
+        "coef_": coef,
+        "intercept_": intercept,
+        "_working_coef": V,
+        "_working_intercept": c,
+        "_engine_m1": state.m1,
+        "_engine_m2": state.m2,
+        "_engine_avg": state.avg,
+        "_engine_counters": dict(state.counters),
+    }
+
+
 @dataclass
 class _Summary:
     """What one distributed pass tells of the training data."""
@@ -187,7 +205,7 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
 
     def _fit_blocks(self, X, y, sample_weight, first_call: bool, max_iter: int, warm: bool):
         blocks = as_blocks(X, y, sample_weight)
-        n_samples, p = blocks.n_samples, blocks.n_features
+        p = blocks.n_features
         multi = blocks.y.ndim == 2
         k = blocks.y.shape[1] if multi else 1
         if not first_call:
@@ -196,10 +214,8 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
             if multi != (self.coef_.ndim == 2) or fitted_k != k:
                 raise ValueError("partial_fit needs the targets the model was fitted with.")
         blocks, score = early_stopping_split(self, blocks)
-        n_samples = int(sum(blocks.X.chunks[0]))
-        full_batch = self.batch_size is None or self.batch_size >= n_samples
-        params = self._engine_params(p, full_batch, max_iter, self._draw_seed(), 1, 0.0, 0.0)
-        gram = params.use_gram
+        full_batch = self.batch_size is None or self.batch_size >= blocks.n_samples
+        gram = self._uses_gram(p, full_batch)
         if not gram:
             # Every step reads the blocks: keep them in the workers' memory.
             blocks = blocks.persisted()
@@ -226,7 +242,7 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
             p,
             full_batch,
             max_iter,
-            params.seed,
+            self._draw_seed(),
             resolve_n_jobs(self.n_jobs),
             threshold,
             summary.y_spread(),
@@ -241,21 +257,39 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
         else:
             mean, scale = self.feature_mean_, self.feature_scale_
             V, c, state = self._working_coef, self._working_intercept, self._engine_state
-        if not full_batch:
-            return self._fit_rounds(
-                blocks, params, mean, scale, V, c, state, multi, max_iter, summary, score
-            )
+        threshold = self._arm_divergence(params)
+        dtype = blocks.X.dtype
+        if full_batch:
+            run = self._descend(blocks, params, mean, scale, V, c, state, summary, score)
+        else:
+            run = self._local_epochs(blocks, params, mean, scale, V, c, state, summary, score)
+        return self._commit(
+            run,
+            params,
+            threshold,
+            mean,
+            scale,
+            multi,
+            dtype,
+            max_iter,
+            lambda coef, intercept: self._mean_loss(blocks, coef, intercept),
+            None,
+        )
+
+    def _descend(self, blocks, params, mean, scale, V, c, state, summary, score) -> DescentRun:
+        """Full-batch descent on the client: on the co-moments, or with one
+        distributed pass per step."""
+        p, k = V.shape[1], V.shape[0]
         m = summary.moments
         remote = None
-        if not gram:
+        if not params.use_gram:
             remote = RemoteRows(
                 self._remote_pass(blocks),
                 summary.total,
                 summary.mean_row_sq_norm(mean, scale),
             )
-        threshold = self._arm_divergence(params)
         dtype = blocks.X.dtype
-        run = run_descent(
+        return run_descent(
             X=np.empty((0, p), dtype=dtype),
             y2=np.empty((0, k), dtype=dtype),
             sample_weight=None,
@@ -273,43 +307,26 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
             remote=remote,
             remote_score=score,
         )
-        return self._commit(
-            run,
-            params,
-            threshold,
-            mean,
-            scale,
-            multi,
-            dtype,
-            max_iter,
-            lambda coef, intercept: self._mean_loss(blocks, coef, intercept),
-            None,
-        )
 
     # ------------------------------------------- mini-batches: local epochs
 
-    def _fit_rounds(
-        self, blocks, params, mean, scale, V, c, state, multi, max_iter, summary, score
-    ):
+    def _local_epochs(self, blocks, params, mean, scale, V, c, state, summary, score) -> DescentRun:
         """Mini-batch descent as rounds of local epochs (see ``_rounds``), each
         block's epoch the in-memory one from the averaged model, with the
         standardization of all rows."""
-        threshold = self._arm_divergence(params)
-        dtype = blocks.X.dtype
+        multi = blocks.y.ndim == 2
         coef, intercept = to_original(V, c, mean, scale)
-        start = {
-            "n_features_in_": blocks.n_features,
-            "feature_mean_": mean,
-            "feature_scale_": scale,
-            "coef_": (coef if multi else coef[0]).astype(dtype),
-            "intercept_": intercept.astype(dtype) if multi else float(intercept[0]),
-            "_working_coef": V,
-            "_working_intercept": c,
-            "_engine_m1": state.m1,
-            "_engine_m2": state.m2,
-            "_engine_avg": state.avg,
-            "_engine_counters": dict(state.counters),
-        }
+        dtype = blocks.X.dtype
+        start = _round_state(
+            blocks.n_features,
+            mean,
+            scale,
+            (coef if multi else coef[0]).astype(dtype),
+            intercept.astype(dtype) if multi else float(intercept[0]),
+            V,
+            c,
+            state,
+        )
         steps_per_epoch = -(-summary.n_rows // int(self.batch_size))
         self._min_step_scale = params.min_lr_scale
 
@@ -343,14 +360,14 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
             blocks,
             params=params,
             loop=_loop(params, bool(self.verbose), lambda: EpochPrinter(True)),
-            max_iter=max_iter,
+            max_iter=int(params.max_iter),
             state=start,
             first={},
             after_round=after_round,
             score=score,
         )
         del self._min_step_scale
-        run = DescentRun(
+        return DescentRun(
             record,
             final["_working_coef"],
             final["_working_intercept"],
@@ -360,18 +377,6 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
                 final["_engine_avg"],
                 final["_engine_counters"],
             ),
-        )
-        return self._commit(
-            run,
-            params,
-            threshold,
-            mean,
-            scale,
-            multi,
-            dtype,
-            max_iter,
-            lambda coef, intercept: self._mean_loss(blocks, coef, intercept),
-            None,
         )
 
     def _block_estimator(self, seed: int, step_scale: float) -> GDRegressor:
@@ -398,20 +403,16 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
         )
 
     def _round_state(self) -> dict:
-        s = self._engine_state
-        return {
-            "n_features_in_": self.n_features_in_,
-            "feature_mean_": self.feature_mean_,
-            "feature_scale_": self.feature_scale_,
-            "coef_": self.coef_,
-            "intercept_": self.intercept_,
-            "_working_coef": self._working_coef,
-            "_working_intercept": self._working_intercept,
-            "_engine_m1": s.m1,
-            "_engine_m2": s.m2,
-            "_engine_avg": s.avg,
-            "_engine_counters": s.counters,
-        }
+        return _round_state(
+            self.n_features_in_,
+            self.feature_mean_,
+            self.feature_scale_,
+            self.coef_,
+            self.intercept_,
+            self._working_coef,
+            self._working_intercept,
+            self._engine_state,
+        )
 
     def _remote_pass(self, blocks: Blocks):
         """The engine's pass over the blocks: loss_grad on each block where it
