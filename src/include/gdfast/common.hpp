@@ -133,21 +133,23 @@ GDFAST_INLINE T mul_add(T a, T b, T c) {
 // From an always-inlined `name##_impl`, defines `name##_generic`, `name##_avx2`
 // and `name##_avx512` (the same body compiled for each level) and `name`, which
 // calls the one simd_level() names. The three argument lists, in parentheses,
-// are the template arguments of name##_impl in each build: with _FMA, whether to fuse
-// multiply-adds (false in the baseline build); with _WIDE, that and the vector
-// width in doubles (2, 4, 8).
-#define GDFAST_MULTIVERSION_AS(name, generic_args, avx2_args, avx512_args)            \
+// are the template arguments of name##_impl in each build: e.g. (<false>),
+// (<true>) for whether to fuse multiply-adds (not in the baseline build); with
+// _WIDE, that and the vector width in doubles (2, 4, 8).
+#define GDFAST_CLONES_UP_TO_AVX2(name, generic_args, avx2_args)                        \
     template <class... Args>                                                            \
     auto name##_generic(Args&&... args) {                                               \
-        return name##_impl GDFAST_STRIP generic_args(std::forward<Args>(args)...);                   \
+        return name##_impl GDFAST_STRIP generic_args(std::forward<Args>(args)...);      \
     }                                                                                   \
     template <class... Args>                                                            \
     GDFAST_AVX2 auto name##_avx2(Args&&... args) {                                      \
-        return name##_impl GDFAST_STRIP avx2_args(std::forward<Args>(args)...);                      \
-    }                                                                                   \
+        return name##_impl GDFAST_STRIP avx2_args(std::forward<Args>(args)...);         \
+    }
+#define GDFAST_MULTIVERSION_AS(name, generic_args, avx2_args, avx512_args)            \
+    GDFAST_CLONES_UP_TO_AVX2(name, generic_args, avx2_args)                             \
     template <class... Args>                                                            \
     GDFAST_AVX512 auto name##_avx512(Args&&... args) {                                  \
-        return name##_impl GDFAST_STRIP avx512_args(std::forward<Args>(args)...);                    \
+        return name##_impl GDFAST_STRIP avx512_args(std::forward<Args>(args)...);       \
     }                                                                                   \
     template <class... Args>                                                            \
     auto name(Args&&... args) {                                                         \
@@ -167,21 +169,13 @@ GDFAST_INLINE T mul_add(T a, T b, T c) {
 // on an AMD Zen 5: float32 rows 7.5 against 5.5 ms per 1M x 32 on one core,
 // float64 rows equal).
 #define GDFAST_MULTIVERSION_AVX2_AS(name, generic_args, avx2_args)                      \
-    template <class... Args>                                                            \
-    auto name##_generic(Args&&... args) {                                               \
-        return name##_impl GDFAST_STRIP generic_args(std::forward<Args>(args)...);      \
-    }                                                                                   \
-    template <class... Args>                                                            \
-    GDFAST_AVX2 auto name##_avx2(Args&&... args) {                                      \
-        return name##_impl GDFAST_STRIP avx2_args(std::forward<Args>(args)...);         \
-    }                                                                                   \
+    GDFAST_CLONES_UP_TO_AVX2(name, generic_args, avx2_args)                             \
     template <class... Args>                                                            \
     auto name(Args&&... args) {                                                         \
         if (simd_level() == SimdLevel::baseline) return name##_generic(std::forward<Args>(args)...); \
         return name##_avx2(std::forward<Args>(args)...);                                \
     }
 #define GDFAST_MULTIVERSION(name) GDFAST_MULTIVERSION_AS(name, (), (), ())
-#define GDFAST_MULTIVERSION_FMA(name) GDFAST_MULTIVERSION_AS(name, (<false>), (<true>), (<true>))
 #define GDFAST_MULTIVERSION_WIDE(name) GDFAST_MULTIVERSION_AS(name, (<false, 2>), (<true, 4>), (<true, 8>))
 
 // Outcome of a kernel call. Kernels never throw from inside a parallel region:
