@@ -248,17 +248,22 @@ def test_nan_found_on_the_passes_path(scheduler):
         GDRegressor(loss="huber").fit(dX, dy)
 
 
+def _slowly(block, seconds):
+    time.sleep(seconds)
+    return block
+
+
+def slow_blocks(X, y, rows: int, seconds: float):
+    """X and y in blocks of ``rows`` whose X blocks each take ``seconds`` to compute."""
+    dX = da.from_array(X, chunks=(rows, X.shape[1])).map_blocks(_slowly, seconds)
+    return dX, da.from_array(y, chunks=rows)
+
+
 def test_a_worker_lost_mid_fit_gives_the_same_answer(dask_client):
     """A worker killed while the blocks are computed: dask recomputes its
     blocks elsewhere and the fit returns the model of an undisturbed fit."""
     X, y = regression(n=40_000)
-
-    def slow(block):
-        time.sleep(0.3)
-        return block
-
-    dX = da.from_array(X, chunks=(2_000, X.shape[1])).map_blocks(slow)
-    dy = da.from_array(y, chunks=2_000)
+    dX, dy = slow_blocks(X, y, rows=2_000, seconds=0.3)
     reference = gdfast.GDRegressor().fit(X, y)
     pids = list(dask_client.run(os.getpid).values())
     killer = threading.Timer(1.0, lambda: os.kill(pids[0], 9))
@@ -287,13 +292,7 @@ def test_ctrl_c_on_the_client_cancels_the_fit(dask_client):
     """A KeyboardInterrupt while the blocks compute ends the fit at once (the
     model stays unfitted) and the cluster drops the fit's tasks."""
     X, y = regression(n=40_000)
-
-    def slow(block):
-        time.sleep(0.5)
-        return block
-
-    dX = da.from_array(X, chunks=(1_000, X.shape[1])).map_blocks(slow)
-    dy = da.from_array(y, chunks=1_000)
+    dX, dy = slow_blocks(X, y, rows=1_000, seconds=0.5)
     model = GDRegressor(loss="huber")
     timer = threading.Timer(
         1.0, lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
