@@ -198,9 +198,9 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     double last_lr = 0.0;
     index_t last_batch_rows = 0;
     std::vector<T> zeros;  // targets 0, for H d by a pass
-    // One pass: loss sum, batch weight and the gradient `out` (working
-    // coordinates, L2 term included unless AdamW decays instead) at th over
-    // `rows`, for targets `targets`.
+    // One pass (or remote_pass): loss sum, batch weight and the gradient `out`
+    // (working coordinates, L2 term included unless AdamW decays instead) at th
+    // over `rows`, for the targets y (or 0, with zero_targets: H th).
     auto pass_gradient = [&](const double* th, const RowSet& rows, bool zero_targets, double* out,
                              double* loss_sum, double* Sb) -> bool {
         working_to_raw(th, th + kp, mean, scale, p, k, W.data(), b.data());
