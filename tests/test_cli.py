@@ -170,3 +170,13 @@ def test_bench_plot_to_a_missing_directory_fails_at_once_in_one_line(tmp_path):
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert "cannot write the plot" in out.stderr and "no such directory" in out.stderr
     assert "machine:" not in out.stdout  # refused before any benchmark ran, not after
+
+
+def test_bench_only_dask_races_on_local_clusters(tmp_path):
+    pytest.importorskip("dask_ml")
+    pytest.importorskip("distributed")
+    out = run(tmp_path, "bench", "--only", "D3")
+    assert out.returncode == 0, out.stderr
+    assert "D3 gdfast.dask GDRegressor() on 1 and 2 worker processes" in out.stdout
+    assert "1 worker" in out.stdout and "2 workers" in out.stdout
+    assert "W1" not in out.stdout  # only the workload asked for
