@@ -21,6 +21,7 @@ from gdfast._divergence import DivergenceError, DivergenceWarning
 from gdfast._gd import GDRegressor
 from gdfast._plot import plot_loss_curve
 from gdfast._sgd import SGDRegressor
+from gdfast._sgd_classifier import SGDClassifier
 
 __version__ = "0.1.0"
 
@@ -28,6 +29,7 @@ __all__ = [
     "DivergenceError",
     "DivergenceWarning",
     "GDRegressor",
+    "SGDClassifier",
     "SGDRegressor",
     "__version__",
     "kernels",

@@ -183,7 +183,7 @@ class LinearRegressorBase(SparseCoefMixin, RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "loss": [StrOptions(set(_core.CODES["loss"]))],
+        "loss": [StrOptions(set(_core.REGRESSION_LOSSES))],
         "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "fit_intercept": ["boolean"],

@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--loss",
         default="squared_error",
-        choices=list(_core.CODES["loss"]),
+        choices=list(_core.REGRESSION_LOSSES),
     )
     fit.add_argument(
         "--penalty", choices=[p for p in _core.CODES["penalty"] if p != "none"], default=None

@@ -16,6 +16,8 @@ STATUS_DIVERGED: int
 STATUS_INPUT_NONFINITE: int
 CODES: dict[str, dict[str, int]]  # family -> {name: code}, from the C++ enums
 SMOOTH_LOSSES: frozenset[str]
+MARGIN_LOSSES: frozenset[str]
+REGRESSION_LOSSES: dict[str, int]
 
 def openmp_available() -> bool: ...
 def max_threads() -> int: ...

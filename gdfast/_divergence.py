@@ -127,7 +127,10 @@ def raise_on_failure(
         message = divergence_message(name, epoch, objective, threshold, X, advice)
         if status == _core.STATUS_NONFINITE:
             # scikit-learn's words for it, which code may match
-            message = f"Floating-point under-/overflow occurred at epoch #{epoch}. {message}"
+            message = (
+                f"Floating-point under-/overflow occurred at epoch #{epoch}. Scaling input "
+                f"data with StandardScaler or MinMaxScaler might help. {message}"
+            )
         raise DivergenceError(message)
     if status != _core.STATUS_OK:  # pragma: no cover - interrupts re-raise in the binding
         raise RuntimeError(f"descent kernel failed with status {status}")

@@ -243,7 +243,20 @@ def check_loss_grad_args(X, y, coef, intercept, loss, epsilon, sample_weight) ->
     b = check_intercept(intercept, k)
     sw = check_sample_weight(sample_weight, n_rows, X.dtype)
     kind, eps = check_loss(loss, epsilon)
+    if loss in _core.MARGIN_LOSSES:
+        check_margin_labels(y2, loss)
     return LossGradArgs(X, y2, coef2, b, sw, kind, eps, multi)
+
+
+def check_margin_labels(y: np.ndarray, loss: str) -> None:
+    """A ValueError unless every label is +1 or -1 (what the margin losses take)."""
+    bad = (y != 1) & (y != -1)
+    if bad.any():
+        value = y[bad].flat[0].item()
+        raise ValueError(
+            f"loss={loss!r} is a classification loss: its labels must be +1 or -1 "
+            f"(one column per class, one-vs-rest); got {value!r}."
+        )
 
 
 class PredictArgs(NamedTuple):

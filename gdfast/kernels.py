@@ -38,14 +38,24 @@ def loss_grad(
 ) -> tuple[float, np.ndarray, float | np.ndarray]:
     """Summed loss and its gradient for a linear model, in one pass over X.
 
-    With predictions ``p = X @ coef + intercept`` and residuals ``r = p - y``,
-    computes ``sum_i s_i * l(r_i)`` and its gradient with respect to ``coef`` and
+    With predictions ``p = X @ coef + intercept``, computes
+    ``sum_i s_i * l(p_i, y_i)`` and its gradient with respect to ``coef`` and
     ``intercept``, where ``s`` are the sample weights (1 when None) and ``l`` is
+    one of the regression losses of the residual ``r = p - y``
 
     - ``squared_error``: ``r**2 / 2``
     - ``huber``: ``r**2 / 2`` if ``|r| <= epsilon`` else ``epsilon * |r| - epsilon**2 / 2``
     - ``epsilon_insensitive``: ``max(0, |r| - epsilon)``
     - ``squared_epsilon_insensitive``: ``max(0, |r| - epsilon)**2``
+
+    or one of the classification losses of the margin ``z = p * y``, for labels
+    ``y`` of +1 or -1 (several columns: one binary problem per column,
+    one-vs-rest), scikit-learn's SGDClassifier losses
+
+    - ``hinge``: ``max(0, 1 - z)``; ``perceptron``: ``max(0, -z)``
+    - ``squared_hinge``: ``max(0, 1 - z)**2``
+    - ``modified_huber``: ``max(0, 1 - z)**2`` if ``z >= -1`` else ``-4 z``
+    - ``log_loss``: ``log(1 + exp(-z))``
 
     Parameters
     ----------
@@ -53,14 +63,16 @@ def loss_grad(
         float32/float64 arrays in C or Fortran order (and CSR matrices) are
         read in place; other input is converted once (float32 stays float32).
     y : array-like of shape (n_samples,) or (n_samples, n_targets)
-        Targets. For 2-D ``y``, ``coef`` is (n_targets, n_features) and
-        ``intercept`` a scalar or (n_targets,).
+        Targets (labels +1/-1 for a classification loss). For 2-D ``y``,
+        ``coef`` is (n_targets, n_features) and ``intercept`` a scalar or
+        (n_targets,).
     coef : array-like of shape (n_features,) or (n_targets, n_features)
         Coefficients.
     intercept : float or array-like of shape (n_targets,)
         Intercept(s).
     loss : {"squared_error", "huber", "epsilon_insensitive", \
-            "squared_epsilon_insensitive"}, default="squared_error"
+            "squared_epsilon_insensitive", "hinge", "log_loss", "modified_huber", \
+            "squared_hinge", "perceptron"}, default="squared_error"
         The loss ``l``.
     epsilon : float, default=0.1
         Width of the Huber and epsilon-insensitive losses (>= 0).
@@ -82,7 +94,8 @@ def loss_grad(
     Raises
     ------
     ValueError
-        Wrong shapes, NaN/inf in any input, negative weights, unknown loss.
+        Wrong shapes, NaN/inf in any input, negative weights, unknown loss,
+        labels other than +1/-1 for a classification loss.
     TypeError
         Complex, string or non-numeric data.
     FloatingPointError

@@ -30,9 +30,20 @@ __all__ = [*KERNEL_API, "descent", "loss_derivative", "loss_value"]
 Array = np.ndarray
 
 
-def loss_value(r: np.ndarray, loss: str, epsilon: float) -> np.ndarray:
-    """The loss of each residual ``r = p - y``."""
+def _log1pexp(x: np.ndarray) -> np.ndarray:
+    """log(1 + exp(x)) without overflow."""
+    return np.logaddexp(0.0, x)
+
+
+def loss_value(p: np.ndarray, y: np.ndarray, loss: str, epsilon: float) -> np.ndarray:
+    """The loss of each prediction ``p`` for its target ``y``.
+
+    Regression losses are functions of the residual ``r = p - y``; margin losses
+    (classification, labels ``y`` = +1/-1) of the margin ``z = p y``.
+    """
+    r = p - y
     a = np.abs(r)
+    z = p * y
     if loss == "squared_error":
         return 0.5 * r * r
     if loss == "huber":
@@ -41,16 +52,29 @@ def loss_value(r: np.ndarray, loss: str, epsilon: float) -> np.ndarray:
         return np.maximum(0.0, a - epsilon)
     if loss == "squared_epsilon_insensitive":
         return np.maximum(0.0, a - epsilon) ** 2
+    if loss == "hinge":
+        return np.maximum(0.0, 1.0 - z)
+    if loss == "perceptron":
+        return np.maximum(0.0, -z)
+    if loss == "squared_hinge":
+        return np.maximum(0.0, 1.0 - z) ** 2
+    if loss == "modified_huber":
+        return np.where(z >= -1.0, np.maximum(0.0, 1.0 - z) ** 2, -4.0 * z)
+    if loss == "log_loss":  # log(1 + exp(-z)) for y = +1/-1
+        return _log1pexp(-z)
     raise ValueError(f"loss must be one of {sorted(LOSSES)}; got {loss!r}.")
 
 
-def loss_derivative(r: np.ndarray, loss: str, epsilon: float) -> np.ndarray:
-    """The derivative of the loss with respect to the prediction, at ``r = p - y``.
+def loss_derivative(p: np.ndarray, y: np.ndarray, loss: str, epsilon: float) -> np.ndarray:
+    """The derivative of the loss with respect to the prediction ``p``.
 
     At a kink the derivative is scikit-learn's choice: 0 where ``|r| == epsilon``
-    for the epsilon-insensitive losses.
+    for the epsilon-insensitive losses; ``-y`` where the hinge's margin is exactly
+    1 (the perceptron's exactly 0).
     """
+    r = p - y
     a = np.abs(r)
+    z = p * y
     if loss == "squared_error":
         return r
     if loss == "huber":
@@ -59,6 +83,16 @@ def loss_derivative(r: np.ndarray, loss: str, epsilon: float) -> np.ndarray:
         return np.where(a > epsilon, np.sign(r), 0.0)
     if loss == "squared_epsilon_insensitive":
         return np.where(a > epsilon, 2.0 * np.sign(r) * (a - epsilon), 0.0)
+    if loss == "hinge":
+        return np.where(z <= 1.0, -y, 0.0)
+    if loss == "perceptron":
+        return np.where(z <= 0.0, -y, 0.0)
+    if loss == "squared_hinge":
+        return -2.0 * y * np.maximum(0.0, 1.0 - z)
+    if loss == "modified_huber":
+        return np.where(z >= -1.0, -2.0 * y * np.maximum(0.0, 1.0 - z), -4.0 * y)
+    if loss == "log_loss":  # d/dp log(1 + exp(-z)) = -y sigmoid(-z)
+        return -y / (1.0 + np.exp(z))
     raise ValueError(f"loss must be one of {sorted(LOSSES)}; got {loss!r}.")
 
 
@@ -102,13 +136,16 @@ def loss_grad(
         if not np.isfinite(coef).all():  # beyond float32: the kernels then multiply in float64
             coef, dtype = a.coef.T, np.dtype(np.float64)
         p = np.asarray(a.X @ coef) + a.intercept.astype(dtype)  # (n, k)
+        if dtype == np.float32 and not np.isfinite(p).all():
+            # float32 products that overflow: the kernels redo their rows in float64
+            p = np.asarray(a.X.astype(np.float64) @ a.coef.T) + a.intercept
     if not np.isfinite(p).all():
         raise nonfinite_error(a.X, "loss_grad")
     name = _loss_name(a.loss_kind)
-    r = p.astype(np.float64) - a.y
+    p = p.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is raised below
-        values = loss_value(r, name, a.epsilon)
-        d = loss_derivative(r, name, a.epsilon)
+        values = loss_value(p, a.y, name, a.epsilon)
+        d = loss_derivative(p, a.y, name, a.epsilon)
         if a.sample_weight is not None:
             values = values * a.sample_weight[:, None]
             d = d * a.sample_weight[:, None]
@@ -315,13 +352,13 @@ def descent(
         for start in range(0, n, B):
             rows = slice(start, min(n, start + B))
             V, c = theta[: k * p].reshape(k, p), theta[k * p :]
-            resid = Xs[rows] @ V.T + c - Y[rows]
+            pred = Xs[rows] @ V.T + c
             weights = s[rows][:, None]
             S = float(s[rows].sum())
             if S <= 0:
                 continue
-            d = loss_derivative(resid, loss, epsilon) * weights
-            batch_loss = float((loss_value(resid, loss, epsilon) * weights).sum())
+            d = loss_derivative(pred, Y[rows], loss, epsilon) * weights
+            batch_loss = float((loss_value(pred, Y[rows], loss, epsilon) * weights).sum())
             penalty_now = 0.5 * l2 * float(np.sum(V * V)) + l1 * float(np.abs(V).sum())
             grad = np.concatenate([(d.T @ Xs[rows]).ravel(), d.sum(axis=0)]) / S
             if not fit_intercept:

@@ -150,6 +150,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
     double mean_constant_loss_kernel(int kind, double epsilon, const double* y, index_t n,
                                      index_t k, const double* c)
     double loss_curvature(int kind)
+    bint loss_is_margin(int kind)
     void standardize_from_stats(index_t p, cbool center, double* mean, double* var)
     double read_sum_kernel(Element element, const void* x, index_t n, int n_threads)
 

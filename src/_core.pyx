@@ -52,6 +52,12 @@ simd: the instruction-set levels of the hot loops, lowest first)."""
 SMOOTH_LOSSES = frozenset(name for name, code in CODES["loss"].items() if loss_curvature(code) > 0)
 """The losses with a bounded, nonzero curvature (the others take subgradient steps)."""
 
+MARGIN_LOSSES = frozenset(name for name, code in CODES["loss"].items() if loss_is_margin(code))
+"""The classification losses, functions of the margin ``p * y`` of labels +1/-1."""
+
+REGRESSION_LOSSES = {name: code for name, code in CODES["loss"].items() if name not in MARGIN_LOSSES}
+"""name -> code of the regression losses, functions of the residual ``p - y``."""
+
 
 include "_buffers.pxi"
 include "_fields.pxi"

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from gdfast import _core
 
 LOSSES = ["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"]
+MARGIN_LOSSES = ["hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron"]
 LAYOUTS = ["C", "F", "strided", "csr"]
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
 

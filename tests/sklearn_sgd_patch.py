@@ -1,5 +1,5 @@
-"""A pytest plugin: scikit-learn's own SGD tests, with gdfast.SGDRegressor in
-place of scikit-learn's (loaded by test_sklearn_own_tests.py with -p)."""
+"""A pytest plugin: scikit-learn's own SGD tests, with gdfast.SGDRegressor and
+gdfast.SGDClassifier in place of scikit-learn's (loaded by test_sklearn_own_tests.py with -p)."""
 
 
 def pytest_configure(config):
@@ -10,5 +10,6 @@ def pytest_configure(config):
 
     import gdfast
 
-    # test_sgd.py reads linear_model.SGDRegressor when it is imported, after this.
+    # test_sgd.py reads linear_model.SGD* when it is imported, after this.
     sklearn.linear_model.SGDRegressor = gdfast.SGDRegressor
+    sklearn.linear_model.SGDClassifier = gdfast.SGDClassifier

@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import LOSSES, OPTIMIZERS
+from conftest import LOSSES, MARGIN_LOSSES, OPTIMIZERS
 
 from gdfast import GDRegressor, SGDRegressor, _core, reference
 from gdfast._sgd import LEARNING_RATES
@@ -18,23 +18,34 @@ def test_codes_name_every_enum_once():
     assert set(_core.CODES) == {"loss", "penalty", "schedule", "optimizer", "simd"}
     for family, table in _core.CODES.items():
         assert len(set(table.values())) == len(table), family
-    assert list(_core.CODES["loss"]) == LOSSES
+    assert list(_core.CODES["loss"]) == LOSSES + MARGIN_LOSSES
+    assert list(_core.REGRESSION_LOSSES) == LOSSES
+    assert _core.MARGIN_LOSSES == set(MARGIN_LOSSES)
     assert list(_core.CODES["optimizer"]) == OPTIMIZERS
     assert set(_core.CODES["penalty"]) == {"none", "l1", "l2", "elasticnet"}
     assert set(LEARNING_RATES) <= set(_core.CODES["schedule"])
 
 
 def test_every_loss_has_a_reference_and_a_curvature():
-    r = np.linspace(-3, 3, 13)
+    p = np.linspace(-3, 3, 13)
+    y = np.where(np.arange(13) % 2 == 0, 1.0, -1.0)
     for loss in _core.CODES["loss"]:
-        assert reference.loss_value(r, loss, 0.5).shape == r.shape
-    assert _core.SMOOTH_LOSSES == {"squared_error", "huber", "squared_epsilon_insensitive"}
+        assert reference.loss_value(p, y, loss, 0.5).shape == p.shape
+        assert reference.loss_derivative(p, y, loss, 0.5).shape == p.shape
+    assert _core.SMOOTH_LOSSES == {
+        "squared_error",
+        "huber",
+        "squared_epsilon_insensitive",
+        "log_loss",
+        "modified_huber",
+        "squared_hinge",
+    }
 
 
 def test_estimators_accept_exactly_the_engine_codes():
     constraints = GDRegressor._parameter_constraints
     assert constraints["optimizer"][0].options == set(_core.CODES["optimizer"])
-    assert SGDRegressor._parameter_constraints["loss"][0].options == set(_core.CODES["loss"])
+    assert SGDRegressor._parameter_constraints["loss"][0].options == set(_core.REGRESSION_LOSSES)
 
 
 def test_fields_round_trip_and_refuse_what_they_cannot_hold():

@@ -243,6 +243,9 @@ inline double mean_constant_loss_kernel(int kind, double epsilon, const double* 
 // sup l'' of a loss (0: not smooth).
 inline double loss_curvature(int kind) { return make_loss(kind, 0.0).max_curvature(); }
 
+// Whether a loss is a margin (classification) loss, of labels +1/-1.
+inline bool loss_is_margin(int kind) { return is_margin_loss(static_cast<LossKind>(kind)); }
+
 inline double read_sum_kernel(Element element, const void* x, index_t n, int n_threads) {
     if (element == Element::float32) return stream_sum(static_cast<const float*>(x), n, n_threads);
     return stream_sum(static_cast<const double*>(x), n, n_threads);

@@ -182,7 +182,8 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     }
     const double base = P.auto_lr ? S.base_lr : schedule.eta0;
     if (!gram) C.clear();
-    const ValidationSet<T> held_out(std::vector<index_t>(val_rows, val_rows + n_val), y, k, sample_weight);
+    const ValidationSet<T> held_out(std::vector<index_t>(val_rows, val_rows + n_val), y, k, sample_weight,
+                                    P.stop.score_accuracy);
 
     const double l2 = P.penalty.l2_strength();
     const double l1 = P.penalty.l1_strength();

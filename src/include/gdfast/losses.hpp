@@ -1,5 +1,7 @@
-// Regression losses of the residual r = p - y, their derivative with respect to
-// the prediction p, and their largest curvature (used to bound step sizes).
+// The losses of a prediction p for a target y: the regression losses of the
+// residual r = p - y and the margin losses of z = p y (labels y = +1/-1), their
+// derivative with respect to p, and their largest curvature (used to bound step
+// sizes).
 #pragma once
 
 #include <cmath>
@@ -9,30 +11,43 @@
 
 namespace gdfast {
 
-#define GDFAST_LOSSES(X) X(squared_error, 0) X(huber, 1) X(epsilon_insensitive, 2) X(squared_epsilon_insensitive, 3)
+#define GDFAST_REGRESSION_LOSSES(X) \
+    X(squared_error, 0) X(huber, 1) X(epsilon_insensitive, 2) X(squared_epsilon_insensitive, 3)
+#define GDFAST_MARGIN_LOSSES(X) X(hinge, 4) X(log_loss, 5) X(modified_huber, 6) X(squared_hinge, 7) X(perceptron, 8)
+#define GDFAST_LOSSES(X) GDFAST_REGRESSION_LOSSES(X) GDFAST_MARGIN_LOSSES(X)
 
 GDFAST_NAMED_ENUM(LossKind, loss_names, GDFAST_LOSSES)
 
-// Each loss is written here once: l(r) and l'(r) for the residual r = p - y
-// (eps: the width of huber and the insensitive losses; at a kink the derivative
-// takes scikit-learn's choice, 0 where |r| == eps), and the largest curvature
-// sup l'' (0 for a loss that is not smooth), which bounds stable step sizes.
+// Each loss is written here once: l(p, y) and dl/dp (eps: the width of huber and
+// the insensitive losses; at a kink the derivative takes scikit-learn's choice,
+// 0 where |r| == eps), and the largest curvature sup d2l/dp2 (0 for a loss that
+// is not smooth), which bounds stable step sizes. The margin losses are
+// scikit-learn's SGDClassifier losses, written as its code evaluates them so
+// that the iterates agree to the bit.
 template <LossKind K>
 struct LossRule;
 
+// A regression loss: a function of the residual r = p - y alone.
+template <class Rule>
+struct ResidualLoss {
+    static GDFAST_INLINE double eval(double p, double y, double eps, double* d) {
+        return Rule::of_residual(p - y, eps, d);
+    }
+};
+
 template <>
-struct LossRule<LossKind::squared_error> {  // r^2 / 2
+struct LossRule<LossKind::squared_error> : ResidualLoss<LossRule<LossKind::squared_error>> {  // r^2 / 2
     static constexpr double curvature = 1.0;
-    static GDFAST_INLINE double eval(double r, double, double* d) {
+    static GDFAST_INLINE double of_residual(double r, double, double* d) {
         *d = r;
         return 0.5 * r * r;
     }
 };
 
 template <>
-struct LossRule<LossKind::huber> {  // r^2 / 2 if |r| <= eps, else eps |r| - eps^2 / 2
+struct LossRule<LossKind::huber> : ResidualLoss<LossRule<LossKind::huber>> {  // r^2 / 2 if |r| <= eps, else eps |r| - eps^2 / 2
     static constexpr double curvature = 1.0;
-    static GDFAST_INLINE double eval(double r, double eps, double* d) {
+    static GDFAST_INLINE double of_residual(double r, double eps, double* d) {
         const double a = std::fabs(r);
         const bool inside = a <= eps;
         *d = inside ? r : (r > 0 ? eps : -eps);
@@ -41,9 +56,9 @@ struct LossRule<LossKind::huber> {  // r^2 / 2 if |r| <= eps, else eps |r| - eps
 };
 
 template <>
-struct LossRule<LossKind::epsilon_insensitive> {  // max(0, |r| - eps)
+struct LossRule<LossKind::epsilon_insensitive> : ResidualLoss<LossRule<LossKind::epsilon_insensitive>> {  // max(0, |r| - eps)
     static constexpr double curvature = 0.0;
-    static GDFAST_INLINE double eval(double r, double eps, double* d) {
+    static GDFAST_INLINE double of_residual(double r, double eps, double* d) {
         const double a = std::fabs(r);
         const bool inside = a <= eps;
         *d = inside ? 0.0 : (r > 0 ? 1.0 : -1.0);
@@ -52,15 +67,94 @@ struct LossRule<LossKind::epsilon_insensitive> {  // max(0, |r| - eps)
 };
 
 template <>
-struct LossRule<LossKind::squared_epsilon_insensitive> {  // max(0, |r| - eps)^2
+struct LossRule<LossKind::squared_epsilon_insensitive> : ResidualLoss<LossRule<LossKind::squared_epsilon_insensitive>> {  // max(0, |r| - eps)^2
     static constexpr double curvature = 2.0;
-    static GDFAST_INLINE double eval(double r, double eps, double* d) {
+    static GDFAST_INLINE double of_residual(double r, double eps, double* d) {
         const double a = std::fabs(r);
         const bool inside = a <= eps;
         *d = inside ? 0.0 : (r > 0 ? 2.0 * (a - eps) : -2.0 * (a - eps));
         return inside ? 0.0 : (a - eps) * (a - eps);
     }
 };
+
+// max(0, threshold - z): hinge at 1, the perceptron's criterion at 0.
+template <int Threshold>
+struct HingeLoss {
+    static constexpr double curvature = 0.0;
+    static GDFAST_INLINE double eval(double p, double y, double, double* d) {
+        const double z = p * y;
+        const bool active = z <= Threshold;
+        *d = active ? -y : 0.0;
+        return active ? Threshold - z : 0.0;
+    }
+};
+
+template <>
+struct LossRule<LossKind::hinge> : HingeLoss<1> {};
+
+template <>
+struct LossRule<LossKind::perceptron> : HingeLoss<0> {};
+
+template <>
+struct LossRule<LossKind::squared_hinge> {  // max(0, 1 - z)^2
+    static constexpr double curvature = 2.0;
+    static GDFAST_INLINE double eval(double p, double y, double, double* d) {
+        const double z = 1.0 - p * y;
+        const bool active = z > 0;
+        *d = active ? -2.0 * y * z : 0.0;
+        return active ? z * z : 0.0;
+    }
+};
+
+template <>
+struct LossRule<LossKind::modified_huber> {  // 0 (z >= 1), (1 - z)^2 (z >= -1), -4 z
+    static constexpr double curvature = 2.0;
+    static GDFAST_INLINE double eval(double p, double y, double, double* d) {
+        const double z = p * y;
+        if (z >= 1.0) {
+            *d = 0.0;
+            return 0.0;
+        }
+        if (z >= -1.0) {
+            *d = 2.0 * (1.0 - z) * -y;
+            return (1.0 - z) * (1.0 - z);
+        }
+        *d = -4.0 * y;
+        return -4.0 * z;
+    }
+};
+
+// log(1 + exp(p)) - t p with t = 1 for y > 0 and 0 otherwise: the logistic loss
+// of the label y = +1/-1 (scikit-learn's half binomial loss of the 0/1 label),
+// with its cut-offs, so that no exp overflows.
+template <>
+struct LossRule<LossKind::log_loss> {
+    static constexpr double curvature = 0.25;
+    static GDFAST_INLINE double log1pexp(double x) {
+        if (x <= -37) return std::exp(x);
+        if (x <= -2) return std::log1p(std::exp(x));
+        if (x <= 18) return std::log(1. + std::exp(x));
+        if (x <= 33.3) return x + std::exp(-x);
+        return x;
+    }
+    static GDFAST_INLINE double eval(double p, double y, double, double* d) {
+        const double t = y > 0.0 ? 1.0 : 0.0;
+        if (p > -37) {
+            const double e = std::exp(-p);
+            *d = ((1 - t) - t * e) / (1 + e);
+        } else {
+            *d = std::exp(p) - t;
+        }
+        return log1pexp(p) - t * p;
+    }
+};
+
+// Whether `kind` is a margin loss (labels +1/-1) rather than a regression loss.
+inline bool is_margin_loss(LossKind kind) {
+#define GDFAST_MARGIN_CASE(name, code) kind == LossKind::name ||
+    return GDFAST_MARGIN_LOSSES(GDFAST_MARGIN_CASE) false;
+#undef GDFAST_MARGIN_CASE
+}
 
 // The one dispatch from a run-time loss to compile-time code: f(K) with K an
 // std::integral_constant<LossKind, ...>. Hot loops dispatch once per block.
@@ -92,7 +186,7 @@ struct Loss {
     template <LossKind K>
     GDFAST_INLINE double evaluate(double p, double y, double* derivative) const {
         double d;
-        const double v = LossRule<K>::eval(p - y, epsilon, &d);
+        const double v = LossRule<K>::eval(p, y, epsilon, &d);
         if (d > derivative_clip) d = derivative_clip;
         if (d < -derivative_clip) d = -derivative_clip;
         *derivative = d;
@@ -129,7 +223,7 @@ inline double mean_constant_loss(const Loss& loss, const double* y, index_t n, i
             GDFAST_SIMD_REDUCTION(part)
             for (index_t i = 0; i < n; ++i) {
                 double unused;
-                part += LossRule<decltype(K)::value>::eval(c[t] - y[i * k + t], loss.epsilon, &unused);
+                part += LossRule<decltype(K)::value>::eval(c[t], y[i * k + t], loss.epsilon, &unused);
             }
             sum += part;
         }

@@ -83,6 +83,9 @@ struct StopRule {
     bool gradient_rule = false;
     int n_iter_no_change = 5;
     bool early_stopping = false;
+    // The held-out score: accuracy of the sign on labels +1/-1 (a classifier's
+    // binary problem) rather than R^2.
+    bool score_accuracy = false;
     // An objective above the threshold marks a blow-up; it is fatal when even the
     // smallest step the schedule reaches within `divergence_horizon` epochs is
     // hopeless for the data (see hopeless_step). The final model is judged by the caller.
@@ -99,6 +102,7 @@ struct StopRule {
         f("max_iter", s.max_iter), f("tol", s.tol), f("tol_relative", s.relative);
         f("ties_progress", s.ties_progress), f("gradient_rule", s.gradient_rule);
         f("n_iter_no_change", s.n_iter_no_change), f("early_stopping", s.early_stopping);
+        f("score_accuracy", s.score_accuracy);
         f("divergence_threshold", s.divergence_threshold), f("divergence_horizon", s.divergence_horizon);
         f("judge_at_end", s.judge_at_end), f("verbose", s.verbose);
     }
@@ -111,13 +115,15 @@ inline bool hopeless_step(double smallest_future_step, double curvature) {
     return smallest_future_step * curvature > 20.0;
 }
 
-// The held-out rows of early stopping and their weighted R^2, averaged over
-// targets (scikit-learn's r2_score(multioutput="uniform_average")).
+// The held-out rows of early stopping and their score, averaged over targets:
+// the weighted R^2 (scikit-learn's r2_score(multioutput="uniform_average")), or
+// for a margin loss the weighted accuracy of sign(p) on labels +1/-1 (a
+// classifier's score; p > 0 predicts +1).
 template <class T>
 class ValidationSet {
    public:
-    ValidationSet(std::vector<index_t> rows, const T* y, index_t k, const T* sample_weight)
-        : rows_(std::move(rows)), y_(y), k_(k), sample_weight_(sample_weight),
+    ValidationSet(std::vector<index_t> rows, const T* y, index_t k, const T* sample_weight, bool accuracy)
+        : rows_(std::move(rows)), y_(y), k_(k), sample_weight_(sample_weight), accuracy_(accuracy),
           ss_total_(static_cast<std::size_t>(k), 0.0) {
         for (index_t t = 0; t < k; ++t) {
             double sw = 0.0, swy = 0.0;
@@ -136,11 +142,24 @@ class ValidationSet {
     bool empty() const { return rows_.empty(); }
     const std::vector<index_t>& rows() const { return rows_; }
 
-    // R^2 of p = scale * (x . W_t) + b_t (scale: SGD's weight scale, else 1).
+    // The score of p = scale * (x . W_t) + b_t (scale: SGD's weight scale, else 1).
     template <class Matrix>
     double score(const Matrix& X, const double* W, double scale, const double* b) const {
         const index_t p = X.n_cols;
         double total = 0.0;
+        if (accuracy_) {
+            double sw = 0.0;
+            for (index_t i : rows_) sw += weight(i);
+            for (index_t t = 0; t < k_; ++t) {
+                double right = 0.0;
+                for (index_t i : rows_) {
+                    const bool positive = scale * row_of(X, i).dot(W + t * p) + b[t] > 0.0;
+                    if (positive == (target(i, t) > 0.0)) right += weight(i);
+                }
+                total += sw > 0.0 ? right / sw : 0.0;
+            }
+            return total / static_cast<double>(k_);
+        }
         for (index_t t = 0; t < k_; ++t) {
             double ss_res = 0.0;
             for (index_t i : rows_) {
@@ -161,6 +180,7 @@ class ValidationSet {
     const T* y_;
     index_t k_;
     const T* sample_weight_;
+    bool accuracy_;
     std::vector<double> ss_total_;
 };
 

@@ -201,6 +201,7 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
     const Schedule& schedule = P.schedule;
     const bool pa = schedule.passive_aggressive();
     const bool pa1 = schedule.kind == ScheduleKind::pa1;
+    const bool margin = is_margin_loss(loss.kind);
     const double alpha = P.penalty.alpha;
     const double l1_ratio = P.penalty.l1_share();
     const bool l2_shrink = P.penalty.has_l2();
@@ -247,7 +248,8 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
             // Clipped, as in scikit-learn, to keep one outlier from blowing up w.
             update = -run.eta * std::clamp(dloss, -1e12, 1e12);
         }
-        if (pa && yi - p < 0.0) update = -update;
+        // Passive-aggressive: toward the label (classification) or the target.
+        if (pa && (margin ? yi < 0.0 : yi - p < 0.0)) update = -update;
         if (sample_weight) update *= static_cast<double>(sample_weight[i]);
 
         if (l2_shrink) W.scale(std::max(0.0, 1.0 - (1.0 - l1_ratio) * run.eta * alpha));
@@ -300,7 +302,7 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
         for (index_t i = 0; i < n; ++i)
             if (validation[i]) validation_rows.push_back(i);
     const index_t n_train = n - static_cast<index_t>(validation_rows.size());
-    const ValidationSet<T> held_out(std::move(validation_rows), y, 1, sample_weight);
+    const ValidationSet<T> held_out(std::move(validation_rows), y, 1, sample_weight, P.stop.score_accuracy);
     double mean_row_sq_norm = -1.0;  // computed on the first blow-up
     std::vector<double> q;
     if (P.penalty.has_l1()) q.assign(static_cast<std::size_t>(n_features), 0.0);

@@ -1,0 +1,122 @@
+"""The classification (margin) losses: the kernels against the reference, finite
+differences and scikit-learn's own loss functions, value by value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import LAYOUTS, MARGIN_LOSSES, make_layout
+from sklearn._loss.loss import HalfBinomialLoss
+from sklearn.linear_model._sgd_fast import Hinge, ModifiedHuber, SquaredHinge
+
+from gdfast import kernels, reference
+
+RTOL = {np.float64: 1e-10, np.float32: 2e-5}
+
+
+def classification_data(n=2000, p=8, k=None, dtype=np.float64, seed=0, sparsity=0.0):
+    """Features, labels +1/-1 (n,) or (n, k) from a noisy linear rule, and coefficients
+    near (not at) the rule, so that every branch of every loss is visited."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    if sparsity:
+        X[rng.random((n, p)) < sparsity] = 0.0
+    coef = rng.standard_normal((p,) if k is None else (k, p))
+    margin = X @ coef.T + 0.3 * rng.standard_normal((n,) if k is None else (n, k))
+    y = np.where(margin > 0, 1.0, -1.0)
+    w = 1.5 * coef + 0.4 * rng.standard_normal(coef.shape)
+    return X.astype(dtype), y.astype(dtype), w
+
+
+def pointwise(loss: str, p: float, y: float) -> tuple[float, float]:
+    """l(p, y) and dl/dp from the kernels: one row x = [1], coef p, intercept 0."""
+    value, _, d = kernels.loss_grad(np.ones((1, 1)), np.array([y]), np.array([p]), 0.0, loss=loss)
+    return value, d
+
+
+def sklearn_pointwise(loss: str, p: float, y: float) -> tuple[float, float]:
+    """scikit-learn's SGDClassifier loss objects at one point (log_loss: its half
+    binomial loss of the 0/1 label)."""
+    if loss == "log_loss":
+        binomial = HalfBinomialLoss()
+        t = np.array([1.0 if y > 0 else 0.0])
+        raw = np.array([p])
+        return (
+            float(binomial.loss(y_true=t, raw_prediction=raw)[0]),
+            float(binomial.gradient(y_true=t, raw_prediction=raw)[0]),
+        )
+    rule = {
+        "hinge": Hinge(1.0),
+        "perceptron": Hinge(0.0),
+        "squared_hinge": SquaredHinge(1.0),
+        "modified_huber": ModifiedHuber(),
+    }[loss]
+    return rule.py_loss(p, y), rule.py_dloss(p, y)
+
+
+# The kinks and cut-offs of every loss, and points beside them.
+POINTS = sorted(
+    {v * s for v in (0.0, 0.25, 1.0, 2.0, 18.0, 33.3, 37.0, 40.0, 700.0, 750.0) for s in (1, -1)}
+    | {np.nextafter(v, -np.inf) for v in (1.0, -1.0, -2.0, 18.0, -37.0)}
+    | {np.nextafter(v, np.inf) for v in (1.0, -1.0, -2.0, 18.0, -37.0)}
+)
+
+
+@pytest.mark.parametrize("loss", MARGIN_LOSSES)
+@pytest.mark.parametrize("y", [1.0, -1.0])
+def test_each_loss_is_bitwise_scikit_learns(loss, y):
+    for p in POINTS:
+        assert pointwise(loss, p, y) == sklearn_pointwise(loss, p, y), (loss, p, y)
+
+
+@pytest.mark.parametrize("loss", MARGIN_LOSSES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("k", [None, 3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_loss_grad_matches_reference(loss, dtype, layout, k, weighted, simd):
+    X, y, w = classification_data(k=k, dtype=dtype, sparsity=0.5 if layout == "csr" else 0)
+    rng = np.random.default_rng(1)
+    sw = rng.uniform(0, 3, size=len(y)).astype(dtype) if weighted else None
+    b = 0.2 if k is None else np.array([0.2, -0.1, 0.4])
+    got = kernels.loss_grad(make_layout(X, layout), y, w, b, loss=loss, sample_weight=sw, n_jobs=2)
+    want = reference.loss_grad(X.astype(np.float64), y, w, b, loss=loss, sample_weight=sw)
+    scale = float(np.abs(X).sum() * 10)
+    rtol = RTOL[dtype]
+    assert got[0] == pytest.approx(want[0], rel=rtol, abs=rtol * scale)
+    np.testing.assert_allclose(got[1], want[1], rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(got[2], want[2], rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("loss", ["log_loss", "modified_huber", "squared_hinge"])
+def test_gradient_matches_finite_differences(loss):
+    X, y, w = classification_data(n=400, p=5, seed=5)
+    _, grad, grad_b = kernels.loss_grad(X, y, w, 0.3, loss=loss)
+    h = 1e-6
+    for j in range(5):
+        e = np.zeros(5)
+        e[j] = h
+        up = kernels.loss_grad(X, y, w + e, 0.3, loss=loss)[0]
+        down = kernels.loss_grad(X, y, w - e, 0.3, loss=loss)[0]
+        assert (up - down) / (2 * h) == pytest.approx(grad[j], rel=1e-5, abs=1e-4)
+    up = kernels.loss_grad(X, y, w, 0.3 + h, loss=loss)[0]
+    down = kernels.loss_grad(X, y, w, 0.3 - h, loss=loss)[0]
+    assert (up - down) / (2 * h) == pytest.approx(grad_b, rel=1e-5, abs=1e-4)
+
+
+@pytest.mark.parametrize("loss", MARGIN_LOSSES)
+def test_bitwise_identical_for_any_n_jobs(loss):
+    X, y, w = classification_data(n=20_000, p=12, seed=3)
+    results = [kernels.loss_grad(X, y, w, 0.1, loss=loss, n_jobs=j) for j in (1, 2, 3)]
+    for r in results[1:]:
+        assert r[0] == results[0][0] and r[2] == results[0][2]
+        assert np.array_equal(r[1], results[0][1])
+
+
+@pytest.mark.parametrize("module", [kernels, reference])
+@pytest.mark.parametrize("labels", [[0.0, 1.0], [1.0, 2.0], [-1.0, 0.5]])
+def test_labels_other_than_plus_minus_one_are_refused(module, labels):
+    X = np.ones((4, 2))
+    y = np.array(labels * 2)
+    with pytest.raises(ValueError, match="labels must be \\+1 or -1"):
+        module.loss_grad(X, y, np.zeros(2), 0.0, loss="hinge")
