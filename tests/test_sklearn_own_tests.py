@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import sklearn
 
-
 # Two cases left out. test_validation_mask_correctly_subsets replaces
 # scikit-learn's private validation callback with a mock and reads what was
 # passed to it; gdfast scores the held-out rows in C++ and has no such callback.
