@@ -263,6 +263,9 @@ def workloads(quick: bool = False) -> list[Workload]:
         )
     )
     out.extend(sparse_workloads(quick))
+    from gdfast._bench_classify import classifier_workloads
+
+    out.extend(classifier_workloads(quick))
     return out
 
 

@@ -1,10 +1,18 @@
-"""Class labels of the classifiers: what a fit accepts as y, and the classes of a call."""
+"""What the classifiers share: the labels a fit accepts, the classes of a call,
+and predictions from the scores of a linear model."""
 
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from gdfast._base import linear_predict
+
+# The losses whose scores are probabilities (scikit-learn's rule).
+PROBABILISTIC_LOSSES = ("log_loss", "modified_huber")
 
 
 def check_classification_targets_of(estimator, y) -> np.ndarray:
@@ -49,3 +57,97 @@ def classes_of_call(estimator, classes, y: np.ndarray, first_call: bool) -> np.n
             f"{out.tolist()!r}: pass every class to the first partial_fit call (classes=...)."
         )
     return out
+
+
+class LinearClassifierPredictions(ClassifierMixin):
+    """``decision_function``, ``predict``, ``predict_proba``, ``predict_log_proba``
+    and ``score`` (accuracy) of a fitted linear classifier (``coef_``,
+    ``intercept_``, ``classes_``, ``loss``), as scikit-learn computes them."""
+
+    def decision_function(self, X):
+        """Signed distance of each sample to each class's hyperplane.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The scores (one column for two classes: of ``classes_[1]``).
+        """
+        check_is_fitted(self)
+        scores = linear_predict(self, X, self.n_jobs)
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """The class of each sample.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        scores = self.decision_function(X)
+        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return np.take(self.classes_, index, axis=0)
+
+    def _check_proba(self) -> bool:
+        if self.loss not in PROBABILISTIC_LOSSES:
+            raise AttributeError(f"probability estimates are not available for loss={self.loss!r}")
+        return True
+
+    @available_if(_check_proba)
+    def predict_proba(self, X):
+        """Class probabilities (``log_loss`` and ``modified_huber`` only).
+
+        ``log_loss``: the logistic function of each score; more than two classes
+        are normalized one-vs-rest scores. ``modified_huber``:
+        ``(clip(score, -1, 1) + 1) / 2``, normalized likewise (uniform where
+        every class has 0).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Probabilities, columns in the order of ``classes_``.
+        """
+        scores = self.decision_function(X)
+        if self.loss == "log_loss":
+            prob = 1.0 / (1.0 + np.exp(-np.clip(scores, -745.0, 745.0)))
+        else:
+            prob = (np.clip(scores, -1.0, 1.0) + 1.0) / 2.0
+        if prob.ndim == 1:
+            return np.column_stack([1.0 - prob, prob])
+        total = prob.sum(axis=1, keepdims=True)
+        zero = total[:, 0] == 0
+        prob[zero] = 1.0
+        total[zero] = prob.shape[1]
+        return prob / total
+
+    @available_if(_check_proba)
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Log-probabilities (``-inf`` where ``modified_huber`` gives 0).
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))

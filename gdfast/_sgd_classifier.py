@@ -9,25 +9,27 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import check_random_state, compute_class_weight
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from gdfast import _core
 from gdfast._base import (
     MAX_SEED,
     LinearRegressorBase,
     SparseCoefMixin,
-    linear_predict,
     refuse_zero_features,
     unfitted_on_failure,
 )
 from gdfast._config import resolve_n_jobs
 from gdfast._divergence import divergence_threshold
-from gdfast._labels import check_classification_targets_of, classes_of_call
+from gdfast._labels import (
+    LinearClassifierPredictions,
+    check_classification_targets_of,
+    classes_of_call,
+)
 from gdfast._sgd_engine import DEFAULT_EPSILON, LEARNING_RATES, SGDEngine, Start
 from gdfast._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
 from gdfast._validation import kernel_ready
@@ -44,10 +46,9 @@ LOSS_ARGS = {
     "epsilon_insensitive": (DEFAULT_EPSILON,),
     "squared_epsilon_insensitive": (DEFAULT_EPSILON,),
 }
-PROBABILISTIC_LOSSES = ("log_loss", "modified_huber")
 
 
-class SGDClassifier(SGDEngine, SparseCoefMixin, ClassifierMixin, BaseEstimator):
+class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, BaseEstimator):
     """Linear classifiers (SVM, logistic regression, ...) by SGD, compiled.
 
     A drop-in replacement for :class:`sklearn.linear_model.SGDClassifier`: the
@@ -484,96 +485,6 @@ class SGDClassifier(SGDEngine, SparseCoefMixin, ClassifierMixin, BaseEstimator):
             if self.average <= self.t_ - 1.0:
                 coef, intercept = self._average_coef, self._average_intercept
         self.coef_, self.intercept_ = coef, intercept
-
-    # ------------------------------------------------------------ prediction
-
-    def decision_function(self, X):
-        """Signed distance of each sample to each class's hyperplane.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_classes)
-            The scores (one column for two classes: of ``classes_[1]``).
-        """
-        check_is_fitted(self)
-        scores = linear_predict(self, X, self.n_jobs)
-        return scores[:, 0] if scores.shape[1] == 1 else scores
-
-    def predict(self, X):
-        """The class of each sample.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            Labels from ``classes_``.
-        """
-        scores = self.decision_function(X)
-        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
-        return np.take(self.classes_, index, axis=0)
-
-    def _check_proba(self) -> bool:
-        if self.loss not in PROBABILISTIC_LOSSES:
-            raise AttributeError(f"probability estimates are not available for loss={self.loss!r}")
-        return True
-
-    @available_if(_check_proba)
-    def predict_proba(self, X):
-        """Class probabilities (``log_loss`` and ``modified_huber`` only).
-
-        ``log_loss``: the logistic function of each score; more than two classes
-        are normalized one-vs-rest scores. ``modified_huber``:
-        ``(clip(score, -1, 1) + 1) / 2``, normalized likewise (uniform where
-        every class has 0).
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-            Probabilities, columns in the order of ``classes_``.
-        """
-        scores = self.decision_function(X)
-        if self.loss == "log_loss":
-            prob = 1.0 / (1.0 + np.exp(-np.clip(scores, -745.0, 745.0)))
-        else:
-            prob = (np.clip(scores, -1.0, 1.0) + 1.0) / 2.0
-        if prob.ndim == 1:
-            return np.column_stack([1.0 - prob, prob])
-        total = prob.sum(axis=1, keepdims=True)
-        zero = total[:, 0] == 0
-        prob[zero] = 1.0
-        total[zero] = prob.shape[1]
-        return prob / total
-
-    @available_if(_check_proba)
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-            Log-probabilities (``-inf`` where ``modified_huber`` gives 0).
-        """
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

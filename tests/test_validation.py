@@ -61,7 +61,9 @@ def test_bad_sample_weight_intercept_loss(impl, data):
     with pytest.raises(ValueError, match="intercept contains NaN"):
         impl.loss_grad(X, y, w, np.nan)
     with pytest.raises(ValueError, match="loss must be one of"):
-        impl.loss_grad(X, y, w, 0.0, loss="hinge")
+        impl.loss_grad(X, y, w, 0.0, loss="cross_entropy")
+    with pytest.raises(ValueError, match="labels must be \\+1 or -1"):
+        impl.loss_grad(X, y, w, 0.0, loss="hinge")  # continuous y for a margin loss
     with pytest.raises(ValueError, match="epsilon must be finite and >= 0"):
         impl.loss_grad(X, y, w, 0.0, epsilon=-1.0)
     with pytest.raises(TypeError, match="epsilon must be a real number"):
