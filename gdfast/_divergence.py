@@ -57,6 +57,26 @@ def divergence_threshold(y: np.ndarray, loss: str, epsilon: float, sample_weight
     return threshold_of(reference)
 
 
+def label_divergence_threshold(
+    y: np.ndarray, loss: str, epsilon: float, sample_weight=None
+) -> float:
+    """:func:`divergence_threshold` of labels +1/-1 (a classifier's binary
+    problem), from the share of each label: O(n) to count, not a loss per row."""
+    if y.size == 0:
+        return float("inf")
+    positive = float(np.mean(y > 0))
+    mean = float(np.average(y, weights=sample_weight))
+    code = _core.CODES["loss"][loss]
+
+    def mean_loss(c: float) -> float:
+        at = np.array([c])
+        up = _core.mean_constant_loss(np.ones((1, 1)), at, code, float(epsilon))
+        down = _core.mean_constant_loss(-np.ones((1, 1)), at, code, float(epsilon))
+        return positive * up + (1.0 - positive) * down
+
+    return threshold_of(max(mean_loss(0.0), mean_loss(mean)))
+
+
 def threshold_of(reference: float) -> float:
     """The divergence threshold for a mean loss of a constant prediction of
     ``reference``: infinite when that is 0 or not finite."""

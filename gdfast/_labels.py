@@ -15,30 +15,47 @@ from gdfast._base import linear_predict
 PROBABILISTIC_LOSSES = ("log_loss", "modified_huber")
 
 
-def check_classification_targets_of(estimator, y) -> np.ndarray:
-    """``y`` as a 1-D array of class labels, or scikit-learn's errors: for a
-    continuous or multi-output target, NaN, or a length that is not one label
-    per sample (checked against X later). Numbers, strings, booleans and pandas
-    categoricals are labels; a column vector is raveled with a warning."""
+def check_classification_targets_of(estimator, y) -> tuple[np.ndarray, np.ndarray]:
+    """``y`` as a 1-D array of class labels and its sorted distinct labels, or
+    scikit-learn's errors: for a continuous or multi-output target, NaN, or a
+    missing label. Numbers, strings, booleans and pandas categoricals are labels;
+    a column vector is raveled with a warning. y is read once more, by np.unique."""
     if y is None:
         raise ValueError(
             f"{type(estimator).__name__} requires y to be passed, but the target y is None."
         )
     y = column_or_1d(y, warn=True)
-    if y.dtype.kind == "f" and np.isnan(y).any():
+    kind = y.dtype.kind
+    if kind == "f" and np.isnan(y).any():
         raise ValueError("Input y contains NaN.")
-    if y.dtype.kind == "O":
+    if kind not in "biuf":
+        # strings, objects, mixed types: scikit-learn's own (slower) checks
         missing = [v for v in y if v is None or (isinstance(v, float) and np.isnan(v))]
         if missing:
             raise ValueError(f"Input y contains a missing label ({missing[0]!r}).")
-    check_classification_targets(y)
-    return y
+        check_classification_targets(y)
+    labels = _distinct(y)
+    if kind == "f" and (not np.isfinite(labels).all() or np.any(labels != np.round(labels))):
+        raise ValueError(
+            "Unknown label type: continuous. Maybe you are trying to fit a classifier, which "
+            "expects discrete classes on a regression target with continuous values."
+        )
+    return y, labels
 
 
-def classes_of_call(estimator, classes, y: np.ndarray, first_call: bool) -> np.ndarray:
+def _distinct(y: np.ndarray) -> np.ndarray:
+    """np.unique(y); small non-negative integer labels by one counting pass."""
+    if y.dtype.kind in "iu" and y.size:
+        low, high = y.min(), y.max()
+        if low >= 0 and high < 1 << 16:
+            return np.flatnonzero(np.bincount(y, minlength=int(high) + 1)).astype(y.dtype)
+    return np.unique(y)
+
+
+def classes_of_call(estimator, classes, labels: np.ndarray, first_call: bool) -> np.ndarray:
     """The classes of this fit: ``classes`` on a first call (required), the
     fitted ``classes_`` afterwards (``classes``, when given, must equal them).
-    Every label of ``y`` must be one of them."""
+    Every label of y (``labels``, distinct) must be one of them."""
     if first_call:
         if classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
@@ -50,7 +67,7 @@ def classes_of_call(estimator, classes, y: np.ndarray, first_call: bool) -> np.n
                 f"`classes={classes!r}` is not the same as on last call to partial_fit, "
                 f"was: {out!r}"
             )
-    unseen = np.setdiff1d(unique_labels(y), out)
+    unseen = np.setdiff1d(labels, out)
     if unseen.size:
         raise ValueError(
             f"y contains labels {unseen.tolist()!r} that are not among the classes "

@@ -24,7 +24,7 @@ from gdfast._base import (
     unfitted_on_failure,
 )
 from gdfast._config import resolve_n_jobs
-from gdfast._divergence import divergence_threshold
+from gdfast._divergence import label_divergence_threshold
 from gdfast._labels import (
     LinearClassifierPredictions,
     check_classification_targets_of,
@@ -271,8 +271,7 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
             the returned model would be useless.
         """
         self._check_params()
-        y = check_classification_targets_of(self, y)
-        classes = np.unique(y)
+        y, labels = check_classification_targets_of(self, y)
         if self.warm_start and getattr(self, "coef_", None) is not None:
             coef_init = self.coef_ if coef_init is None else coef_init
             intercept_init = self.intercept_ if intercept_init is None else intercept_init
@@ -282,7 +281,8 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
             X,
             y,
             max_iter=self.max_iter,
-            classes=classes,
+            classes=labels,
+            labels=labels,
             sample_weight=sample_weight,
             coef_init=coef_init,
             intercept_init=intercept_init,
@@ -328,12 +328,13 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
         first_call = not hasattr(self, "classes_")
         if first_call:
             self._check_params(for_partial_fit=True)
-        y = check_classification_targets_of(self, y)
+        y, labels = check_classification_targets_of(self, y)
         return self._partial_fit(
             X,
             y,
             max_iter=1,
             classes=classes,
+            labels=labels,
             sample_weight=sample_weight,
             coef_init=None,
             intercept_init=None,
@@ -346,7 +347,17 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
             return self._partial_fit_checked(X, y, first_call=first_call, **kwargs)
 
     def _partial_fit_checked(
-        self, X, y, *, max_iter, classes, sample_weight, coef_init, intercept_init, first_call
+        self,
+        X,
+        y,
+        *,
+        max_iter,
+        classes,
+        labels,
+        sample_weight,
+        coef_init,
+        intercept_init,
+        first_call,
     ):
         """Validate, run each binary problem, then commit: nothing on ``self``
         changes unless every problem succeeds."""
@@ -366,12 +377,16 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
         )
         X = kernel_ready(X)
         dtype = X.dtype
-        classes_ = classes_of_call(self, classes, y, first_call)
+        classes_ = classes_of_call(self, classes, labels, first_call)
         if len(classes_) < 2:
             raise ValueError(
                 f"The number of classes has to be greater than one; got {len(classes_)} class"
             )
-        class_weight = compute_class_weight(self.class_weight, classes=classes_, y=y)
+        class_weight = (
+            np.ones(len(classes_))
+            if self.class_weight is None
+            else compute_class_weight(self.class_weight, classes=classes_, y=y)
+        )
         weighted = sample_weight is not None or np.any(class_weight != 1.0)
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=dtype, allow_all_zero_weights=self.early_stopping
@@ -390,7 +405,7 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
 
         def run(problem):
             i, start, pos, neg, validation, random_state = problem
-            y_i = np.where(y == classes_[i], 1.0, -1.0).astype(dtype)
+            y_i = np.where(y == classes_[i], 1.0, -1.0).astype(dtype, copy=False)
             weights = _class_weighted(y_i, sample_weight, pos, neg) if weighted else None
             out = self._fit_binary(
                 X, y_i, weights, sample_weight, validation, random_state, start, max_iter
@@ -421,7 +436,7 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
             validation = self._validation_mask(y_i, sample_weight)
         seed = int(rng.randint(MAX_SEED))
         train = slice(None) if validation is None else validation == 0
-        threshold = divergence_threshold(
+        threshold = label_divergence_threshold(
             y_i[train], self.loss, self.epsilon, None if weights is None else weights[train]
         )
         out = self._run_epochs(X, y_i, weights, validation, start, max_iter, seed, threshold)

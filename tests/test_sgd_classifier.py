@@ -307,3 +307,15 @@ def test_pickle_sparsify_and_clone():
     clf.densify()
     assert isinstance(clf.coef_, np.ndarray)
     assert clone(clf).get_params() == clf.get_params()
+
+
+@pytest.mark.parametrize("loss", list(LOSS_ARGS))
+def test_label_threshold_is_the_general_threshold(loss):
+    from gdfast._divergence import divergence_threshold, label_divergence_threshold
+
+    rng = np.random.default_rng(4)
+    y = np.where(rng.random(1001) < 0.3, 1.0, -1.0)
+    w = rng.random(1001)
+    for weights in (None, w):
+        want = divergence_threshold(y, loss, 0.1, weights)
+        assert label_divergence_threshold(y, loss, 0.1, weights) == pytest.approx(want, rel=1e-12)
