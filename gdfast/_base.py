@@ -176,6 +176,34 @@ class SparseCoefMixin:
         return self
 
 
+def validation_split(estimator, y, sample_weight, splitter) -> tuple[np.ndarray, np.ndarray] | None:
+    """scikit-learn's held-out split for early stopping (``splitter``:
+    ShuffleSplit for regressors, StratifiedShuffleSplit for classifiers, the same
+    random draws): sorted training and validation row indices, or None without
+    early stopping; scikit-learn's errors for an empty side or a validation set
+    of zero weights."""
+    if not estimator.early_stopping:
+        return None
+    n_samples = y.shape[0]
+    fraction = estimator.validation_fraction
+    cv = splitter(test_size=fraction, random_state=estimator.random_state)
+    idx_train, idx_val = next(cv.split(np.zeros((n_samples, 1)), y))
+    if sample_weight is not None and not np.any(sample_weight[idx_val] > 0):
+        raise ValueError(
+            "The sample weights for validation set are all zero, consider using a"
+            " different random state."
+        )
+    if idx_train.shape[0] == 0 or idx_val.shape[0] == 0:
+        raise ValueError(
+            f"Splitting {n_samples} samples into a train set and a validation set "
+            f"with validation_fraction={fraction!r} led to an empty "
+            f"set ({idx_train.shape[0]} and {idx_val.shape[0]} samples). Please either "
+            "change validation_fraction, increase number of samples, or disable "
+            "early_stopping."
+        )
+    return np.sort(idx_train).astype(np.intp), np.sort(idx_val).astype(np.intp)
+
+
 class LinearRegressorBase(SparseCoefMixin, RegressorMixin, BaseEstimator):
     """The parts of SGDRegressor and GDRegressor that are the same.
 
@@ -264,25 +292,7 @@ class LinearRegressorBase(SparseCoefMixin, RegressorMixin, BaseEstimator):
     def _validation_split(self, y, sample_weight) -> tuple[np.ndarray, np.ndarray] | None:
         """scikit-learn's held-out split for early stopping (the same random draws):
         sorted training and validation row indices, or None without early stopping."""
-        if not self.early_stopping:
-            return None
-        n_samples = y.shape[0]
-        cv = ShuffleSplit(test_size=self.validation_fraction, random_state=self.random_state)
-        idx_train, idx_val = next(cv.split(np.zeros((n_samples, 1)), y))
-        if sample_weight is not None and not np.any(sample_weight[idx_val] > 0):
-            raise ValueError(
-                "The sample weights for validation set are all zero, consider using a"
-                " different random state."
-            )
-        if idx_train.shape[0] == 0 or idx_val.shape[0] == 0:
-            raise ValueError(
-                f"Splitting {n_samples} samples into a train set and a validation set "
-                f"with validation_fraction={self.validation_fraction!r} led to an empty "
-                f"set ({idx_train.shape[0]} and {idx_val.shape[0]} samples). Please either "
-                "change validation_fraction, increase number of samples, or disable "
-                "early_stopping."
-            )
-        return np.sort(idx_train).astype(np.intp), np.sort(idx_val).astype(np.intp)
+        return validation_split(self, y, sample_weight, ShuffleSplit)
 
     def _warn_max_iter(self, message: str) -> None:
         warnings.warn(message, ConvergenceWarning, stacklevel=3)

@@ -22,6 +22,7 @@ from gdfast._base import (
     SparseCoefMixin,
     refuse_zero_features,
     unfitted_on_failure,
+    validation_split,
 )
 from gdfast._config import resolve_n_jobs
 from gdfast._divergence import label_divergence_threshold
@@ -512,28 +513,11 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
     def _validation_mask(self, y, sample_weight) -> np.ndarray | None:
         """scikit-learn's stratified held-out rows for early stopping, as a 0/1
         mask, or None without early stopping."""
-        if not self.early_stopping:
+        split = validation_split(self, y, sample_weight, StratifiedShuffleSplit)
+        if split is None:
             return None
-        n_samples = y.shape[0]
-        cv = StratifiedShuffleSplit(
-            test_size=self.validation_fraction, random_state=self.random_state
-        )
-        idx_train, idx_val = next(cv.split(np.zeros((n_samples, 1)), y))
-        if not np.any(sample_weight[idx_val] > 0):
-            raise ValueError(
-                "The sample weights for validation set are all zero, consider using a"
-                " different random state."
-            )
-        if idx_train.shape[0] == 0 or idx_val.shape[0] == 0:
-            raise ValueError(
-                f"Splitting {n_samples} samples into a train set and a validation set "
-                f"with validation_fraction={self.validation_fraction!r} led to an empty "
-                f"set ({idx_train.shape[0]} and {idx_val.shape[0]} samples). Please either "
-                "change validation_fraction, increase number of samples, or disable "
-                "early_stopping."
-            )
-        mask = np.zeros(n_samples, dtype=np.uint8)
-        mask[idx_val] = 1
+        mask = np.zeros(y.shape[0], dtype=np.uint8)
+        mask[split[1]] = 1
         return mask
 
 
