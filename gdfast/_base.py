@@ -176,6 +176,18 @@ class SparseCoefMixin:
         return self
 
 
+def check_shared_params(estimator, for_partial_fit: bool = False) -> None:
+    """The rules every gdfast estimator's parameters follow together, with
+    scikit-learn's messages."""
+    if estimator.early_stopping and for_partial_fit:
+        raise ValueError("early_stopping should be False with partial_fit")
+    if estimator.learning_rate == "optimal" and estimator.alpha == 0:
+        raise ValueError(
+            "alpha must be > 0 since learning_rate is 'optimal'. alpha is used "
+            "to compute the optimal learning rate."
+        )
+
+
 def validation_split(estimator, y, sample_weight, splitter) -> tuple[np.ndarray, np.ndarray] | None:
     """scikit-learn's held-out split for early stopping (``splitter``:
     ShuffleSplit for regressors, StratifiedShuffleSplit for classifiers, the same
@@ -272,13 +284,7 @@ class LinearRegressorBase(SparseCoefMixin, RegressorMixin, BaseEstimator):
 
     def _check_shared_params(self, for_partial_fit: bool = False) -> None:
         """The rules that tie parameters together, with scikit-learn's messages."""
-        if self.early_stopping and for_partial_fit:
-            raise ValueError("early_stopping should be False with partial_fit")
-        if self.learning_rate == "optimal" and self.alpha == 0:
-            raise ValueError(
-                "alpha must be > 0 since learning_rate is 'optimal'. alpha is used "
-                "to compute the optimal learning rate."
-            )
+        check_shared_params(self, for_partial_fit)
 
     def _draw_seed(self, draws: int = 1) -> int:
         """The shuffling seed, drawn as scikit-learn draws it (``draws`` > 1 also

@@ -26,8 +26,8 @@ def check_classification_targets_of(estimator, y) -> tuple[np.ndarray, np.ndarra
         )
     y = column_or_1d(y, warn=True)
     kind = y.dtype.kind
-    if kind == "f" and np.isnan(y).any():
-        raise ValueError("Input y contains NaN.")
+    if kind == "f" and not np.isfinite(y).all():
+        raise ValueError(f"Input y contains {'NaN' if np.isnan(y).any() else 'infinity'}.")
     if kind not in "biuf":
         # strings, objects, mixed types: scikit-learn's own (slower) checks
         missing = [v for v in y if v is None or (isinstance(v, float) and np.isnan(v))]
@@ -35,7 +35,7 @@ def check_classification_targets_of(estimator, y) -> tuple[np.ndarray, np.ndarra
             raise ValueError(f"Input y contains a missing label ({missing[0]!r}).")
         check_classification_targets(y)
     labels = _distinct(y)
-    if kind == "f" and (not np.isfinite(labels).all() or np.any(labels != np.round(labels))):
+    if kind == "f" and np.any(labels != np.round(labels)):
         raise ValueError(
             "Unknown label type: continuous. Maybe you are trying to fit a classifier, which "
             "expects discrete classes on a regression target with continuous values."

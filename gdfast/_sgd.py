@@ -176,20 +176,6 @@ class SGDRegressor(SGDEngine, LinearRegressorBase):
     ) -> None:
         self._store_params(locals())
 
-    def _check_params(self, for_partial_fit: bool = False) -> None:
-        """The rules that tie parameters together (scikit-learn's, same messages)."""
-        self._check_shared_params(for_partial_fit)
-        if self.learning_rate in ("pa1", "pa2") and self.loss != "epsilon_insensitive":
-            raise ValueError(
-                f"Learning rate '{self.learning_rate}' only works with loss 'epsilon_insensitive'."
-            )
-        if self.learning_rate in ("pa1", "pa2") and self.batch_size != 1:
-            raise ValueError(
-                f"Learning rate '{self.learning_rate}' is a per-sample rule; it needs batch_size=1."
-            )
-        if self.penalty == "elasticnet" and self.l1_ratio is None:
-            raise ValueError("l1_ratio must be set when penalty is 'elasticnet'")
-
     # ------------------------------------------------------------------ fitting
 
     @_fit_context(prefer_skip_nested_validation=True)

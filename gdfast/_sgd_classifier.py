@@ -98,8 +98,9 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
     epsilon : float, default=0.1
         Width of the Huber and epsilon-insensitive losses.
     n_jobs : int, default=None
-        Threads for the one-vs-all problems (None: 1; -1: all cores) and for
-        ``predict``. Results do not depend on it.
+        One-vs-all problems run at a time (None: one, as in scikit-learn;
+        -1: one per core), and threads of ``predict`` and of the model checks
+        (None: OpenMP's limit). Results do not depend on it.
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffling and the validation split.
     learning_rate : {"constant", "optimal", "invscaling", "adaptive", "pa1", "pa2"}, \
@@ -186,6 +187,7 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
     }
 
     _scores_accuracy = True
+    _pa_loss = "hinge"
 
     def __init__(
         self,
@@ -222,15 +224,7 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
 
     def _check_params(self, for_partial_fit: bool = False) -> None:
         """The rules that tie parameters together (scikit-learn's, same messages)."""
-        LinearRegressorBase._check_shared_params(self, for_partial_fit)
-        if self.learning_rate in ("pa1", "pa2") and self.loss != "hinge":
-            raise ValueError(f"Learning rate '{self.learning_rate}' only works with loss 'hinge'.")
-        if self.learning_rate in ("pa1", "pa2") and self.batch_size != 1:
-            raise ValueError(
-                f"Learning rate '{self.learning_rate}' is a per-sample rule; it needs batch_size=1."
-            )
-        if self.penalty == "elasticnet" and self.l1_ratio is None:
-            raise ValueError("l1_ratio must be set when penalty is 'elasticnet'")
+        self._check_sgd_params(for_partial_fit)
         if for_partial_fit and self.class_weight == "balanced":
             raise ValueError(
                 "class_weight 'balanced' is not supported for partial_fit. In order to use "

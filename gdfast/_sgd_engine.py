@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gdfast import _core
+from gdfast._base import check_shared_params
 from gdfast._config import resolve_n_jobs
 from gdfast._divergence import Advice, judge_returned_model, raise_on_failure, returned_model_loss
 from gdfast._engine import EngineState, code, run_descent, run_per_sample, set_shared
@@ -44,6 +45,25 @@ class SGDEngine:
 
     # Early stopping's held-out score: accuracy (classifiers) or R^2.
     _scores_accuracy = False
+    # The loss scikit-learn's passive-aggressive schedules (pa1, pa2) need.
+    _pa_loss = "epsilon_insensitive"
+
+    def _check_params(self, for_partial_fit: bool = False) -> None:
+        """The rules that tie parameters together (scikit-learn's, same messages)."""
+        self._check_sgd_params(for_partial_fit)
+
+    def _check_sgd_params(self, for_partial_fit: bool) -> None:
+        check_shared_params(self, for_partial_fit)
+        if self.learning_rate in ("pa1", "pa2") and self.loss != self._pa_loss:
+            raise ValueError(
+                f"Learning rate '{self.learning_rate}' only works with loss '{self._pa_loss}'."
+            )
+        if self.learning_rate in ("pa1", "pa2") and self.batch_size != 1:
+            raise ValueError(
+                f"Learning rate '{self.learning_rate}' is a per-sample rule; it needs batch_size=1."
+            )
+        if self.penalty == "elasticnet" and self.l1_ratio is None:
+            raise ValueError("l1_ratio must be set when penalty is 'elasticnet'")
 
     def _l1_ratio(self) -> float:
         return 0.0 if self.l1_ratio is None else float(self.l1_ratio)

@@ -225,6 +225,8 @@ def test_bad_labels_are_refused_with_clear_errors():
         SGDClassifier().fit(X, np.linspace(0, 1, len(y)))
     with pytest.raises(ValueError, match="NaN"):
         SGDClassifier().fit(X, np.where(y == 0, np.nan, y))
+    with pytest.raises(ValueError, match="Input y contains infinity"):
+        SGDClassifier().fit(X, np.where(y == 0, np.inf, y))
     with pytest.raises(ValueError, match="classes must be passed"):
         SGDClassifier().partial_fit(X, y)
     clf = SGDClassifier().partial_fit(X[y < 2], y[y < 2], classes=[0, 1])

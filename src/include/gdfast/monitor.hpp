@@ -117,7 +117,7 @@ inline bool hopeless_step(double smallest_future_step, double curvature) {
 
 // The held-out rows of early stopping and their score, averaged over targets:
 // the weighted R^2 (scikit-learn's r2_score(multioutput="uniform_average")), or
-// for a margin loss the weighted accuracy of sign(p) on labels +1/-1 (a
+// with `accuracy` the weighted accuracy of sign(p) on labels +1/-1 (a
 // classifier's score; p > 0 predicts +1).
 template <class T>
 class ValidationSet {
@@ -125,12 +125,11 @@ class ValidationSet {
     ValidationSet(std::vector<index_t> rows, const T* y, index_t k, const T* sample_weight, bool accuracy)
         : rows_(std::move(rows)), y_(y), k_(k), sample_weight_(sample_weight), accuracy_(accuracy),
           ss_total_(static_cast<std::size_t>(k), 0.0) {
+        for (index_t i : rows_) weight_total_ += weight(i);
         for (index_t t = 0; t < k; ++t) {
-            double sw = 0.0, swy = 0.0;
-            for (index_t i : rows_) {
-                sw += weight(i);
-                swy += weight(i) * target(i, t);
-            }
+            const double sw = weight_total_;
+            double swy = 0.0;
+            for (index_t i : rows_) swy += weight(i) * target(i, t);
             const double mean = sw > 0.0 ? swy / sw : 0.0;
             for (index_t i : rows_) {
                 const double e = target(i, t) - mean;
@@ -148,8 +147,7 @@ class ValidationSet {
         const index_t p = X.n_cols;
         double total = 0.0;
         if (accuracy_) {
-            double sw = 0.0;
-            for (index_t i : rows_) sw += weight(i);
+            const double sw = weight_total_;
             for (index_t t = 0; t < k_; ++t) {
                 double right = 0.0;
                 for (index_t i : rows_) {
@@ -181,6 +179,7 @@ class ValidationSet {
     index_t k_;
     const T* sample_weight_;
     bool accuracy_;
+    double weight_total_ = 0.0;
     std::vector<double> ss_total_;
 };
 
