@@ -154,7 +154,17 @@ def _sparse_like_sklearn(coef: np.ndarray):
 
 
 class SparseCoefMixin:
-    """``densify`` / ``sparsify`` of ``coef_``, as scikit-learn's linear models have."""
+    """What every gdfast linear model has: ``densify`` / ``sparsify`` of
+    ``coef_`` (as scikit-learn's linear models), sparse input, and fitted once
+    ``coef_`` exists."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "coef_")
 
     def densify(self):
         """Convert a sparse ``coef_`` back to a dense array of its original shape."""
@@ -317,11 +327,3 @@ class LinearRegressorBase(SparseCoefMixin, RegressorMixin, BaseEstimator):
             Predicted values.
         """
         return linear_predict(self, X, self.n_jobs)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "coef_")

@@ -496,14 +496,6 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
                 coef, intercept = self._average_coef, self._average_intercept
         self.coef_, self.intercept_ = coef, intercept
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "coef_")
-
     def _validation_mask(self, y, sample_weight) -> np.ndarray | None:
         """scikit-learn's stratified held-out rows for early stopping, as a 0/1
         mask, or None without early stopping."""
