@@ -2,7 +2,7 @@
 
 The compiled core (C++ kernels parallelized with OpenMP, behind one Cython
 module) computes losses, gradients and fused parameter updates; a
-scikit-learn-style layer on top offers drop-in regressors.
+scikit-learn-style layer on top offers drop-in regressors and classifiers.
 """
 
 try:
@@ -19,6 +19,7 @@ from gdfast import kernels, reference
 from gdfast._config import show_config
 from gdfast._divergence import DivergenceError, DivergenceWarning
 from gdfast._gd import GDRegressor
+from gdfast._gd_classifier import GDClassifier
 from gdfast._plot import plot_loss_curve
 from gdfast._sgd import SGDRegressor
 from gdfast._sgd_classifier import SGDClassifier
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DivergenceError",
     "DivergenceWarning",
+    "GDClassifier",
     "GDRegressor",
     "SGDClassifier",
     "SGDRegressor",

@@ -226,7 +226,34 @@ def validation_split(estimator, y, sample_weight, splitter) -> tuple[np.ndarray,
     return np.sort(idx_train).astype(np.intp), np.sort(idx_val).astype(np.intp)
 
 
-class LinearRegressorBase(SparseCoefMixin, RegressorMixin, BaseEstimator):
+class GdfastEstimator(SparseCoefMixin, BaseEstimator):
+    """What GDRegressor, SGDRegressor and GDClassifier do alike: store their
+    parameters, check the rules that tie them, draw the seed, warn."""
+
+    def _store_params(self, arguments: dict) -> None:
+        """What __init__ does, and all it does: store each parameter as given."""
+        for name, value in arguments.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
+
+    def _check_shared_params(self, for_partial_fit: bool = False) -> None:
+        """The rules that tie parameters together, with scikit-learn's messages."""
+        check_shared_params(self, for_partial_fit)
+
+    def _draw_seed(self, draws: int = 1) -> int:
+        """The shuffling seed, drawn as scikit-learn draws it (``draws`` > 1 also
+        makes the draws scikit-learn makes after it, to keep the stream identical)."""
+        rng = check_random_state(self.random_state)
+        seed = rng.randint(0, MAX_SEED)
+        for _ in range(draws - 1):
+            rng.randint(1, MAX_SEED)
+        return int(seed)
+
+    def _warn_max_iter(self, message: str) -> None:
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+
+
+class LinearRegressorBase(RegressorMixin, GdfastEstimator):
     """The parts of SGDRegressor and GDRegressor that are the same.
 
     Subclasses extend ``_parameter_constraints`` and implement ``fit``.
@@ -251,12 +278,6 @@ class LinearRegressorBase(SparseCoefMixin, RegressorMixin, BaseEstimator):
         "n_jobs": [Integral, None],
         "on_divergence": [StrOptions(set(ON_DIVERGENCE))],
     }
-
-    def _store_params(self, arguments: dict) -> None:
-        """What __init__ does, and all it does: store each parameter as given."""
-        for name, value in arguments.items():
-            if name not in ("self", "__class__"):
-                setattr(self, name, value)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
@@ -292,26 +313,10 @@ class LinearRegressorBase(SparseCoefMixin, RegressorMixin, BaseEstimator):
     def _one_epoch(self, X, y, sample_weight, first_call: bool):
         raise NotImplementedError
 
-    def _check_shared_params(self, for_partial_fit: bool = False) -> None:
-        """The rules that tie parameters together, with scikit-learn's messages."""
-        check_shared_params(self, for_partial_fit)
-
-    def _draw_seed(self, draws: int = 1) -> int:
-        """The shuffling seed, drawn as scikit-learn draws it (``draws`` > 1 also
-        makes the draws scikit-learn makes after it, to keep the stream identical)."""
-        rng = check_random_state(self.random_state)
-        seed = rng.randint(0, MAX_SEED)
-        for _ in range(draws - 1):
-            rng.randint(1, MAX_SEED)
-        return int(seed)
-
     def _validation_split(self, y, sample_weight) -> tuple[np.ndarray, np.ndarray] | None:
         """scikit-learn's held-out split for early stopping (the same random draws):
         sorted training and validation row indices, or None without early stopping."""
         return validation_split(self, y, sample_weight, ShuffleSplit)
-
-    def _warn_max_iter(self, message: str) -> None:
-        warnings.warn(message, ConvergenceWarning, stacklevel=3)
 
     def predict(self, X):
         """Predict with the linear model.

@@ -17,6 +17,7 @@ STATUS_INPUT_NONFINITE: int
 CODES: dict[str, dict[str, int]]  # family -> {name: code}, from the C++ enums
 SMOOTH_LOSSES: frozenset[str]
 MARGIN_LOSSES: frozenset[str]
+ROW_LOSSES: frozenset[str]
 REGRESSION_LOSSES: dict[str, int]
 
 def openmp_available() -> bool: ...

@@ -172,9 +172,9 @@ def returned_model_loss(
     threshold is), summed over targets as the threshold is: one fused pass over
     every row of X. A non-finite prediction there raises scikit-learn's error
     when X holds NaN/inf (``name`` is the estimator's), else gives inf."""
-    k = y2.shape[1]
+    b = np.ascontiguousarray(np.asarray(intercept, dtype=np.float64).reshape(-1))
+    k = b.shape[0]  # y2's columns, or its classes for the multinomial (y2: class indices)
     W = np.ascontiguousarray(np.asarray(coef, dtype=np.float64).reshape(k, -1)).reshape(-1)
-    b = np.ascontiguousarray(np.asarray(intercept, dtype=np.float64).reshape(k))
     total, _, _, status = _core.loss_grad(
         _core.Matrix(X),
         np.ascontiguousarray(y2, dtype=X.dtype),

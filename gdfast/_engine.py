@@ -60,8 +60,9 @@ def set_shared(P: Params, estimator, **values) -> Params:
     P.update({name: getattr(estimator, name) for name in SHARED})
     tol = values.pop("tol")
     P.update(
-        loss=code("loss", estimator.loss),
-        epsilon=float(estimator.epsilon),
+        # The GD estimators name the loss descent minimizes (the multinomial's).
+        loss=code("loss", getattr(estimator, "_engine_loss", estimator.loss)),
+        epsilon=float(getattr(estimator, "epsilon", 0.0)),  # classifiers have none
         penalty=code("penalty", estimator.penalty),
         tol=-np.inf if tol is None else float(tol),
         **values,
@@ -88,13 +89,16 @@ def standardization(
 
 
 def starts_at_best_constant(loss: str, fit_intercept: bool, optimizer: str) -> bool:
-    """Whether descent starts its intercepts at the (weighted) mean of y: squared
-    error, whose optimal intercept that is for centred features, so that y's
-    offset is not in the first gradient nor in the stopping yardstick; with the
-    steps linear in the gradient (coordinate-normalized ones would blow the
-    rounding noise of a zero intercept gradient up to whole steps)."""
+    """Whether descent starts its intercepts at the best constant: the (weighted)
+    mean of y for squared error, the log-odds of the classes for the log losses,
+    the optimal intercepts for zero coefficients (on centred features), so that
+    the targets' offset is not in the first gradient nor in the stopping
+    yardstick; with the steps linear in the gradient (coordinate-normalized ones
+    would blow the rounding noise of a zero intercept gradient up to whole steps)."""
     return (
-        fit_intercept and loss == "squared_error" and optimizer in ("sgd", "momentum", "nesterov")
+        fit_intercept
+        and loss in ("squared_error", "log_loss", "multinomial_log_loss")
+        and optimizer in ("sgd", "momentum", "nesterov")
     )
 
 

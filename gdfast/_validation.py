@@ -237,15 +237,39 @@ def check_loss_grad_args(X, y, coef, intercept, loss, epsilon, sample_weight) ->
     if sp.issparse(y_arr):
         raise TypeError("y must be a dense array; got a sparse matrix.")
     multi = getattr(y_arr, "ndim", 1) == 2
+    kind, eps = check_loss(loss, epsilon)
     y2 = check_targets(y_arr, n_rows, X.dtype)
-    k = y2.shape[1] if multi else None
+    if loss in _core.ROW_LOSSES:
+        # One class index per row; coef holds a row of coefficients per class.
+        coef_arr = _numeric_array(coef, "coef")
+        if multi or coef_arr.ndim != 2:
+            raise ValueError(
+                f"loss={loss!r} takes y of shape (n_samples,) (class indices) and coef of "
+                f"shape (n_classes, n_features); got y of shape {y_arr.shape} and coef of "
+                f"shape {coef_arr.shape}."
+            )
+        k = coef_arr.shape[0]
+        check_class_indices(y2, k, loss)
+        multi = True
+    else:
+        k = y2.shape[1] if multi else None
     coef2 = check_coef(coef, n_features, k)
     b = check_intercept(intercept, k)
     sw = check_sample_weight(sample_weight, n_rows, X.dtype)
-    kind, eps = check_loss(loss, epsilon)
     if loss in _core.MARGIN_LOSSES:
         check_margin_labels(y2, loss)
     return LossGradArgs(X, y2, coef2, b, sw, kind, eps, multi)
+
+
+def check_class_indices(y: np.ndarray, n_classes: int, loss: str) -> None:
+    """A ValueError unless every label is a class index 0, ..., n_classes - 1."""
+    bad = (y != np.floor(y)) | (y < 0) | (y >= n_classes)
+    if bad.any():
+        value = y[bad].flat[0].item()
+        raise ValueError(
+            f"loss={loss!r} takes class indices 0 to {n_classes - 1} (one per row of coef) "
+            f"as labels; got {value!r}."
+        )
 
 
 def check_margin_labels(y: np.ndarray, loss: str) -> None:

@@ -57,22 +57,31 @@ def loss_grad(
     - ``modified_huber``: ``max(0, 1 - z)**2`` if ``z >= -1`` else ``-4 z``
     - ``log_loss``: ``log(1 + exp(-z))``
 
+    or the multinomial (softmax) log-loss of a row's k predictions ``p_t`` for
+    its class ``c = y_i`` (an index 0, ..., k - 1; ``coef`` is then
+    (k, n_features), one row per class, and the gradient of all k rows comes
+    from the same single pass)
+
+    - ``multinomial_log_loss``: ``log(sum_t exp(p_t)) - p_c``
+
     Parameters
     ----------
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
         float32/float64 arrays in C or Fortran order (and CSR matrices) are
         read in place; other input is converted once (float32 stays float32).
     y : array-like of shape (n_samples,) or (n_samples, n_targets)
-        Targets (labels +1/-1 for a classification loss). For 2-D ``y``,
-        ``coef`` is (n_targets, n_features) and ``intercept`` a scalar or
-        (n_targets,).
+        Targets (labels +1/-1 for a margin loss, class indices for
+        ``multinomial_log_loss``). For 2-D ``y`` (and for
+        ``multinomial_log_loss``), ``coef`` is (n_targets, n_features) and
+        ``intercept`` a scalar or (n_targets,).
     coef : array-like of shape (n_features,) or (n_targets, n_features)
         Coefficients.
     intercept : float or array-like of shape (n_targets,)
         Intercept(s).
     loss : {"squared_error", "huber", "epsilon_insensitive", \
             "squared_epsilon_insensitive", "hinge", "log_loss", "modified_huber", \
-            "squared_hinge", "perceptron"}, default="squared_error"
+            "squared_hinge", "perceptron", "multinomial_log_loss"}, \
+            default="squared_error"
         The loss ``l``.
     epsilon : float, default=0.1
         Width of the Huber and epsilon-insensitive losses (>= 0).
@@ -88,14 +97,15 @@ def loss_grad(
         ``sum_i s_i * l(r_i)``.
     grad_coef : ndarray of float64, shape of ``coef``
         ``sum_i s_i * l'(r_i) * x_i``.
-    grad_intercept : float, or ndarray of shape (n_targets,) for 2-D ``y``
+    grad_intercept : float, or ndarray of shape (n_targets,) for 2-D ``y`` (and k classes)
         ``sum_i s_i * l'(r_i)``.
 
     Raises
     ------
     ValueError
         Wrong shapes, NaN/inf in any input, negative weights, unknown loss,
-        labels other than +1/-1 for a classification loss.
+        labels other than +1/-1 for a margin loss (other than class indices
+        0, ..., k - 1 for the multinomial).
     TypeError
         Complex, string or non-numeric data.
     FloatingPointError
@@ -111,7 +121,7 @@ def loss_grad(
     """
     a = check_loss_grad_args(X, y, coef, intercept, loss, epsilon, sample_weight)
     threads = resolve_n_jobs(n_jobs)
-    k = a.y.shape[1]
+    k = a.coef.shape[0]
     value, grad, grad_b, status = _core.loss_grad(
         _core.Matrix(a.X),
         a.y.reshape(-1),

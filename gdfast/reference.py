@@ -39,8 +39,14 @@ def loss_value(p: np.ndarray, y: np.ndarray, loss: str, epsilon: float) -> np.nd
     """The loss of each prediction ``p`` for its target ``y``.
 
     Regression losses are functions of the residual ``r = p - y``; margin losses
-    (classification, labels ``y`` = +1/-1) of the margin ``z = p y``.
+    (classification, labels ``y`` = +1/-1) of the margin ``z = p y``. The
+    multinomial log-loss takes the (n, k) predictions of n rows and their class
+    indices y (n, 1), and gives one value per row (n, 1).
     """
+    if loss == "multinomial_log_loss":  # log sum_t exp(p_t) - p_y
+        top = p.max(axis=1, keepdims=True)
+        log_sum = np.log(np.exp(p - top).sum(axis=1, keepdims=True)) + top
+        return log_sum - np.take_along_axis(p, y.astype(np.intp), axis=1)
     r = p - y
     a = np.abs(r)
     z = p * y
@@ -70,8 +76,14 @@ def loss_derivative(p: np.ndarray, y: np.ndarray, loss: str, epsilon: float) -> 
 
     At a kink the derivative is scikit-learn's choice: 0 where ``|r| == epsilon``
     for the epsilon-insensitive losses; ``-y`` where the hinge's margin is exactly
-    1 (the perceptron's exactly 0).
+    1 (the perceptron's exactly 0). The multinomial log-loss's (n, k) derivative
+    is ``softmax(p) - onehot(y)``.
     """
+    if loss == "multinomial_log_loss":
+        e = np.exp(p - p.max(axis=1, keepdims=True))
+        d = e / e.sum(axis=1, keepdims=True)
+        np.put_along_axis(d, y.astype(np.intp), np.take_along_axis(d, y.astype(np.intp), 1) - 1, 1)
+        return d
     r = p - y
     a = np.abs(r)
     z = p * y

@@ -151,6 +151,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
                                      index_t k, const double* c)
     double loss_curvature(int kind)
     bint loss_is_margin(int kind)
+    index_t loss_target_columns(int kind, index_t k)
     void standardize_from_stats(index_t p, cbool center, double* mean, double* var)
     double read_sum_kernel(Element element, const void* x, index_t n, int n_threads)
 

@@ -55,7 +55,11 @@ SMOOTH_LOSSES = frozenset(name for name, code in CODES["loss"].items() if loss_c
 MARGIN_LOSSES = frozenset(name for name, code in CODES["loss"].items() if loss_is_margin(code))
 """The classification losses, functions of the margin ``p * y`` of labels +1/-1."""
 
-REGRESSION_LOSSES = {name: code for name, code in CODES["loss"].items() if name not in MARGIN_LOSSES}
+ROW_LOSSES = frozenset(name for name, code in CODES["loss"].items() if loss_target_columns(code, 2) == 1)
+"""The losses of a row's k predictions and its class index (the multinomial log-loss)."""
+
+REGRESSION_LOSSES = {name: code for name, code in CODES["loss"].items()
+                     if name not in MARGIN_LOSSES and name not in ROW_LOSSES}
 """name -> code of the regression losses, functions of the residual ``p - y``."""
 
 
@@ -268,13 +272,14 @@ def threads_for(int n_jobs):
 
 def loss_grad(Matrix X, y, sample_weight, const double[::1] coef, const double[::1] intercept,
               Py_ssize_t k, int loss_kind, double epsilon, int n_threads):
-    """Fused loss/gradient; y is (n*k,) of X's dtype, coef (k*p,), intercept (k,).
+    """Fused loss/gradient; y is (n*k,) of X's dtype (n class indices in [0, k)
+    for a row loss, checked by the caller), coef (k*p,), intercept (k,).
 
     Returns (loss_sum, grad_coef (k*p,), grad_intercept (k,), status).
     """
     cdef MatrixView M = X.c
     require(k >= 1 and coef.shape[0] == k * M.n_cols and intercept.shape[0] == k, "loss_grad")
-    cdef Buffer yb = vector_of(y, M.element, M.n_rows * k, "y")
+    cdef Buffer yb = vector_of(y, M.element, M.n_rows * loss_target_columns(loss_kind, k), "y")
     cdef Buffer sw = vector_of(sample_weight, M.element, M.n_rows, "sample_weight")
     cdef Loss loss = make_loss(loss_kind, epsilon, float("inf"))
     grad = np.empty(k * M.n_cols, dtype=np.float64)
@@ -397,7 +402,8 @@ def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train
     elsewhere: every pass is the Loop's ``remote_pass`` (full batch).
     """
     cdef MatrixView M = X.c
-    cdef Py_ssize_t n = M.n_rows, p = M.n_cols, m = k * M.n_cols + k, i, q = M.n_cols + k
+    cdef Py_ssize_t ky = loss_target_columns(int(params.loss), k) if k >= 1 else k
+    cdef Py_ssize_t n = M.n_rows, p = M.n_cols, m = k * M.n_cols + k, i, q = M.n_cols + ky
     cdef GivenData given
     cdef const double[::1] given_zbar
     cdef const double[:, ::1] given_C
@@ -427,7 +433,7 @@ def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train
         require(0 <= train_rows[i] < n, "train_rows")
     for i in range(val_rows.shape[0]):
         require(0 <= val_rows[i] < n, "val_rows")
-    cdef Buffer yb = vector_of(y, M.element, n * k, "y")
+    cdef Buffer yb = vector_of(y, M.element, n * ky, "y")
     cdef Buffer sw = vector_of(sample_weight, M.element, n, "sample_weight")
     cdef CppGdParams* P = <CppGdParams*>params.address("gd_params")
     cdef CppGdState* S = <CppGdState*>state.address("gd_state")

@@ -10,6 +10,7 @@ from gdfast import _core
 
 LOSSES = ["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"]
 MARGIN_LOSSES = ["hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron"]
+ROW_LOSSES = ["multinomial_log_loss"]
 LAYOUTS = ["C", "F", "strided", "csr"]
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
 

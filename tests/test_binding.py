@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import LOSSES, MARGIN_LOSSES, OPTIMIZERS
+from conftest import LOSSES, MARGIN_LOSSES, OPTIMIZERS, ROW_LOSSES
 
 from gdfast import GDRegressor, SGDRegressor, _core, reference
 from gdfast._sgd import LEARNING_RATES
@@ -18,9 +18,10 @@ def test_codes_name_every_enum_once():
     assert set(_core.CODES) == {"loss", "penalty", "schedule", "optimizer", "simd"}
     for family, table in _core.CODES.items():
         assert len(set(table.values())) == len(table), family
-    assert list(_core.CODES["loss"]) == LOSSES + MARGIN_LOSSES
+    assert list(_core.CODES["loss"]) == LOSSES + MARGIN_LOSSES + ROW_LOSSES
     assert list(_core.REGRESSION_LOSSES) == LOSSES
     assert _core.MARGIN_LOSSES == set(MARGIN_LOSSES)
+    assert _core.ROW_LOSSES == set(ROW_LOSSES)
     assert list(_core.CODES["optimizer"]) == OPTIMIZERS
     assert set(_core.CODES["penalty"]) == {"none", "l1", "l2", "elasticnet"}
     assert set(LEARNING_RATES) <= set(_core.CODES["schedule"])
@@ -29,10 +30,15 @@ def test_codes_name_every_enum_once():
 def test_every_loss_has_a_reference_and_a_curvature():
     p = np.linspace(-3, 3, 13)
     y = np.where(np.arange(13) % 2 == 0, 1.0, -1.0)
-    for loss in _core.CODES["loss"]:
+    for loss in set(_core.CODES["loss"]) - _core.ROW_LOSSES:
         assert reference.loss_value(p, y, loss, 0.5).shape == p.shape
         assert reference.loss_derivative(p, y, loss, 0.5).shape == p.shape
+    P = np.column_stack([p, -p, 0 * p])
+    labels = (np.arange(13) % 3)[:, None]
+    assert reference.loss_value(P, labels, "multinomial_log_loss", 0.5).shape == (13, 1)
+    assert reference.loss_derivative(P, labels, "multinomial_log_loss", 0.5).shape == (13, 3)
     assert _core.SMOOTH_LOSSES == {
+        "multinomial_log_loss",
         "squared_error",
         "huber",
         "squared_epsilon_insensitive",

@@ -12,8 +12,8 @@ from gdfast._base import EpochPrinter, unfitted_on_failure
 from gdfast._config import resolve_n_jobs
 from gdfast._divergence import threshold_of
 from gdfast._engine import DescentRun, EngineState, RemoteRows, _loop, run_descent, to_original
-from gdfast._gd import GRAM_MAX_FEATURES
 from gdfast._gd import GDRegressor as _InMemoryGDRegressor
+from gdfast._gd_engine import GRAM_MAX_FEATURES
 from gdfast._sklearn_compat import _fit_context
 from gdfast.dask._base import DaskLinearMixin, early_stopping_split
 from gdfast.dask._blocks import (
@@ -260,7 +260,7 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
         threshold = self._arm_divergence(params)
         dtype = blocks.X.dtype
         if full_batch:
-            run = self._descend(blocks, params, mean, scale, V, c, state, summary, score)
+            run = self._descend_blocks(blocks, params, mean, scale, V, c, state, summary, score)
         else:
             run = self._local_epochs(blocks, params, mean, scale, V, c, state, summary, score)
         return self._commit(
@@ -276,7 +276,9 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
             None,
         )
 
-    def _descend(self, blocks, params, mean, scale, V, c, state, summary, score) -> DescentRun:
+    def _descend_blocks(
+        self, blocks, params, mean, scale, V, c, state, summary, score
+    ) -> DescentRun:
         """Full-batch descent on the client: on the co-moments, or with one
         distributed pass per step."""
         p, k = V.shape[1], V.shape[0]

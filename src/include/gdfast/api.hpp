@@ -237,6 +237,7 @@ inline bool optimizer_step_kernel(Element element, OptimizerKind kind, void* the
 
 inline double mean_constant_loss_kernel(int kind, double epsilon, const double* y, index_t n, index_t k,
                                         const double* c) {
+    if (is_row_loss(static_cast<LossKind>(kind))) return std::nan("");  // not elementwise
     return mean_constant_loss(make_loss(kind, epsilon), y, n, k, c);
 }
 
@@ -245,6 +246,9 @@ inline double loss_curvature(int kind) { return make_loss(kind, 0.0).max_curvatu
 
 // Whether a loss is a margin (classification) loss, of labels +1/-1.
 inline bool loss_is_margin(int kind) { return is_margin_loss(static_cast<LossKind>(kind)); }
+
+// The columns of y for k outputs of a loss (1 for a row loss: class indices).
+inline index_t loss_target_columns(int kind, index_t k) { return target_columns(static_cast<LossKind>(kind), k); }
 
 inline double read_sum_kernel(Element element, const void* x, index_t n, int n_threads) {
     if (element == Element::float32) return stream_sum(static_cast<const float*>(x), n, n_threads);

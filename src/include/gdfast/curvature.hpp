@@ -79,6 +79,52 @@ inline std::vector<double> gram_working_hessian(const std::vector<double>& C, in
     return H;
 }
 
+// The lower Cholesky factor of M = c H + l2 I_coef (H as gram_working_hessian
+// gives it, its intercept corner 1 without an intercept), a majorizer of the
+// Hessian of the objective for a loss of curvature bound c. A tiny multiple of
+// the largest diagonal entry is added first: it keeps a singular H (a constant
+// or duplicated feature) factorable and M still above the Hessian.
+inline std::vector<double> curvature_bound_factor(const std::vector<double>& C, index_t q,
+                                                  const std::vector<double>& zbar, double S, index_t p,
+                                                  const double* mean, const double* scale, bool fit_intercept,
+                                                  double c, double l2) {
+    const index_t h = p + 1;
+    std::vector<double> M = gram_working_hessian(C, q, zbar, S, p, mean, scale, fit_intercept, 0.0);
+    double top = 0.0;
+    for (index_t a = 0; a < h; ++a) {
+        for (index_t b = 0; b < h; ++b) M[static_cast<std::size_t>(a * h + b)] *= c;
+        top = std::max(top, M[static_cast<std::size_t>(a * h + a)]);
+    }
+    if (!fit_intercept) M[static_cast<std::size_t>(p * h + p)] = 1.0;
+    for (index_t a = 0; a < h; ++a) M[static_cast<std::size_t>(a * h + a)] += (a < p ? l2 : 0.0) + 1e-10 * top + 1e-300;
+    for (index_t j = 0; j < h; ++j) {
+        double d = M[static_cast<std::size_t>(j * h + j)];
+        for (index_t r = 0; r < j; ++r) d -= M[static_cast<std::size_t>(j * h + r)] * M[static_cast<std::size_t>(j * h + r)];
+        d = std::sqrt(std::max(d, 1e-300));
+        M[static_cast<std::size_t>(j * h + j)] = d;
+        for (index_t i = j + 1; i < h; ++i) {
+            double v = M[static_cast<std::size_t>(i * h + j)];
+            for (index_t r = 0; r < j; ++r) v -= M[static_cast<std::size_t>(i * h + r)] * M[static_cast<std::size_t>(j * h + r)];
+            M[static_cast<std::size_t>(i * h + j)] = v / d;
+        }
+    }
+    return M;
+}
+
+// v <- (L L')^-1 v for the lower factor L (h x h, row-major) of curvature_bound_factor.
+inline void cholesky_solve(const std::vector<double>& L, index_t h, double* v) {
+    for (index_t i = 0; i < h; ++i) {
+        double s = v[i];
+        for (index_t r = 0; r < i; ++r) s -= L[static_cast<std::size_t>(i * h + r)] * v[r];
+        v[i] = s / L[static_cast<std::size_t>(i * h + i)];
+    }
+    for (index_t i = h - 1; i >= 0; --i) {
+        double s = v[i];
+        for (index_t r = i + 1; r < h; ++r) s -= L[static_cast<std::size_t>(r * h + i)] * v[r];
+        v[i] = s / L[static_cast<std::size_t>(i * h + i)];
+    }
+}
+
 // W = V / sigma, b = c - mu . W for every target.
 inline void working_to_raw(const double* V, const double* c, const double* mean, const double* scale, index_t p,
                            index_t k, double* W, double* b) {
@@ -176,7 +222,8 @@ double auto_step_size(const Matrix& X, const RowSet& rows, const T* sample_weigh
                       double momentum, index_t batch, bool full, const std::vector<double>& C,
                       const std::vector<double>& zbar, double total_weight, index_t q, int n_threads,
                       double l2, PassPoll& poll, const Callbacks* remote = nullptr) {
-    const double curvature = std::max(1.0, loss.max_curvature());
+    // A loss that is not smooth steps as if of curvature 1.
+    const double curvature = loss.max_curvature() > 0.0 ? loss.max_curvature() : 1.0;
     // The L2 term adds l2 to the curvature of every coefficient.
     const double L = (curvature * hessian_norm(X, rows, sample_weight, mean, scale, fit_intercept, C, zbar,
                                                total_weight, q, n_threads,

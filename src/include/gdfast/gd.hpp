@@ -55,6 +55,9 @@ struct GdParams : FitSettings {
     // in standardize_from_stats.
     bool standardize_from_moments = false;
     bool center = true;
+    // Full batch, smooth loss, no L1 term, co-moments affordable: step in the
+    // metric of the loss's curvature bound (see below) instead of the plain one.
+    bool precondition = false;
 
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
@@ -63,6 +66,7 @@ struct GdParams : FitSettings {
         f("batch_size", s.batch_size), f("sum_gradient", s.sum_gradient), f("n_threads", s.n_threads);
         f("use_gram", s.use_gram), f("solve_on_gram", s.solve_on_gram), f("cg_on_passes", s.cg_on_passes);
         f("standardize_from_moments", s.standardize_from_moments), f("center", s.center);
+        f("precondition", s.precondition);
     }
 };
 
@@ -110,6 +114,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     const index_t p = X.n_cols;
     const index_t kp = k * p;
     const index_t m = kp + k;
+    const index_t ky = target_columns(P.loss.kind, k);  // columns of y
     const bool full = P.batch_size <= 0 || P.batch_size >= n_train;
     const bool gram = P.use_gram && full && P.loss.kind == LossKind::squared_error;
     const bool moments_given = given != nullptr && given->C != nullptr;
@@ -138,17 +143,25 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
 
     std::vector<double> C, zbar;
     double S_gram = 0.0;
-    const index_t q = p + k;
+    const index_t q = p + ky;
     PassPoll poll(cb.interrupted, cb.context);
     const RowSet train{order.data(), n_train};
     // Conjugate gradient over passes takes no fixed step: no step to derive.
     const bool passes_cg = full && !gram && P.cg_on_passes && P.loss.kind == LossKind::squared_error &&
                            P.penalty.l1_strength() == 0.0;
-    const bool derive_lr = P.auto_lr && S.base_lr <= 0.0 && !passes_cg;
+    // Preconditioned steps: the curvature bound c H + l2 I of the objective in
+    // working coordinates (H: the Hessian of the mean squared loss, from the
+    // co-moments; c: the loss's curvature bound, Boehning's bound for the log
+    // losses) majorizes the objective, so the step g -> M^-1 g of length 1 is
+    // safe, and momentum accelerates it in that metric. Each class's block gets
+    // the same (p + 1)^2 matrix (the multinomial's bound is block diagonal).
+    const bool precond = P.precondition && full && !gram && !remote && P.loss.max_curvature() > 0.0 &&
+                         P.penalty.l1_strength() == 0.0 && P.auto_lr;
+    const bool derive_lr = P.auto_lr && S.base_lr <= 0.0 && !passes_cg && !precond;
     const bool moments_for_lr =
         derive_lr && P.loss.max_curvature() > 0.0 && full &&
         (remote ? moments_given : moments_cheaper_for_step(X, train, k));
-    if (gram || moments_for_lr) {
+    if (gram || moments_for_lr || precond) {
         C.resize(static_cast<std::size_t>(q * q));
         zbar.resize(static_cast<std::size_t>(q));
         if (moments_given) {
@@ -156,7 +169,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             std::copy(given->zbar, given->zbar + q, zbar.begin());
             std::copy(given->C, given->C + q * q, C.begin());
         } else {
-            S_gram = centered_comoments(X, train, y, k, sample_weight, P.n_threads, poll, zbar.data(), C.data());
+            S_gram = centered_comoments(X, train, y, ky, sample_weight, P.n_threads, poll, zbar.data(), C.data());
         }
         if (poll.stopped()) return status_interrupted;
         // NaN/inf anywhere in the rows shows in the means or the diagonal.
@@ -180,10 +193,15 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         if (poll.stopped()) return status_interrupted;
         S.base_lr = lr;
     }
+    if (precond) S.base_lr = 1.0;
     const double base = P.auto_lr ? S.base_lr : schedule.eta0;
+    const index_t h = p + 1;
+    std::vector<double> chol;  // the Cholesky factor of M (h x h, lower), when preconditioning
+    if (precond) chol = curvature_bound_factor(C, q, zbar, S_gram, p, mean, scale, P.fit_intercept,
+                                               P.loss.max_curvature(), P.penalty.l2_strength());
     if (!gram) C.clear();
     const ValidationSet<T> held_out(std::vector<index_t>(val_rows, val_rows + n_val), y, k, sample_weight,
-                                    P.stop.score_accuracy);
+                                    P.stop.score_accuracy, ky != k);
 
     const double l2 = P.penalty.l2_strength();
     const double l1 = P.penalty.l1_strength();
@@ -289,6 +307,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     const std::vector<double> H =
         cd ? gram_working_hessian(C, q, zbar, S_gram, p, mean, scale, P.fit_intercept, l2) : std::vector<double>();
     bool restarted_last = false;
+    std::vector<double> best_theta, best_g;  // the last point before an increase, and its gradient
     Status status = status_ok;
     // Held-out rows elsewhere: the distributed layer scores them.
     const bool remote_validation = given != nullptr && cb.remote_score != nullptr;
@@ -338,6 +357,18 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                         if (momentum_opt && S.m1 != nullptr) std::fill(S.m1, S.m1 + m, 0.0);
                         S.fista_t = 1.0;
                         lr = lr_at(S.step, S.epoch);
+                        if (precond && !best_theta.empty()) {
+                            // Preconditioned steps: go back to the better point and
+                            // restart from there (its gradient is kept): the
+                            // overshoot lies along the flattest directions, where
+                            // plain steps would take long to return.
+                            theta = best_theta;
+                            g = best_g;
+                            objective_full = last_objective;
+                        }
+                    } else if (precond) {
+                        best_theta = theta;
+                        best_g = g;
                     }
                     restarted_last = increased;
                 }
@@ -351,7 +382,6 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             if (cd) {
                 // One cyclic sweep: each coordinate to its exact minimizer given the
                 // others (soft-thresholded for coefficients), g kept current.
-                const index_t h = p + 1;
                 for (index_t t = 0; t < k; ++t) {
                     for (index_t j = 0; j < (P.fit_intercept ? h : p); ++j) {
                         const double hjj = H[static_cast<std::size_t>(j * h + j)];
@@ -428,6 +458,16 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                 last_lr = step_cg;
                 S.step += 1.0;
                 continue;
+            }
+            if (precond) {
+                std::vector<double> v(static_cast<std::size_t>(h));
+                for (index_t t = 0; t < k; ++t) {
+                    std::copy(g.begin() + t * p, g.begin() + (t + 1) * p, v.begin());
+                    v[static_cast<std::size_t>(p)] = g[static_cast<std::size_t>(kp + t)];
+                    cholesky_solve(chol, h, v.data());
+                    std::copy(v.begin(), v.begin() + p, g.begin() + t * p);
+                    g[static_cast<std::size_t>(kp + t)] = v[static_cast<std::size_t>(p)];
+                }
             }
             last_lr = lr;
             const double step_number = S.step + 1.0;

@@ -122,6 +122,21 @@ GDFAST_INLINE bool tile_loss(const RowSet& rows, index_t r0, index_t m, const T*
                const Loss& loss, const double* P, double* D, double* loss_sum, double* gb) {
     bool finite = true;
     double total = 0.0;
+    if (is_row_loss(loss.kind)) {
+        // y holds the class index of each row; the k predictions of row r are m apart.
+        for (index_t r = 0; r < m; ++r) {
+            const index_t i = rows[r0 + r];
+            for (index_t t = 0; t < k; ++t) finite = finite && std::isfinite(P[t * m + r]);
+            const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
+            total += s * MultinomialLogLoss::eval(P + r, m, k, static_cast<index_t>(y[i]), D + r);
+            for (index_t t = 0; t < k; ++t) {
+                D[t * m + r] *= s;
+                gb[t] += D[t * m + r];
+            }
+        }
+        *loss_sum += total;
+        return finite;
+    }
     for (index_t t = 0; t < k; ++t) {
         double g = 0.0;
         for (index_t r = 0; r < m; ++r) {
@@ -271,7 +286,7 @@ GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, ind
                                         index_t k, const Loss& loss, index_t tile, double* P, double* D,
                                         double* part) {
     if constexpr (!is_csr<Matrix>::value) {
-        if (Wt != nullptr && X.col_stride == 1 && !X.column_major()) {
+        if (Wt != nullptr && X.col_stride == 1 && !X.column_major() && !is_row_loss(loss.kind)) {
             // One dispatch per block: the row loop knows its loss. A switch, not
             // with_loss: a lambda would not inherit the AVX2 target of this clone.
             int st = row_ok;
@@ -279,7 +294,11 @@ GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, ind
     case LossKind::name:                                                                                       \
         st = rows_loss_grad<Fma, LossKind::name>(X, rows, r0, r1, y, sample_weight, Wt, b, k, loss, part); \
         break;
-            switch (loss.kind) { GDFAST_LOSSES(GDFAST_ROWS_CASE) }
+            switch (loss.kind) {
+                GDFAST_LOSSES(GDFAST_ROWS_CASE)
+                default:  // row losses take the tiled path
+                    break;
+            }
 #undef GDFAST_ROWS_CASE
             if (st != row_float_overflow) return st == row_ok;
             // Sums over rows are double by contract: redo this block in double.
@@ -317,8 +336,8 @@ GDFAST_INLINE bool block_predict_impl(const Matrix& X, index_t r0, index_t r1, c
 }
 GDFAST_MULTIVERSION(block_predict)
 
-// The fused pass over the rows in `rows`. y is (n, k) row-major and sample_weight
-// (n,) or null, both indexed by the original row number. Outputs: *loss_out,
+// The fused pass over the rows in `rows`. y is (n, k) row-major (n class
+// indices for a row loss) and sample_weight (n,) or null, both indexed by the original row number. Outputs: *loss_out,
 // G_out (k x p) and gb_out (k). Returns status_nonfinite if a prediction was not
 // finite; the sums are still written.
 template <class Matrix, class T = typename Matrix::value_type>

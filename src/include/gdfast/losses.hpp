@@ -1,7 +1,7 @@
 // The losses of a prediction p for a target y: the regression losses of the
 // residual r = p - y and the margin losses of z = p y (labels y = +1/-1), their
 // derivative with respect to p, and their largest curvature (used to bound step
-// sizes).
+// sizes); and the multinomial log-loss of a row's k predictions for its class.
 #pragma once
 
 #include <cmath>
@@ -14,9 +14,13 @@ namespace gdfast {
 #define GDFAST_REGRESSION_LOSSES(X) \
     X(squared_error, 0) X(huber, 1) X(epsilon_insensitive, 2) X(squared_epsilon_insensitive, 3)
 #define GDFAST_MARGIN_LOSSES(X) X(hinge, 4) X(log_loss, 5) X(modified_huber, 6) X(squared_hinge, 7) X(perceptron, 8)
+// Losses of one prediction and one target (elementwise over several outputs).
 #define GDFAST_LOSSES(X) GDFAST_REGRESSION_LOSSES(X) GDFAST_MARGIN_LOSSES(X)
+// Losses of a whole row of k predictions and one class index.
+#define GDFAST_ROW_LOSSES(X) X(multinomial_log_loss, 9)
+#define GDFAST_ALL_LOSSES(X) GDFAST_LOSSES(X) GDFAST_ROW_LOSSES(X)
 
-GDFAST_NAMED_ENUM(LossKind, loss_names, GDFAST_LOSSES)
+GDFAST_NAMED_ENUM(LossKind, loss_names, GDFAST_ALL_LOSSES)
 
 // Each loss is written here once: l(p, y) and dl/dp (eps: the width of huber and
 // the insensitive losses; at a kink the derivative takes scikit-learn's choice,
@@ -149,6 +153,34 @@ struct LossRule<LossKind::log_loss> {
     }
 };
 
+// The multinomial (softmax) log-loss of the k predictions p_0, p_stride, ...
+// of a row whose class is c:
+//   l = log sum_t exp(p_t) - p_c,   dl/dp_t = softmax(p)_t - [t == c]
+// (d receives the derivatives, `stride` apart). The Hessian diag(s) - s s' of
+// the softmax s is at most 1/2 (Boehning's bound), whatever k.
+struct MultinomialLogLoss {
+    static constexpr double curvature = 0.5;
+    static GDFAST_INLINE double eval(const double* p, index_t stride, index_t k, index_t c, double* d) {
+        double top = p[0];
+        for (index_t t = 1; t < k; ++t) top = std::max(top, p[t * stride]);
+        double sum = 0.0;
+        for (index_t t = 0; t < k; ++t) {
+            d[t * stride] = std::exp(p[t * stride] - top);
+            sum += d[t * stride];
+        }
+        const double inv = 1.0 / sum;
+        for (index_t t = 0; t < k; ++t) d[t * stride] *= inv;
+        d[c * stride] -= 1.0;
+        return std::log(sum) + (top - p[c * stride]);
+    }
+};
+
+// Whether `kind` is a loss of a whole row (y holds one class index per row).
+inline bool is_row_loss(LossKind kind) { return kind == LossKind::multinomial_log_loss; }
+
+// The columns of y for k outputs: k, or 1 (the class index) for a row loss.
+inline index_t target_columns(LossKind kind, index_t k) { return is_row_loss(kind) ? 1 : k; }
+
 // Whether `kind` is a margin loss (labels +1/-1) rather than a regression loss.
 inline bool is_margin_loss(LossKind kind) {
 #define GDFAST_MARGIN_CASE(name, code) kind == LossKind::name ||
@@ -163,7 +195,11 @@ GDFAST_INLINE decltype(auto) with_loss(LossKind kind, F&& f) {
 #define GDFAST_LOSS_CASE(name, code) \
     case LossKind::name:             \
         return f(std::integral_constant<LossKind, LossKind::name>{});
-    switch (kind) { GDFAST_LOSSES(GDFAST_LOSS_CASE) }
+    switch (kind) {
+        GDFAST_LOSSES(GDFAST_LOSS_CASE)
+        default:  // a row loss has no elementwise rule
+            break;
+    }
 #undef GDFAST_LOSS_CASE
     return f(std::integral_constant<LossKind, LossKind::squared_error>{});
 }
@@ -205,6 +241,7 @@ struct Loss {
     }
 
     double max_curvature() const {
+        if (is_row_loss(kind)) return MultinomialLogLoss::curvature;
         return with_loss(kind, [](auto K) { return LossRule<decltype(K)::value>::curvature; });
     }
 };

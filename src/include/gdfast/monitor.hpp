@@ -115,17 +115,21 @@ inline bool hopeless_step(double smallest_future_step, double curvature) {
     return smallest_future_step * curvature > 20.0;
 }
 
-// The held-out rows of early stopping and their score, averaged over targets:
-// the weighted R^2 (scikit-learn's r2_score(multioutput="uniform_average")), or
-// with `accuracy` the weighted accuracy of sign(p) on labels +1/-1 (a
-// classifier's score; p > 0 predicts +1).
+// The held-out rows of early stopping and their score: the weighted R^2
+// averaged over targets (scikit-learn's r2_score(multioutput="uniform_average")),
+// or with `accuracy` a classifier's weighted accuracy: of sign(p) on labels
+// +1/-1 for one output (p > 0 predicts +1), else of the output with the largest
+// p, the class being the column where y is largest (one-vs-rest labels) or,
+// with `labels`, y itself (one class index per row).
 template <class T>
 class ValidationSet {
    public:
-    ValidationSet(std::vector<index_t> rows, const T* y, index_t k, const T* sample_weight, bool accuracy)
+    ValidationSet(std::vector<index_t> rows, const T* y, index_t k, const T* sample_weight, bool accuracy,
+                  bool labels = false)
         : rows_(std::move(rows)), y_(y), k_(k), sample_weight_(sample_weight), accuracy_(accuracy),
-          ss_total_(static_cast<std::size_t>(k), 0.0) {
+          labels_(labels), ss_total_(static_cast<std::size_t>(k), 0.0) {
         for (index_t i : rows_) weight_total_ += weight(i);
+        if (accuracy_) return;
         for (index_t t = 0; t < k; ++t) {
             const double sw = weight_total_;
             double swy = 0.0;
@@ -145,19 +149,27 @@ class ValidationSet {
     template <class Matrix>
     double score(const Matrix& X, const double* W, double scale, const double* b) const {
         const index_t p = X.n_cols;
-        double total = 0.0;
         if (accuracy_) {
-            const double sw = weight_total_;
-            for (index_t t = 0; t < k_; ++t) {
-                double right = 0.0;
-                for (index_t i : rows_) {
-                    const bool positive = scale * row_of(X, i).dot(W + t * p) + b[t] > 0.0;
-                    if (positive == (target(i, t) > 0.0)) right += weight(i);
+            double right = 0.0;
+            for (index_t i : rows_) {
+                const auto x = row_of(X, i);
+                if (k_ == 1 && !labels_) {
+                    const bool positive = scale * x.dot(W) + b[0] > 0.0;
+                    if (positive == (target(i, 0) > 0.0)) right += weight(i);
+                    continue;
                 }
-                total += sw > 0.0 ? right / sw : 0.0;
+                index_t best = 0, truth = labels_ ? static_cast<index_t>(y_[i]) : 0;
+                double top = -HUGE_VAL;
+                for (index_t t = 0; t < k_; ++t) {
+                    const double v = scale * x.dot(W + t * p) + b[t];
+                    if (v > top) top = v, best = t;
+                    if (!labels_ && target(i, t) > target(i, truth)) truth = t;
+                }
+                if (best == truth) right += weight(i);
             }
-            return total / static_cast<double>(k_);
+            return weight_total_ > 0.0 ? right / weight_total_ : 0.0;
         }
+        double total = 0.0;
         for (index_t t = 0; t < k_; ++t) {
             double ss_res = 0.0;
             for (index_t i : rows_) {
@@ -179,6 +191,7 @@ class ValidationSet {
     index_t k_;
     const T* sample_weight_;
     bool accuracy_;
+    bool labels_;
     double weight_total_ = 0.0;
     std::vector<double> ss_total_;
 };
