@@ -125,6 +125,30 @@ inline void cholesky_solve(const std::vector<double>& L, index_t h, double* v) {
     }
 }
 
+// v <- M^-1 v for parameters laid out [k x p coefficients, k intercepts]: each
+// class's block (its p coefficients and its intercept) by the factor L of M.
+inline void precondition_blocks(const std::vector<double>& L, index_t h, index_t p, index_t k, double* v) {
+    std::vector<double> block(static_cast<std::size_t>(h));
+    for (index_t t = 0; t < k; ++t) {
+        std::copy(v + t * p, v + (t + 1) * p, block.begin());
+        block[static_cast<std::size_t>(p)] = v[k * p + t];
+        cholesky_solve(L, h, block.data());
+        std::copy(block.begin(), block.begin() + p, v + t * p);
+        v[k * p + t] = block[static_cast<std::size_t>(p)];
+    }
+}
+
+inline double dot_of(const std::vector<double>& a, const std::vector<double>& b) {
+    double s = 0.0;
+    for (std::size_t j = 0; j < a.size(); ++j) s += a[j] * b[j];
+    return s;
+}
+
+// y += a x
+inline void axpy_of(double a, const std::vector<double>& x, std::vector<double>& y) {
+    for (std::size_t j = 0; j < x.size(); ++j) y[j] += a * x[j];
+}
+
 // W = V / sigma, b = c - mu . W for every target.
 inline void working_to_raw(const double* V, const double* c, const double* mean, const double* scale, index_t p,
                            index_t k, double* W, double* b) {

@@ -206,7 +206,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     const double l2 = P.penalty.l2_strength();
     const double l1 = P.penalty.l1_strength();
     const bool momentum_opt = uses_momentum(P.optimizer);
-    const bool safeguard = full && (P.momentum_restart || (P.auto_lr && P.optimizer == OptimizerKind::sgd));
+    const bool safeguard = full && (P.momentum_restart || (P.auto_lr && P.optimizer == OptimizerKind::sgd));  // not with precond (line search)
     const bool gradient_rule = P.stop.gradient_rule && full && P.stop.tol > -inf;
     StopRule rule = P.stop;
     rule.gradient_rule = gradient_rule;
@@ -307,7 +307,10 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     const std::vector<double> H =
         cd ? gram_working_hessian(C, q, zbar, S_gram, p, mean, scale, P.fit_intercept, l2) : std::vector<double>();
     bool restarted_last = false;
-    std::vector<double> best_theta, best_g;  // the last point before an increase, and its gradient
+    // Preconditioned quasi-Newton: the last `memory` steps s and gradient changes y.
+    constexpr std::size_t memory = 10;
+    std::vector<std::vector<double>> lb_s, lb_y;
+    std::vector<double> lb_rho, lb_alpha(memory), lb_q, theta_trial, g_trial;
     Status status = status_ok;
     // Held-out rows elsewhere: the distributed layer scores them.
     const bool remote_validation = given != nullptr && cb.remote_score != nullptr;
@@ -348,7 +351,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                         break;
                     }
                 }
-                if (safeguard && !cg && !cd) {
+                if (safeguard && !cg && !cd && !precond) {
                     // An increase means momentum overshot (restart it) or, twice in
                     // a row, that the step is too long for this data (halve it).
                     const bool increased = objective_full > last_objective + 1e-10 * std::fabs(last_objective);
@@ -357,18 +360,6 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                         if (momentum_opt && S.m1 != nullptr) std::fill(S.m1, S.m1 + m, 0.0);
                         S.fista_t = 1.0;
                         lr = lr_at(S.step, S.epoch);
-                        if (precond && !best_theta.empty()) {
-                            // Preconditioned steps: go back to the better point and
-                            // restart from there (its gradient is kept): the
-                            // overshoot lies along the flattest directions, where
-                            // plain steps would take long to return.
-                            theta = best_theta;
-                            g = best_g;
-                            objective_full = last_objective;
-                        }
-                    } else if (precond) {
-                        best_theta = theta;
-                        best_g = g;
                     }
                     restarted_last = increased;
                 }
@@ -378,6 +369,78 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                     beta = (S.fista_t - 1.0) / t_next;
                     S.fista_t = t_next;
                 }
+            }
+            if (precond) {
+                // L-BFGS with the curvature bound as its initial Hessian: the
+                // direction from the two-loop recursion, then a backtracking
+                // (Armijo) line search from step 1; the accepted point's pass
+                // gives the next gradient.
+                lb_q = g;
+                const std::size_t used = lb_s.size();
+                for (std::size_t i = used; i-- > 0;) {
+                    lb_alpha[i] = lb_rho[i] * dot_of(lb_s[i], lb_q);
+                    axpy_of(-lb_alpha[i], lb_y[i], lb_q);
+                }
+                precondition_blocks(chol, h, p, k, lb_q.data());
+                if (used > 0) {
+                    // Scale the bound's inverse to the curvature last measured.
+                    std::vector<double> My = lb_y[used - 1];
+                    precondition_blocks(chol, h, p, k, My.data());
+                    const double yMy = dot_of(lb_y[used - 1], My);
+                    if (yMy > 0.0) for (double& v : lb_q) v *= 1.0 / (lb_rho[used - 1] * yMy);
+                }
+                for (std::size_t i = 0; i < used; ++i) {
+                    const double beta_i = lb_rho[i] * dot_of(lb_y[i], lb_q);
+                    axpy_of(lb_alpha[i] - beta_i, lb_s[i], lb_q);
+                }
+                double slope = -dot_of(g, lb_q);  // g . d with d = -lb_q
+                if (!(slope < 0.0)) {
+                    // Not a descent direction (rounding): the bound's step alone.
+                    lb_s.clear(), lb_y.clear(), lb_rho.clear();
+                    lb_q = g;
+                    precondition_blocks(chol, h, p, k, lb_q.data());
+                    slope = -dot_of(g, lb_q);
+                }
+                const double f0 = objective_full;
+                double a = S.lr_scale, f1 = f0, loss1 = 0.0, S1 = 0.0;
+                bool accepted = false;
+                theta_trial.resize(theta.size());
+                for (int tries = 0; tries < 40 && slope < 0.0; ++tries, a *= 0.5) {
+                    for (index_t j = 0; j < m; ++j)
+                        theta_trial[static_cast<std::size_t>(j)] = theta[static_cast<std::size_t>(j)] - a * lb_q[static_cast<std::size_t>(j)];
+                    if (!P.fit_intercept) std::copy(S.intercept, S.intercept + k, theta_trial.begin() + kp);
+                    g_trial = g;
+                    if (!gradient_at(theta_trial.data(), rows, &loss1, &S1)) {
+                        g = g_trial;  // overflow along d: a shorter step
+                        continue;
+                    }
+                    f1 = loss1 / S1 + P.penalty.value(theta_trial.data(), kp);
+                    if (f1 <= f0 + 1e-4 * a * slope) {
+                        accepted = true;
+                        break;
+                    }
+                    std::swap(g, g_trial);  // keep the gradient at theta
+                }
+                if (!accepted) {
+                    converged = true;  // no decrease left along d: rounding level
+                    break;
+                }
+                std::vector<double> sv(static_cast<std::size_t>(m)), yv(static_cast<std::size_t>(m));
+                for (index_t j = 0; j < m; ++j) {
+                    sv[static_cast<std::size_t>(j)] = theta_trial[static_cast<std::size_t>(j)] - theta[static_cast<std::size_t>(j)];
+                    yv[static_cast<std::size_t>(j)] = g[static_cast<std::size_t>(j)] - g_trial[static_cast<std::size_t>(j)];
+                }
+                const double sy = dot_of(sv, yv);
+                if (sy > 1e-12 * std::sqrt(dot_of(sv, sv) * dot_of(yv, yv))) {
+                    if (lb_s.size() == memory) lb_s.erase(lb_s.begin()), lb_y.erase(lb_y.begin()), lb_rho.erase(lb_rho.begin());
+                    lb_s.push_back(std::move(sv)), lb_y.push_back(std::move(yv)), lb_rho.push_back(1.0 / sy);
+                }
+                theta.swap(theta_trial);
+                cg_known = true;  // g holds the gradient at the new theta
+                cg_loss_sum = loss1 * (weight_total / S1);
+                last_lr = a;
+                S.step += 1.0;
+                continue;
             }
             if (cd) {
                 // One cyclic sweep: each coordinate to its exact minimizer given the
@@ -458,16 +521,6 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                 last_lr = step_cg;
                 S.step += 1.0;
                 continue;
-            }
-            if (precond) {
-                std::vector<double> v(static_cast<std::size_t>(h));
-                for (index_t t = 0; t < k; ++t) {
-                    std::copy(g.begin() + t * p, g.begin() + (t + 1) * p, v.begin());
-                    v[static_cast<std::size_t>(p)] = g[static_cast<std::size_t>(kp + t)];
-                    cholesky_solve(chol, h, v.data());
-                    std::copy(v.begin(), v.begin() + p, g.begin() + t * p);
-                    g[static_cast<std::size_t>(kp + t)] = v[static_cast<std::size_t>(p)];
-                }
             }
             last_lr = lr;
             const double step_number = S.step + 1.0;
@@ -563,6 +616,9 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                               g.data(), &loss_sum);
         S.record.final_loss = loss_sum / S_gram;
     }
+    // Quasi-Newton steps end with the loss at theta known (every row trains).
+    if (status == status_ok && precond && cg_known && n_val == 0 && weight_total > 0.0)
+        S.record.final_loss = cg_loss_sum / weight_total;
     if (status == status_ok) {
         std::copy(theta.begin(), theta.begin() + kp, S.coef);
         std::copy(theta.begin() + kp, theta.end(), S.intercept);

@@ -145,7 +145,9 @@ GDFAST_INLINE bool tile_loss(const RowSet& rows, index_t r0, index_t m, const T*
             finite = finite && std::isfinite(pred);
             const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
             double d;
-            const double v = loss.value_and_derivative(pred, static_cast<double>(y[i * k + t]), &d);
+            const double v = with_loss(loss.kind, [&](auto K) {
+                return loss.template evaluate_pass<decltype(K)::value>(pred, static_cast<double>(y[i * k + t]), &d);
+            });
             total += s * v;
             D[t * m + r] = s * d;
             g += s * d;
@@ -186,14 +188,16 @@ GDFAST_INLINE void loss_grad_group(const DenseMatrix<T>& X, const RowSet& rows, 
     for (index_t t = 0; t < k; ++t) {
         double pred[4], d[4];
         dot_four_rows<Fma>(x, Wt + t * p, p, pred);
-        double g = 0.0;
+        double g = 0.0, pu[4], yu[4], v[4], du[4];
         for (int u = 0; u < 4; ++u) {
-            const double pu = pred[u] + b[t];
-            finite &= static_cast<bool>(std::isfinite(pu));
-            double du;
-            const double v = loss.template evaluate<K>(pu, static_cast<double>(y[idx[u] * k + t]), &du);
-            if (!Padded || u < count) loss_sum += s[u] * v;
-            d[u] = s[u] * du;
+            pu[u] = pred[u] + b[t];
+            yu[u] = static_cast<double>(y[idx[u] * k + t]);
+            finite &= static_cast<bool>(std::isfinite(pu[u]));
+        }
+        loss.template evaluate_pass4<K>(pu, yu, v, du);
+        for (int u = 0; u < 4; ++u) {
+            if (!Padded || u < count) loss_sum += s[u] * v[u];
+            d[u] = s[u] * du[u];
             g += d[u];
         }
         gb[t] += g;
@@ -260,6 +264,55 @@ GDFAST_INLINE int rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, in
     return float_overflow ? row_float_overflow : row_ok;
 }
 
+// The multinomial log-loss over rows [r0, r1) of row-major double X, four rows
+// at a time (lanes = rows): the k predictions of each, the softmax, and the k
+// gradient updates while the rows sit in L1. Adds to part = [loss, gb, G];
+// returns false on a non-finite prediction.
+template <bool Fma>
+GDFAST_INLINE bool rows_multinomial(const DenseMatrix<double>& X, const RowSet& rows, index_t r0, index_t r1,
+                                    const double* y, const double* sample_weight, const double* W, const double* b,
+                                    index_t k, double* part) {
+    const index_t p = X.n_cols;
+    double* gb = part + 1;
+    double* G = part + 1 + k;
+    std::vector<double> P(static_cast<std::size_t>(4 * k)), D(static_cast<std::size_t>(4 * k));
+    double loss_sum = 0.0;
+    bool finite = true;
+    for (index_t r = r0; r < r1; r += 4) {
+        const int count = static_cast<int>(std::min<index_t>(4, r1 - r));
+        index_t idx[4], c[4];
+        const double* x[4];
+        double s[4];
+        for (int u = 0; u < 4; ++u) {
+            const bool real = u < count;
+            idx[u] = rows[r + (real ? u : 0)];
+            x[u] = X.row(idx[u]);
+            c[u] = static_cast<index_t>(y[idx[u]]);
+            s[u] = !real ? 0.0 : (sample_weight ? sample_weight[idx[u]] : 1.0);
+        }
+        for (index_t t = 0; t < k; ++t) {
+            double pred[4];
+            dot_four_rows<Fma>(x, W + t * p, p, pred);
+            for (int u = 0; u < 4; ++u) {
+                pred[u] += b[t];
+                finite &= static_cast<bool>(std::isfinite(pred[u]));
+            }
+            std::copy(pred, pred + 4, P.begin() + 4 * t);
+        }
+        const vdouble4 v = multinomial_log_loss4(P.data(), k, c, D.data());
+        const vdouble4 sv = vload<vdouble4>(s);
+        for (int u = 0; u < count; ++u) loss_sum += s[u] * v[u];
+        for (index_t t = 0; t < k; ++t) {
+            double d[4];
+            vstore(d, vload<vdouble4>(D.data() + 4 * t) * sv);
+            gb[t] += (d[0] + d[1]) + (d[2] + d[3]);
+            axpy_four_rows<Fma>(d, x, G + t * p, p);
+        }
+    }
+    part[0] += loss_sum;
+    return finite;
+}
+
 // The coefficients in the element type of X: W itself for double, a float copy
 // (kept in `buffer`) for float, or null when a coefficient does not fit in a
 // float (then the rows are multiplied in double, by the tiled path).
@@ -285,6 +338,10 @@ GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, ind
                                         const T* sample_weight, const double* W, const T* Wt, const double* b,
                                         index_t k, const Loss& loss, index_t tile, double* P, double* D,
                                         double* part) {
+    if constexpr (!is_csr<Matrix>::value && std::is_same_v<T, double>) {
+        if (X.col_stride == 1 && !X.column_major() && is_row_loss(loss.kind))
+            return rows_multinomial<Fma>(X, rows, r0, r1, y, sample_weight, W, b, k, part);
+    }
     if constexpr (!is_csr<Matrix>::value) {
         if (Wt != nullptr && X.col_stride == 1 && !X.column_major() && !is_row_loss(loss.kind)) {
             // One dispatch per block: the row loop knows its loss. A switch, not

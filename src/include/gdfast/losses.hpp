@@ -5,9 +5,12 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "common.hpp"
+#include "rowops.hpp"
 
 namespace gdfast {
 
@@ -128,6 +131,86 @@ struct LossRule<LossKind::modified_huber> {  // 0 (z >= 1), (1 - z)^2 (z >= -1),
     }
 };
 
+// Branch-free exp and log1p for the log-loss of the fused pass, written once
+// for a double or a GCC/Clang vector of doubles V (lane by lane; U: the
+// matching unsigned 64-bit type): straight-line arithmetic that compiles to
+// vector instructions, where libm's are scalar calls. Both are within a few
+// ulp of the correctly rounded value.
+template <class V>
+struct lanes_of {
+    using bits = std::uint64_t;
+    static GDFAST_INLINE V splat(double v) { return v; }
+};
+template <>
+struct lanes_of<vdouble4> {
+    typedef std::uint64_t bits __attribute__((vector_size(32)));
+    static GDFAST_INLINE vdouble4 splat(double v) { return vdouble4{v, v, v, v}; }
+};
+
+// e^x for x <= 0; x below -708 is taken as -708 (e^x < 3e-308 either way).
+template <class V>
+GDFAST_INLINE V exp_nonpositive(V x) {
+    using L = lanes_of<V>;
+    using U = typename L::bits;
+    x = x < -708.0 ? L::splat(-708.0) : x;
+    // k = round(x / ln 2) in the low mantissa bits of x / ln 2 + 1.5 * 2^52
+    const double shifter = 0x1.8p52;
+    V kd = x * 1.4426950408889634 + shifter;
+    U bits;
+    std::memcpy(&bits, &kd, sizeof bits);
+    kd -= shifter;
+    // r = x - k ln 2 in two parts (the high part times k is exact), |r| <= 0.35
+    const V r = (x - kd * 6.93147180369123816490e-01) - kd * 1.90821492927058770002e-10;
+    // The Taylor series to r^13 / 13!, by Estrin's scheme (short dependency
+    // chains: the lanes' latency, not the adds, bounds this code).
+    const V r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    const V a0 = 1.0 + r, a1 = 0.5 + r * (1.0 / 6.0), a2 = 1.0 / 24.0 + r * (1.0 / 120.0);
+    const V a3 = 1.0 / 720.0 + r * (1.0 / 5040.0), a4 = 1.0 / 40320.0 + r * (1.0 / 362880.0);
+    const V a5 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0), a6 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0);
+    const V b0 = a0 + a1 * r2, b1 = a2 + a3 * r2, b2 = a4 + a5 * r2;
+    const V e = (b0 + b1 * r4) + (b2 + a6 * r4) * r8;
+    // 2^k: k + 1023 in the exponent field (k >= -1022: a normal number)
+    const U scale_bits = (bits + static_cast<std::uint64_t>(1023 - 0x4338000000000000LL)) << 52;
+    V scale;
+    std::memcpy(&scale, &scale_bits, sizeof scale);
+    return e * scale;
+}
+
+// log(1 + e) for 0 <= e <= 1, given inv_u = 1 / (1 + e): log(u) of u = 1 + e
+// as j ln 2 + 2 atanh(s) with s = (m - 1) / (m + 1), |s| <= 0.172, plus the
+// rounding error of 1 + e.
+template <class V>
+GDFAST_INLINE V log1p_unit(V e, V inv_u) {
+    using L = lanes_of<V>;
+    const V u = 1.0 + e;
+    const V correction = (e - (u - 1.0)) * inv_u;
+    const auto big = u > 1.4142135623730951;
+    const V m = big ? 0.5 * u : u;
+    const V s = (m - 1.0) / (m + 1.0);
+    const V z = s * s, z2 = z * z, z4 = z2 * z2, z8 = z4 * z4;
+    // atanh(s) / s = sum z^i / (2 i + 1) to z^10, by Estrin's scheme
+    const V a0 = 1.0 + z * (1.0 / 3.0), a1 = 1.0 / 5.0 + z * (1.0 / 7.0), a2 = 1.0 / 9.0 + z * (1.0 / 11.0);
+    const V a3 = 1.0 / 13.0 + z * (1.0 / 15.0), a4 = 1.0 / 17.0 + z * (1.0 / 19.0);
+    const V a = (a0 + a1 * z2) + (a2 + a3 * z2) * z4 + (a4 + (1.0 / 21.0) * z2) * z8;
+    return (big ? L::splat(0.6931471805599453) : L::splat(0.0)) + (2.0 * s * a + correction);
+}
+
+// log(x) for x >= 1 (finite): x = 2^j m with 1 <= m < 2, log(m) by log1p_unit.
+template <class V>
+GDFAST_INLINE V log_at_least_one(V x) {
+    using U = typename lanes_of<V>::bits;
+    U bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    // j + 1023 as a double: 2^52 + (biased exponent), less 2^52
+    const U j_bits = (bits >> 52) | 0x4330000000000000ULL;
+    const U mantissa_bits = (bits & 0x000FFFFFFFFFFFFFULL) | 0x3FF0000000000000ULL;
+    V m, j;
+    std::memcpy(&m, &mantissa_bits, sizeof m);
+    std::memcpy(&j, &j_bits, sizeof j);
+    j -= 0x1p52 + 1023.0;
+    return log1p_unit<V>(m - 1.0, 1.0 / m) + j * 0.6931471805599453;
+}
+
 // log(1 + exp(p)) - t p with t = 1 for y > 0 and 0 otherwise: the logistic loss
 // of the label y = +1/-1 (scikit-learn's half binomial loss of the 0/1 label),
 // with its cut-offs, so that no exp overflows.
@@ -140,6 +223,22 @@ struct LossRule<LossKind::log_loss> {
         if (x <= 18) return std::log(1. + std::exp(x));
         if (x <= 33.3) return x + std::exp(-x);
         return x;
+    }
+    // The same loss with one exp and one log1p, for the fused pass (SGD keeps
+    // eval: scikit-learn's arithmetic, to the bit).
+    // V: a double, or a vector of them (p, y lane by lane).
+    template <class V>
+    static GDFAST_INLINE V eval_pass(V p, V y, double, V* d) {
+        using L = lanes_of<V>;
+        // With q = p for t = 0 and -p for t = 1 the loss is log(1 + e^q) and its
+        // derivative +-sigmoid(q): no cancellation however large |p| is.
+        const auto positive = y > 0.0;
+        const V q = positive ? -p : p;
+        const V e = exp_nonpositive<V>(q < 0.0 ? q : -q);  // e^-|q|
+        const V inv = 1.0 / (1.0 + e);
+        const V sigmoid_q = q >= 0.0 ? inv : e * inv;
+        *d = positive ? -sigmoid_q : sigmoid_q;
+        return (q > 0.0 ? q : L::splat(0.0)) + log1p_unit<V>(e, inv);
     }
     static GDFAST_INLINE double eval(double p, double y, double, double* d) {
         const double t = y > 0.0 ? 1.0 : 0.0;
@@ -165,15 +264,40 @@ struct MultinomialLogLoss {
         for (index_t t = 1; t < k; ++t) top = std::max(top, p[t * stride]);
         double sum = 0.0;
         for (index_t t = 0; t < k; ++t) {
-            d[t * stride] = std::exp(p[t * stride] - top);
+            d[t * stride] = exp_nonpositive(p[t * stride] - top);
             sum += d[t * stride];
         }
         const double inv = 1.0 / sum;
         for (index_t t = 0; t < k; ++t) d[t * stride] *= inv;
         d[c * stride] -= 1.0;
-        return std::log(sum) + (top - p[c * stride]);
+        return log_at_least_one(sum) + (top - p[c * stride]);
     }
 };
+
+// The same for four rows at once, lane u holding row u: p[4 t + u] the
+// prediction of class t for row u, c the classes; d (same layout) receives the
+// derivatives. Returns the losses.
+GDFAST_INLINE vdouble4 multinomial_log_loss4(const double* p, index_t k, const index_t c[4], double* d) {
+    vdouble4 top = vload<vdouble4>(p);
+    for (index_t t = 1; t < k; ++t) {
+        const vdouble4 pt = vload<vdouble4>(p + 4 * t);
+        top = pt > top ? pt : top;
+    }
+    vdouble4 sum = {0.0, 0.0, 0.0, 0.0};
+    for (index_t t = 0; t < k; ++t) {
+        const vdouble4 e = exp_nonpositive<vdouble4>(vload<vdouble4>(p + 4 * t) - top);
+        vstore(d + 4 * t, e);
+        sum += e;
+    }
+    const vdouble4 inv = 1.0 / sum;
+    for (index_t t = 0; t < k; ++t) vstore(d + 4 * t, vload<vdouble4>(d + 4 * t) * inv);
+    vdouble4 chosen;
+    for (int u = 0; u < 4; ++u) {
+        chosen[u] = p[4 * c[u] + u];
+        d[4 * c[u] + u] -= 1.0;
+    }
+    return log_at_least_one<vdouble4>(sum) + (top - chosen);
+}
 
 // Whether `kind` is a loss of a whole row (y holds one class index per row).
 inline bool is_row_loss(LossKind kind) { return kind == LossKind::multinomial_log_loss; }
@@ -204,6 +328,12 @@ GDFAST_INLINE decltype(auto) with_loss(LossKind kind, F&& f) {
     return f(std::integral_constant<LossKind, LossKind::squared_error>{});
 }
 
+template <class Rule, class = void>
+struct has_pass_rule : std::false_type {};
+template <class Rule>
+struct has_pass_rule<Rule, std::void_t<decltype(Rule::eval_pass(0.0, 0.0, 0.0, static_cast<double*>(nullptr)))>>
+    : std::true_type {};
+
 struct Loss {
     LossKind kind = LossKind::squared_error;
     double epsilon = 0.1;
@@ -227,6 +357,36 @@ struct Loss {
         if (d < -derivative_clip) d = -derivative_clip;
         *derivative = d;
         return v;
+    }
+
+    // The same as the fused pass evaluates it: a rule's eval_pass where it has
+    // one (the same function, arithmetic chosen for speed), else eval.
+    template <LossKind K>
+    GDFAST_INLINE double evaluate_pass(double p, double y, double* derivative) const {
+        double d, v;
+        if constexpr (has_pass_rule<LossRule<K>>::value)
+            v = LossRule<K>::eval_pass(p, y, epsilon, &d);
+        else
+            v = LossRule<K>::eval(p, y, epsilon, &d);
+        if (d > derivative_clip) d = derivative_clip;
+        if (d < -derivative_clip) d = -derivative_clip;
+        *derivative = d;
+        return v;
+    }
+
+    // evaluate_pass for four predictions at once (vector lanes where the rule
+    // has a branch-free eval_pass).
+    template <LossKind K>
+    GDFAST_INLINE void evaluate_pass4(const double* p, const double* y, double* value, double* derivative) const {
+        if constexpr (has_pass_rule<LossRule<K>>::value) {
+            vdouble4 d;
+            vstore(value, LossRule<K>::eval_pass(vload<vdouble4>(p), vload<vdouble4>(y), epsilon, &d));
+            vstore(derivative, d);
+            for (int u = 0; u < 4; ++u)
+                derivative[u] = std::min(derivative_clip, std::max(-derivative_clip, derivative[u]));
+        } else {
+            for (int u = 0; u < 4; ++u) value[u] = evaluate_pass<K>(p[u], y[u], derivative + u);
+        }
     }
 
     // The same for the loss of this object.
