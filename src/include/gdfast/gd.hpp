@@ -161,6 +161,8 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     const bool moments_for_lr =
         derive_lr && P.loss.max_curvature() > 0.0 && full &&
         (remote ? moments_given : moments_cheaper_for_step(X, train, k));
+    const index_t precond_rows = std::max<index_t>(8192, 32 * q);
+    const bool precond_sampled = precond && !gram && !moments_for_lr && !moments_given && n_train > 2 * precond_rows;
     if (gram || moments_for_lr || precond) {
         C.resize(static_cast<std::size_t>(q * q));
         zbar.resize(static_cast<std::size_t>(q));
@@ -168,6 +170,15 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             S_gram = given->total;
             std::copy(given->zbar, given->zbar + q, zbar.begin());
             std::copy(given->C, given->C + q * q, C.begin());
+        } else if (precond_sampled) {
+            // The preconditioner needs the curvature's shape, not its exact value
+            // (the line search keeps any positive definite one safe): every
+            // stride-th training row, 32 per moment dimension (at least 8192).
+            const index_t stride = (n_train + precond_rows - 1) / precond_rows;
+            std::vector<index_t> sample;
+            for (index_t r = 0; r < n_train; r += stride) sample.push_back(order[static_cast<std::size_t>(r)]);
+            S_gram = centered_comoments(X, RowSet{sample.data(), static_cast<index_t>(sample.size())}, y, ky,
+                                        sample_weight, P.n_threads, poll, zbar.data(), C.data());
         } else {
             S_gram = centered_comoments(X, train, y, ky, sample_weight, P.n_threads, poll, zbar.data(), C.data());
         }
@@ -178,7 +189,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             finite = finite && std::isfinite(zbar[static_cast<std::size_t>(a)]) &&
                      std::isfinite(C[static_cast<std::size_t>(a * q + a)]);
         if (!finite) return status_input_nonfinite;
-        if (P.standardize_from_moments && S_gram > 0.0) {
+        if (P.standardize_from_moments && S_gram > 0.0 && !precond_sampled) {
             for (index_t j = 0; j < p; ++j) {
                 mean[j] = zbar[static_cast<std::size_t>(j)];
                 scale[j] = C[static_cast<std::size_t>(j * q + j)] / S_gram;
@@ -402,16 +413,21 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                     slope = -dot_of(g, lb_q);
                 }
                 const double f0 = objective_full;
+                if (-slope <= 4e-16 * std::fabs(f0)) {
+                    converged = true;  // the decrease left is below rounding of the objective
+                    break;
+                }
                 double a = S.lr_scale, f1 = f0, loss1 = 0.0, S1 = 0.0;
                 bool accepted = false;
                 theta_trial.resize(theta.size());
-                for (int tries = 0; tries < 40 && slope < 0.0; ++tries, a *= 0.5) {
+                for (int tries = 0; tries < 40 && slope < 0.0; ++tries) {
                     for (index_t j = 0; j < m; ++j)
                         theta_trial[static_cast<std::size_t>(j)] = theta[static_cast<std::size_t>(j)] - a * lb_q[static_cast<std::size_t>(j)];
                     if (!P.fit_intercept) std::copy(S.intercept, S.intercept + k, theta_trial.begin() + kp);
                     g_trial = g;
                     if (!gradient_at(theta_trial.data(), rows, &loss1, &S1)) {
                         g = g_trial;  // overflow along d: a shorter step
+                        a *= 0.5;
                         continue;
                     }
                     f1 = loss1 / S1 + P.penalty.value(theta_trial.data(), kp);
@@ -420,6 +436,11 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                         break;
                     }
                     std::swap(g, g_trial);  // keep the gradient at theta
+                    // The minimizer of the quadratic through f0, the slope and f1,
+                    // kept within [a / 10, a / 2].
+                    const double curv = f1 - f0 - slope * a;
+                    const double a_min = curv > 0.0 ? -slope * a * a / (2.0 * curv) : 0.5 * a;
+                    a = std::min(0.5 * a, std::max(0.1 * a, a_min));
                 }
                 if (!accepted) {
                     converged = true;  // no decrease left along d: rounding level
