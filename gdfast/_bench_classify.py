@@ -138,7 +138,6 @@ def logistic_workloads(quick: bool = False) -> list[Workload]:
                 ),
                 baseline="scikit-learn LogisticRegression()",
                 rounds=3 if quick else 5,
-                settle=0.0,
                 contestants=[
                     Contestant(
                         "scikit-learn LogisticRegression()",
@@ -153,6 +152,14 @@ def logistic_workloads(quick: bool = False) -> list[Workload]:
                     Contestant(
                         "gdfast GDClassifier(alpha=1/n, standardize=False)",
                         lambda f=fit: f(lambda: GDClassifier(alpha=alpha, standardize=False)),
+                        objective,
+                    ),
+                    # stopped earlier, still at or below LogisticRegression()'s objective
+                    Contestant(
+                        "gdfast GDClassifier(alpha=1/n, standardize=False, tol=1e-5)",
+                        lambda f=fit: f(
+                            lambda: GDClassifier(alpha=alpha, standardize=False, tol=1e-5)
+                        ),
                         objective,
                     ),
                 ],

@@ -28,18 +28,22 @@ class UsageError(CliError):
 # ---------------------------------------------------------------------------- reading data
 
 
-def read_table(path: str) -> tuple[list[str], np.ndarray]:
-    """Column names and a float64 matrix from a .csv/.tsv, .npy or .parquet file."""
+def read_table(
+    path: str, labels: str | None = None
+) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """Column names, a float64 matrix and, when the column named ``labels`` holds
+    text (class labels), its values as strings (its matrix column is then NaN),
+    from a .csv/.tsv, .npy or .parquet file; any other non-numeric column is an error."""
     if not os.path.exists(path):
         raise CliError(f"{path}: no such file")
     if os.path.isdir(path):
         raise CliError(f"{path}: is a directory, not a data file")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
-        return _read_npy(path)
+        return (*_read_npy(path), None)
     if ext == ".parquet":
-        return _read_parquet(path)
-    return _read_csv(path, delimiter="\t" if ext == ".tsv" else ",")
+        return _read_parquet(path, labels)
+    return _read_csv(path, delimiter="\t" if ext == ".tsv" else ",", labels=labels)
 
 
 def _read_npy(path: str) -> tuple[list[str], np.ndarray]:
@@ -54,7 +58,7 @@ def _read_npy(path: str) -> tuple[list[str], np.ndarray]:
     return [str(j) for j in range(data.shape[1])], data.astype(np.float64)
 
 
-def _read_parquet(path: str) -> tuple[list[str], np.ndarray]:
+def _read_parquet(path: str, labels: str | None):
     try:
         import pandas as pd
     except ImportError:
@@ -67,13 +71,20 @@ def _read_parquet(path: str) -> tuple[list[str], np.ndarray]:
         raise CliError("reading .parquet needs pyarrow (pip install pyarrow)") from None
     except Exception as exc:  # any reader failure is the file's
         raise CliError(f"{path}: not a readable parquet file ({exc})") from None
+    names = [str(c) for c in frame.columns]
+    text = None
+    if labels in names:
+        column = frame[frame.columns[names.index(labels)]]
+        if column.dtype.kind not in "fiu":  # text, categorical or boolean labels
+            text = column.astype(str).to_numpy(dtype=object)
+            frame = frame.assign(**{str(frame.columns[names.index(labels)]): np.nan})
     bad = [c for c in frame.columns if frame[c].dtype.kind not in "fiub"]
     if bad:
         raise CliError(f"{path}: column {bad[0]!r} is not numeric (dtype {frame[bad[0]].dtype})")
-    return [str(c) for c in frame.columns], frame.to_numpy(dtype=np.float64)
+    return names, frame.to_numpy(dtype=np.float64), text
 
 
-def _read_csv(path: str, delimiter: str) -> tuple[list[str], np.ndarray]:
+def _read_csv(path: str, delimiter: str, labels: str | None = None):
     try:
         # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name.
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -82,7 +93,8 @@ def _read_csv(path: str, delimiter: str) -> tuple[list[str], np.ndarray]:
             if header is None or not any(h.strip() for h in header):
                 raise CliError(f"{path}: empty file (no header row)")
             names = [h.strip() for h in header]
-            rows = []
+            label_at = names.index(labels) if labels in names else -1
+            rows, texts, has_text = [], [], False
             for line_no, row in enumerate(reader, start=2):
                 if not row or all(not v.strip() for v in row):
                     continue
@@ -92,10 +104,16 @@ def _read_csv(path: str, delimiter: str) -> tuple[list[str], np.ndarray]:
                         f"{len(names)}"
                     )
                 values = []
-                for name, v in zip(names, row, strict=True):
+                if label_at >= 0:
+                    texts.append(row[label_at].strip())
+                for j, (name, v) in enumerate(zip(names, row, strict=True)):
                     try:
                         values.append(float(v))
                     except ValueError:
+                        if j == label_at:  # class labels: read as text below
+                            values.append(np.nan)
+                            has_text = True
+                            continue
                         raise CliError(
                             f"{path}, line {line_no}: column {name!r} holds {v.strip()!r}, "
                             "which is not a number"
@@ -107,7 +125,14 @@ def _read_csv(path: str, delimiter: str) -> tuple[list[str], np.ndarray]:
         raise CliError(f"{path}: malformed CSV ({exc})") from None
     if not rows:
         raise CliError(f"{path}: no data rows after the header")
-    return names, np.asarray(rows, dtype=np.float64)
+    data = np.asarray(rows, dtype=np.float64)
+    text = None
+    if has_text:
+        if any(not t for t in texts):
+            line = 2 + next(i for i, t in enumerate(texts) if not t)
+            raise CliError(f"{path}, line {line}: column {labels!r} is empty (a missing label)")
+        text = np.asarray(texts, dtype=object)
+    return names, data, text
 
 
 # ---------------------------------------------------------------------------- commands
@@ -122,9 +147,17 @@ _OPTIONAL_OPTIONS = {
 }
 
 
-def _estimator(args):
-    from gdfast import GDRegressor, SGDRegressor
+def _estimator(args, classify: bool):
+    from gdfast import GDClassifier, GDRegressor, SGDClassifier, SGDRegressor
 
+    losses = _core.MARGIN_LOSSES if classify else _core.REGRESSION_LOSSES
+    if args.loss is None:
+        args.loss = "log_loss" if classify else "squared_error"
+    elif args.loss not in losses:
+        task = "classification" if classify else "regression"
+        raise CliError(
+            f"--loss {args.loss} is not a {task} loss; choose one of {', '.join(sorted(losses))}"
+        )
     kw = {name: getattr(args, name) for name in _COMMON_OPTIONS}
     for name in _OPTIONAL_OPTIONS[args.estimator]:
         if getattr(args, name) is not None:
@@ -137,7 +170,11 @@ def _estimator(args):
         if kw["penalty"] is None:
             kw["penalty"] = "l2"
         # A useless model is an error on the command line (exit 1, one line).
-        return SGDRegressor(**kw, on_divergence="raise")
+        return (SGDClassifier if classify else SGDRegressor)(**kw, on_divergence="raise")
+    if classify:
+        if kw["penalty"] is None:
+            kw["penalty"] = "l2"
+        return GDClassifier(**kw, batch_size=args.batch_size, standardize=not args.no_standardize)
     return GDRegressor(**kw, batch_size=args.batch_size, standardize=not args.no_standardize)
 
 
@@ -183,17 +220,22 @@ def cmd_fit(args) -> int:
         )
     elif args.target is None:
         raise UsageError("--target is required with a data file (the column to predict)")
-    names, data = read_table(args.data)
+    names, data, text = read_table(args.data, labels=args.target)
     if args.target not in names:
         shown = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
         raise CliError(f"{args.data}: no column {args.target!r}; the columns are: {shown}")
     j = names.index(args.target)
     features = [n for i, n in enumerate(names) if i != j]
     X = np.delete(data, j, axis=1)
-    y = data[:, j]
+    y = data[:, j] if text is None else text
     if not features:
         raise CliError(f"{args.data}: no feature columns besides the target {args.target!r}")
-    model = _estimator(args)
+    # A target of text (class labels) is a classification; numbers are a
+    # regression unless --task says otherwise.
+    classify = args.task == "classification" or (args.task == "auto" and text is not None)
+    if args.task == "regression" and text is not None:
+        raise CliError(f"{args.data}: the target {args.target!r} holds text, not numbers")
+    model = _estimator(args, classify)
     import warnings
 
     with warnings.catch_warnings(record=True) as caught:
@@ -210,20 +252,14 @@ def cmd_fit(args) -> int:
             if progress is not None:
                 progress.close()
         elapsed = time.perf_counter() - t0
-    coef = np.asarray(model.coef_).ravel()
-    intercept = float(np.ravel(model.intercept_)[0])
-    pred = model.predict(X)
-    mse = float(np.mean((pred - y) ** 2))
-    width = max(len(n) for n in [*features, "(intercept)"])
     print(
         f"{type(model).__name__} on {args.data}: {X.shape[0]} rows, {X.shape[1]} features, "
         f"target {args.target!r}"
     )
-    print("coefficients:")
-    for name, c in zip(features, coef, strict=True):
-        print(f"  {name:<{width}}  {c: .6g}")
-    print(f"  {'(intercept)':<{width}}  {intercept: .6g}")
-    print(f"training R^2: {model.score(X, y):.6f}   MSE: {mse:.6g}")
+    if classify:
+        _print_classifier(model, X, y, features)
+    else:
+        _print_regressor(model, X, y, features)
     print(f"iterations: {model.n_iter_}   time: {elapsed:.3f} s")
     for w in caught:
         print(f"warning: {w.message}")
@@ -238,10 +274,52 @@ def cmd_fit(args) -> int:
     return 0
 
 
+def _print_regressor(model, X, y, features) -> None:
+    coef = np.asarray(model.coef_).ravel()
+    intercept = float(np.ravel(model.intercept_)[0])
+    mse = float(np.mean((model.predict(X) - y) ** 2))
+    width = max(len(n) for n in [*features, "(intercept)"])
+    print("coefficients:")
+    for name, c in zip(features, coef, strict=True):
+        print(f"  {name:<{width}}  {c: .6g}")
+    print(f"  {'(intercept)':<{width}}  {intercept: .6g}")
+    print(f"training R^2: {model.score(X, y):.6f}   MSE: {mse:.6g}")
+
+
+def _print_classifier(model, X, y, features) -> None:
+    from sklearn.metrics import log_loss
+
+    classes = [_label(c) for c in model.classes_]
+    coef = np.atleast_2d(model.coef_)
+    intercept = np.ravel(model.intercept_)
+    # one column per class (two classes: the score of the second)
+    heads = classes if coef.shape[0] > 1 else [f"score of {classes[1]}"]
+    width = max(len(n) for n in [*features, "(intercept)"])
+    cols = [max(12, len(h)) for h in heads]
+    print(f"classes: {', '.join(classes)}")
+    print("coefficients:")
+    print(f"  {'':<{width}}  " + "  ".join(f"{h:>{w}}" for h, w in zip(heads, cols, strict=True)))
+    rows = [*zip(features, coef.T, strict=True), ("(intercept)", intercept)]
+    for name, values in rows:
+        cells = "  ".join(f"{v:>{w}.6g}" for v, w in zip(values, cols, strict=True))
+        print(f"  {name:<{width}}  {cells}")
+    line = f"training accuracy: {model.score(X, y):.6f}"
+    if hasattr(model, "predict_proba"):
+        line += f"   log-loss: {log_loss(y, model.predict_proba(X), labels=model.classes_):.6g}"
+    print(line)
+
+
+def _label(value) -> str:
+    """A class label as the output shows it (a whole number without '.0')."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def cmd_predict(args) -> int:
     import warnings
 
-    from sklearn.base import RegressorMixin
+    from sklearn.base import ClassifierMixin, RegressorMixin
 
     try:
         with open(args.model, "rb") as f:
@@ -250,9 +328,9 @@ def cmd_predict(args) -> int:
         raise CliError(f"{args.model}: no such file") from None
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
         raise CliError(f"{args.model}: not a saved model ({type(exc).__name__})") from None
-    if not (isinstance(model, RegressorMixin) and hasattr(model, "coef_")):
+    if not (isinstance(model, (RegressorMixin, ClassifierMixin)) and hasattr(model, "coef_")):
         raise CliError(f"{args.model}: not a fitted gdfast model (saved with gdfast fit --save)")
-    names, data = read_table(args.data)
+    names, data, _ = read_table(args.data)
     expected = [str(n) for n in getattr(model, "feature_names_in_", [])]
     if expected:
         missing = [n for n in expected if n not in names]
@@ -276,7 +354,10 @@ def cmd_predict(args) -> int:
             pred = model.predict(X)
         except (ValueError, FloatingPointError) as exc:
             raise CliError(" ".join(str(exc).split())) from None
-    lines = "prediction\n" + "".join(f"{v:.17g}\n" for v in np.ravel(pred))
+    if isinstance(model, ClassifierMixin):
+        lines = "prediction\n" + "".join(f"{_label(v)}\n" for v in np.ravel(pred))
+    else:
+        lines = "prediction\n" + "".join(f"{v:.17g}\n" for v in np.ravel(pred))
     if args.output:
         try:
             with open(args.output, "w") as f:
@@ -369,15 +450,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--target", help="the column to predict (.npy: the column number)")
     fit.add_argument(
+        "--task",
+        choices=["auto", "regression", "classification"],
+        default="auto",
+        help="auto: classification when the target holds text (class labels), else regression",
+    )
+    fit.add_argument(
         "--estimator",
         choices=["gd", "sgd"],
         default="gd",
-        help="GDRegressor (default) or SGDRegressor",
+        help="GDRegressor/GDClassifier (default) or SGDRegressor/SGDClassifier",
     )
     fit.add_argument(
         "--loss",
-        default="squared_error",
-        choices=list(_core.REGRESSION_LOSSES),
+        default=None,
+        choices=[*_core.REGRESSION_LOSSES, *sorted(_core.MARGIN_LOSSES)],
+        help="default: squared_error (regression), log_loss (classification)",
     )
     fit.add_argument(
         "--penalty", choices=[p for p in _core.CODES["penalty"] if p != "none"], default=None

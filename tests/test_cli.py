@@ -180,3 +180,67 @@ def test_bench_only_dask_races_on_local_clusters(tmp_path):
     assert "D3 gdfast.dask GDRegressor() on 1 and 2 worker processes" in out.stdout
     assert "1 worker" in out.stdout and "2 workers" in out.stdout
     assert "W1" not in out.stdout  # only the workload asked for
+
+
+@pytest.fixture
+def labels_file(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 2))
+    score = X @ np.array([[2.0, -1.0, 0.0], [0.0, 1.5, -2.0]])
+    y = np.array(["cat", "dog", "eel"])[np.argmax(score + 0.3 * rng.gumbel(size=(300, 3)), 1)]
+    path = tmp_path / "animals.csv"
+    with open(path, "w") as f:
+        f.write("height,weight,kind\n")
+        for row, t in zip(X, y, strict=True):
+            f.write(f"{row[0]:.10g},{row[1]:.10g},{t}\n")
+    return path, X, y
+
+
+@pytest.mark.parametrize("estimator", ["gd", "sgd"])
+def test_a_text_target_fits_a_classifier_and_predicts_labels(tmp_path, labels_file, estimator):
+    path, X, y = labels_file
+    args = ["fit", str(path), "--target", "kind", "--estimator", estimator, "--save", "m.pkl"]
+    out = run(tmp_path, *args, "--random-state", "0")
+    assert out.returncode == 0, out.stderr
+    name = "GDClassifier" if estimator == "gd" else "SGDClassifier"
+    assert name in out.stdout and "classes: cat, dog, eel" in out.stdout
+    accuracy = float(out.stdout.split("training accuracy: ")[1].split()[0])
+    log_loss = float(out.stdout.split("log-loss: ")[1].split()[0])
+    with open(tmp_path / "m.pkl", "rb") as f:
+        model = pickle.load(f)
+    assert accuracy == pytest.approx(model.score(X, y), abs=1e-6) and accuracy > 0.8
+    assert 0 < log_loss < np.log(3)
+    (tmp_path / "rows.csv").write_text("weight,height\n0.0,3.0\n-3.0,0.0\n")
+    pred = run(tmp_path, "predict", "m.pkl", "rows.csv")
+    assert pred.returncode == 0, pred.stderr
+    assert pred.stdout.split() == ["prediction", *model.predict([[3.0, 0.0], [0.0, -3.0]])]
+
+
+def test_task_classification_on_numbers_and_loss_checks(tmp_path, csv_file):
+    data = np.loadtxt(csv_file, delimiter=",", skiprows=1)
+    binary = tmp_path / "binary.csv"
+    with open(binary, "w") as f:
+        f.write("a,b,c,label\n")
+        for row in data:
+            f.write(",".join(f"{v:.10g}" for v in row[:3]) + f",{int(row[3] > 3)}\n")
+    out = run(tmp_path, "fit", str(binary), "--target", "label", "--task", "classification")
+    assert out.returncode == 0, out.stderr
+    assert "classes: 0, 1" in out.stdout and "score of 1" in out.stdout
+    plain = run(tmp_path, "fit", str(binary), "--target", "label")
+    assert "GDRegressor" in plain.stdout  # numbers: a regression unless asked
+    wrong = run(tmp_path, "fit", str(binary), "--target", "label", "--loss", "hinge")
+    assert wrong.returncode == 1 and "not a regression loss" in wrong.stderr
+
+
+def test_a_text_target_is_not_a_regression(tmp_path, labels_file):
+    path, _, _ = labels_file
+    out = run(tmp_path, "fit", str(path), "--target", "kind", "--task", "regression")
+    assert out.returncode == 1 and "holds text" in out.stderr
+    (tmp_path / "one.csv").write_text("a,b\n1,x\n2,x\n")
+    one = run(tmp_path, "fit", str(tmp_path / "one.csv"), "--target", "b")
+    assert one.returncode == 1 and "greater than one" in one.stderr
+    features = run(tmp_path, "fit", str(tmp_path / "one.csv"), "--target", "a")
+    assert features.returncode == 1 and "'x', which is not a number" in features.stderr
+    (tmp_path / "gap.csv").write_text("a,b\n1,x\n2,\n3,y\n")
+    gap = run(tmp_path, "fit", str(tmp_path / "gap.csv"), "--target", "b")
+    assert gap.returncode == 1 and "line 3" in gap.stderr and "missing label" in gap.stderr

@@ -331,3 +331,23 @@ def test_a_blown_up_step_raises_a_divergence_error():
     X_before = X.copy()
     GDClassifier().fit(X, y)
     assert np.array_equal(X, X_before)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_default_solver_follows_the_reference(n_classes, weighted):
+    X, y = blobs(n_classes=n_classes, n=800, scales=[1, 10, 100, 1, 0.1, 1])
+    sw = np.random.default_rng(4).uniform(0.5, 2, len(y)) if weighted else None
+    alpha = 1e-3
+    clf = GDClassifier(alpha=alpha, standardize=False, tol=1e-10).fit(X, y, sample_weight=sw)
+    if n_classes == 2:
+        labels, loss, k = np.where(y == 1, 1.0, -1.0), "log_loss", None
+    else:
+        labels, loss, k = y, "multinomial_log_loss", n_classes
+    W, b, objectives = reference.quasi_newton(
+        X, labels, loss=loss, n_classes=k, alpha=alpha, sample_weight=sw, tol=1e-10
+    )
+    np.testing.assert_allclose(clf.coef_, W, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(clf.intercept_, b, rtol=1e-6, atol=1e-8)
+    # both converge in a handful of quasi-Newton steps on these badly scaled features
+    assert len(objectives) < 40 and clf.n_iter_ < 40
