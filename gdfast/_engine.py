@@ -55,14 +55,18 @@ SHARED = ("alpha", "fit_intercept", "n_iter_no_change", "shuffle", "early_stoppi
 
 def set_shared(P: Params, estimator, **values) -> Params:
     """Set the fields both drivers have from ``estimator``'s parameters;
-    ``values`` (max_iter, tol, seed, divergence_threshold, l1_ratio) are the
-    ones the estimator derives."""
+    ``values`` (max_iter, tol, seed, divergence_threshold, l1_ratio; loss and
+    epsilon when they are not the estimator's own) are the ones the estimator
+    derives."""
     P.update({name: getattr(estimator, name) for name in SHARED})
     tol = values.pop("tol")
+    # ``loss`` (a code) and ``epsilon`` among the values replace the estimator's
+    # (the GD engine's loss may be the multinomial; GDClassifier has no epsilon).
+    loss = values.pop("loss") if "loss" in values else code("loss", estimator.loss)
+    epsilon = values.pop("epsilon") if "epsilon" in values else estimator.epsilon
     P.update(
-        # The GD estimators name the loss descent minimizes (the multinomial's).
-        loss=code("loss", getattr(estimator, "_engine_loss", estimator.loss)),
-        epsilon=float(getattr(estimator, "epsilon", 0.0)),  # classifiers have none
+        loss=loss,
+        epsilon=float(epsilon),
         penalty=code("penalty", estimator.penalty),
         tol=-np.inf if tol is None else float(tol),
         **values,

@@ -203,6 +203,10 @@ shuffle, average, random_state, verbose, n_jobs, on_divergence
     def _engine_loss(self) -> str:
         return getattr(self, "_fitted_loss", self.loss)
 
+    @property
+    def _loss_epsilon(self) -> float:
+        return 0.0  # the margin losses have no width
+
     # ------------------------------------------------------------------ fitting
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -83,6 +83,11 @@ class GDEngine:
         """The kernels' name of the loss descent minimizes."""
         return self.loss
 
+    @property
+    def _loss_epsilon(self) -> float:
+        """The width of the loss (huber, the insensitive losses)."""
+        return float(self.epsilon)
+
     def _check_params(self, for_partial_fit: bool = False) -> None:
         self._check_shared_params(for_partial_fit)
         if self.learning_rate == "optimal" and self.penalty is None:
@@ -167,7 +172,7 @@ class GDEngine:
                 coef,
                 intercept,
                 self._engine_loss,
-                getattr(self, "epsilon", 0.0),
+                self._loss_epsilon,
                 threads,
                 sample_weight,
                 name=type(self).__name__,
@@ -275,7 +280,7 @@ class GDEngine:
         precompute = self.precompute
         if precompute == "auto":
             precompute = n_features <= GRAM_MAX_FEATURES
-        return bool(precompute and full_batch and self._engine_loss == "squared_error")
+        return bool(precompute and full_batch)
 
     def _engine_params(
         self,
@@ -300,7 +305,8 @@ class GDEngine:
             and not self.average
         )
         solve_on_gram = use_gram and defaults
-        l1_term = self.penalty in ("l1", "elasticnet") and self.alpha > 0
+        l1_term = self.penalty in ("l1", "elasticnet")
+        l1_active = l1_term and self.alpha > 0
         # Without the co-moments (wide or sparse data) the same conjugate
         # gradient runs on passes: one for the gradient, one for H d.
         cg_on_passes = bool(
@@ -308,11 +314,11 @@ class GDEngine:
             and full_batch
             and not use_gram
             and self._engine_loss == "squared_error"
-            and not l1_term
+            and not l1_active
         )
         # The gradient rule measures the smallest subgradient; with an L1 term
         # only the exact solver drives it to zero reliably.
-        smooth = self._engine_loss in _core.SMOOTH_LOSSES and (not self._l1 or solve_on_gram)
+        smooth = self._engine_loss in _core.SMOOTH_LOSSES and (not l1_term or solve_on_gram)
         gradient_rule = full_batch and smooth and not self.early_stopping
         # Smooth full-batch descent with the defaults, no L1 term: quasi-Newton
         # steps in the metric of the loss's curvature bound (from the co-moments
@@ -322,7 +328,7 @@ class GDEngine:
             and defaults
             and full_batch
             and self._engine_loss in _core.SMOOTH_LOSSES
-            and not l1_term
+            and not l1_active
             and n_features <= GRAM_MAX_FEATURES
         )
         tol = self.tol
@@ -340,6 +346,8 @@ class GDEngine:
             tol=tol,
             seed=seed,
             divergence_threshold=threshold,
+            loss=code("loss", self._engine_loss),
+            epsilon=self._loss_epsilon,
         )
         # Taken as they are; the engine's fields have the estimator's names.
         P.update({name: getattr(self, name) for name in ADOPTED})
@@ -382,10 +390,6 @@ class GDEngine:
             score_accuracy=self._scores_accuracy,
         )
         return P
-
-    @property
-    def _l1(self) -> bool:
-        return self.penalty in ("l1", "elasticnet")
 
     def _divergence_advice(self) -> Advice:
         if self.learning_rate == "auto":

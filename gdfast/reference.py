@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from gdfast import _core
 from gdfast._engine import starts_at_best_constant
 from gdfast._steps import KERNEL_API, check_step_arguments, documented_step, step_overflow_error
 from gdfast._validation import (
@@ -461,11 +462,20 @@ def quasi_newton(
     """
     Xd = np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
     n, p = Xd.shape
-    rows = loss in ("multinomial_log_loss",)
+    rows = loss in _core.ROW_LOSSES
     k = n_classes if rows else (1 if np.ndim(y) == 1 else np.shape(y)[1])
     s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     S = float(s.sum())
-    curvature = {"log_loss": 0.25, "multinomial_log_loss": 0.5}.get(loss, 2.0)
+    # sup l'' of the smooth classification losses
+    bounds = {
+        "log_loss": 0.25,
+        "multinomial_log_loss": 0.5,
+        "modified_huber": 2.0,
+        "squared_hinge": 2.0,
+    }
+    if loss not in bounds:
+        raise ValueError(f"quasi_newton needs a smooth loss ({sorted(bounds)}); got {loss!r}.")
+    curvature = bounds[loss]
     Z = np.column_stack([Xd, np.ones(n)])
     M = curvature * (Z.T * s) @ Z / S + alpha * np.diag(np.r_[np.ones(p), 0.0])
     M[p, p] += 0.0 if fit_intercept else 1.0

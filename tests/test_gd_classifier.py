@@ -351,3 +351,9 @@ def test_the_default_solver_follows_the_reference(n_classes, weighted):
     np.testing.assert_allclose(clf.intercept_, b, rtol=1e-6, atol=1e-8)
     # both converge in a handful of quasi-Newton steps on these badly scaled features
     assert len(objectives) < 40 and clf.n_iter_ < 40
+
+
+def test_the_reference_solver_refuses_a_loss_without_curvature():
+    X, y = blobs(n=50)
+    with pytest.raises(ValueError, match="smooth loss"):
+        reference.quasi_newton(X, np.where(y == 1, 1.0, -1.0), loss="hinge")

@@ -55,8 +55,8 @@ struct GdParams : FitSettings {
     // in standardize_from_stats.
     bool standardize_from_moments = false;
     bool center = true;
-    // Full batch, smooth loss, no L1 term, co-moments affordable: step in the
-    // metric of the loss's curvature bound (see below) instead of the plain one.
+    // Full batch, smooth loss, no L1 term, co-moments affordable, auto step:
+    // quasi-Newton steps from the loss's curvature bound (see gd_fit).
     bool precondition = false;
 
     template <class Self, class F>
@@ -149,12 +149,12 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     // Conjugate gradient over passes takes no fixed step: no step to derive.
     const bool passes_cg = full && !gram && P.cg_on_passes && P.loss.kind == LossKind::squared_error &&
                            P.penalty.l1_strength() == 0.0;
-    // Preconditioned steps: the curvature bound c H + l2 I of the objective in
-    // working coordinates (H: the Hessian of the mean squared loss, from the
-    // co-moments; c: the loss's curvature bound, Boehning's bound for the log
-    // losses) majorizes the objective, so the step g -> M^-1 g of length 1 is
-    // safe, and momentum accelerates it in that metric. Each class's block gets
-    // the same (p + 1)^2 matrix (the multinomial's bound is block diagonal).
+    // Preconditioned quasi-Newton steps: the curvature bound M = c H + l2 I of
+    // the objective in working coordinates (H: the Hessian of the mean squared
+    // loss, from the co-moments; c: the loss's curvature bound, Boehning's for
+    // the log losses) majorizes the objective; M^-1 is L-BFGS's initial inverse
+    // Hessian, and a line search keeps every step a descent. Each class's block
+    // gets the same (p + 1)^2 matrix (the multinomial's bound is block diagonal).
     const bool precond = P.precondition && full && !gram && !remote && P.loss.max_curvature() > 0.0 &&
                          P.penalty.l1_strength() == 0.0 && P.auto_lr;
     const bool derive_lr = P.auto_lr && S.base_lr <= 0.0 && !passes_cg && !precond;
@@ -162,7 +162,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         derive_lr && P.loss.max_curvature() > 0.0 && full &&
         (remote ? moments_given : moments_cheaper_for_step(X, train, k));
     const index_t precond_rows = std::max<index_t>(8192, 32 * q);
-    const bool precond_sampled = precond && !gram && !moments_for_lr && !moments_given && n_train > 2 * precond_rows;
+    const bool precond_sampled = precond && !moments_given && n_train > 2 * precond_rows;
     if (gram || moments_for_lr || precond) {
         C.resize(static_cast<std::size_t>(q * q));
         zbar.resize(static_cast<std::size_t>(q));
@@ -217,7 +217,9 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     const double l2 = P.penalty.l2_strength();
     const double l1 = P.penalty.l1_strength();
     const bool momentum_opt = uses_momentum(P.optimizer);
-    const bool safeguard = full && (P.momentum_restart || (P.auto_lr && P.optimizer == OptimizerKind::sgd));  // not with precond (line search)
+    // (Not for the quasi-Newton steps: their line search keeps them descending.)
+    const bool safeguard =
+        full && !precond && (P.momentum_restart || (P.auto_lr && P.optimizer == OptimizerKind::sgd));
     const bool gradient_rule = P.stop.gradient_rule && full && P.stop.tol > -inf;
     StopRule rule = P.stop;
     rule.gradient_rule = gradient_rule;
@@ -312,8 +314,10 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     std::vector<double> cg_dir, cg_prev, cg_Hd(static_cast<std::size_t>(cg ? m : 0));
     // Without the co-moments, H d is the gradient at d for targets 0 (one pass).
     zeros.assign(static_cast<std::size_t>(cg && !gram && !remote ? X.n_rows * k : 0), T(0));
-    bool cg_known = false;  // g and cg_loss_sum hold the gradient and loss at theta
-    double cg_loss_sum = 0.0;
+    // After a conjugate-gradient or quasi-Newton step, g and known_loss_sum
+    // already hold the gradient and loss at theta: no pass is needed for them.
+    bool gradient_known = false;
+    double known_loss_sum = 0.0;
     int cg_steps_since_pass = 0;
     const std::vector<double> H =
         cd ? gram_working_hessian(C, q, zbar, S_gram, p, mean, scale, P.fit_intercept, l2) : std::vector<double>();
@@ -339,8 +343,8 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                 for (index_t r = b0 + B; r < std::min(n_train, b0 + 2 * B); ++r) prefetch_row(X, order[r]);
             }
             double loss_sum = 0.0, Sb = 0.0;
-            if (cg_known) {
-                loss_sum = cg_loss_sum;  // from the quadratic, after the last step
+            if (gradient_known) {
+                loss_sum = known_loss_sum;  // known after the last step
                 Sb = weight_total;
             } else if (!gradient_at(theta.data(), rows, &loss_sum, &Sb)) {
                 status = status_nonfinite;
@@ -362,7 +366,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                         break;
                     }
                 }
-                if (safeguard && !cg && !cd && !precond) {
+                if (safeguard && !cg && !cd) {
                     // An increase means momentum overshot (restart it) or, twice in
                     // a row, that the step is too long for this data (halve it).
                     const bool increased = objective_full > last_objective + 1e-10 * std::fabs(last_objective);
@@ -457,8 +461,8 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                     lb_s.push_back(std::move(sv)), lb_y.push_back(std::move(yv)), lb_rho.push_back(1.0 / sy);
                 }
                 theta.swap(theta_trial);
-                cg_known = true;  // g holds the gradient at the new theta
-                cg_loss_sum = loss1 * (weight_total / S1);
+                gradient_known = true;  // g holds the gradient at the new theta
+                known_loss_sum = loss1 * (weight_total / S1);
                 last_lr = a;
                 S.step += 1.0;
                 continue;
@@ -529,12 +533,12 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                     // On a quadratic the next gradient and objective follow without
                     // a pass: g + a H d and f + a g.d + a^2 d.H.d / 2. A pass
                     // recomputes them every 8th step, so rounding cannot drift.
-                    cg_known = ++cg_steps_since_pass < 8;
-                    if (cg_known) {
+                    gradient_known = ++cg_steps_since_pass < 8;
+                    if (gradient_known) {
                         for (index_t j = 0; j < m; ++j)
                             g[static_cast<std::size_t>(j)] += step_cg * cg_Hd[static_cast<std::size_t>(j)];
                         const double objective_after = objective_before + step_cg * gd + 0.5 * step_cg * step_cg * dHd;
-                        cg_loss_sum = (objective_after - P.penalty.value(theta.data(), kp)) * Sb;
+                        known_loss_sum = (objective_after - P.penalty.value(theta.data(), kp)) * Sb;
                     } else {
                         cg_steps_since_pass = 0;
                     }
@@ -638,8 +642,8 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         S.record.final_loss = loss_sum / S_gram;
     }
     // Quasi-Newton steps end with the loss at theta known (every row trains).
-    if (status == status_ok && precond && cg_known && n_val == 0 && weight_total > 0.0)
-        S.record.final_loss = cg_loss_sum / weight_total;
+    if (status == status_ok && precond && gradient_known && n_val == 0 && weight_total > 0.0)
+        S.record.final_loss = known_loss_sum / weight_total;
     if (status == status_ok) {
         std::copy(theta.begin(), theta.begin() + kp, S.coef);
         std::copy(theta.begin() + kp, theta.end(), S.intercept);

@@ -128,7 +128,8 @@ GDFAST_INLINE bool tile_loss(const RowSet& rows, index_t r0, index_t m, const T*
             const index_t i = rows[r0 + r];
             for (index_t t = 0; t < k; ++t) finite = finite && std::isfinite(P[t * m + r]);
             const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
-            total += s * MultinomialLogLoss::eval(P + r, m, k, static_cast<index_t>(y[i]), D + r);
+            const index_t c = static_cast<index_t>(y[i]);
+            total += s * MultinomialLogLoss::eval<double>(P + r, m, k, &c, D + r);
             for (index_t t = 0; t < k; ++t) {
                 D[t * m + r] *= s;
                 gb[t] += D[t * m + r];
@@ -299,7 +300,7 @@ GDFAST_INLINE bool rows_multinomial(const DenseMatrix<double>& X, const RowSet& 
             }
             std::copy(pred, pred + 4, P.begin() + 4 * t);
         }
-        const vdouble4 v = multinomial_log_loss4(P.data(), k, c, D.data());
+        const vdouble4 v = MultinomialLogLoss::eval<vdouble4>(P.data(), 4, k, c, D.data());
         const vdouble4 sv = vload<vdouble4>(s);
         for (int u = 0; u < count; ++u) loss_sum += s[u] * v[u];
         for (index_t t = 0; t < k; ++t) {
@@ -394,9 +395,10 @@ GDFAST_INLINE bool block_predict_impl(const Matrix& X, index_t r0, index_t r1, c
 GDFAST_MULTIVERSION(block_predict)
 
 // The fused pass over the rows in `rows`. y is (n, k) row-major (n class
-// indices for a row loss) and sample_weight (n,) or null, both indexed by the original row number. Outputs: *loss_out,
-// G_out (k x p) and gb_out (k). Returns status_nonfinite if a prediction was not
-// finite; the sums are still written.
+// indices for a row loss) and sample_weight (n,) or null, both indexed by the
+// original row number. Outputs: *loss_out, G_out (k x p) and gb_out (k).
+// Returns status_nonfinite if a prediction was not finite; the sums are still
+// written.
 template <class Matrix, class T = typename Matrix::value_type>
 Status loss_grad(const Matrix& X, const RowSet& rows, const T* y, const T* sample_weight, const double* W,
                  const double* b, index_t k, const Loss& loss, int n_threads, LossGradWorkspace& ws,

@@ -139,12 +139,18 @@ struct LossRule<LossKind::modified_huber> {  // 0 (z >= 1), (1 - z)^2 (z >= -1),
 template <class V>
 struct lanes_of {
     using bits = std::uint64_t;
+    static constexpr int width = 1;
     static GDFAST_INLINE V splat(double v) { return v; }
+    static GDFAST_INLINE V load(const double* p) { return *p; }
+    static GDFAST_INLINE void store(double* p, V v) { *p = v; }
 };
 template <>
 struct lanes_of<vdouble4> {
     typedef std::uint64_t bits __attribute__((vector_size(32)));
+    static constexpr int width = 4;
     static GDFAST_INLINE vdouble4 splat(double v) { return vdouble4{v, v, v, v}; }
+    static GDFAST_INLINE vdouble4 load(const double* p) { return vload<vdouble4>(p); }
+    static GDFAST_INLINE void store(double* p, vdouble4 v) { vstore(p, v); }
 };
 
 // e^x for x <= 0; x below -708 is taken as -708 (e^x < 3e-308 either way).
@@ -252,52 +258,40 @@ struct LossRule<LossKind::log_loss> {
     }
 };
 
-// The multinomial (softmax) log-loss of the k predictions p_0, p_stride, ...
-// of a row whose class is c:
+// The multinomial (softmax) log-loss of the k predictions of a row whose class
+// is c:
 //   l = log sum_t exp(p_t) - p_c,   dl/dp_t = softmax(p)_t - [t == c]
-// (d receives the derivatives, `stride` apart). The Hessian diag(s) - s s' of
-// the softmax s is at most 1/2 (Boehning's bound), whatever k.
+// The Hessian diag(s) - s s' of the softmax s is at most 1/2 (Boehning's
+// bound), whatever k.
 struct MultinomialLogLoss {
     static constexpr double curvature = 0.5;
-    static GDFAST_INLINE double eval(const double* p, index_t stride, index_t k, index_t c, double* d) {
-        double top = p[0];
-        for (index_t t = 1; t < k; ++t) top = std::max(top, p[t * stride]);
-        double sum = 0.0;
-        for (index_t t = 0; t < k; ++t) {
-            d[t * stride] = exp_nonpositive(p[t * stride] - top);
-            sum += d[t * stride];
+    // The losses of the rows of V's lanes (one row for a double, four for a
+    // vdouble4): prediction t of lane u at p[t * stride + u], class c[u]; d
+    // (same layout) receives the derivatives.
+    template <class V>
+    static GDFAST_INLINE V eval(const double* p, index_t stride, index_t k, const index_t* c, double* d) {
+        using L = lanes_of<V>;
+        V top = L::load(p);
+        for (index_t t = 1; t < k; ++t) {
+            const V pt = L::load(p + t * stride);
+            top = pt > top ? pt : top;
         }
-        const double inv = 1.0 / sum;
-        for (index_t t = 0; t < k; ++t) d[t * stride] *= inv;
-        d[c * stride] -= 1.0;
-        return log_at_least_one(sum) + (top - p[c * stride]);
+        V sum = L::splat(0.0);
+        for (index_t t = 0; t < k; ++t) {
+            const V e = exp_nonpositive<V>(L::load(p + t * stride) - top);
+            L::store(d + t * stride, e);
+            sum += e;
+        }
+        const V inv = 1.0 / sum;
+        for (index_t t = 0; t < k; ++t) L::store(d + t * stride, L::load(d + t * stride) * inv);
+        double chosen[L::width];
+        for (int u = 0; u < L::width; ++u) {
+            chosen[u] = p[c[u] * stride + u];
+            d[c[u] * stride + u] -= 1.0;
+        }
+        return log_at_least_one<V>(sum) + (top - L::load(chosen));
     }
 };
-
-// The same for four rows at once, lane u holding row u: p[4 t + u] the
-// prediction of class t for row u, c the classes; d (same layout) receives the
-// derivatives. Returns the losses.
-GDFAST_INLINE vdouble4 multinomial_log_loss4(const double* p, index_t k, const index_t c[4], double* d) {
-    vdouble4 top = vload<vdouble4>(p);
-    for (index_t t = 1; t < k; ++t) {
-        const vdouble4 pt = vload<vdouble4>(p + 4 * t);
-        top = pt > top ? pt : top;
-    }
-    vdouble4 sum = {0.0, 0.0, 0.0, 0.0};
-    for (index_t t = 0; t < k; ++t) {
-        const vdouble4 e = exp_nonpositive<vdouble4>(vload<vdouble4>(p + 4 * t) - top);
-        vstore(d + 4 * t, e);
-        sum += e;
-    }
-    const vdouble4 inv = 1.0 / sum;
-    for (index_t t = 0; t < k; ++t) vstore(d + 4 * t, vload<vdouble4>(d + 4 * t) * inv);
-    vdouble4 chosen;
-    for (int u = 0; u < 4; ++u) {
-        chosen[u] = p[4 * c[u] + u];
-        d[4 * c[u] + u] -= 1.0;
-    }
-    return log_at_least_one<vdouble4>(sum) + (top - chosen);
-}
 
 // Whether `kind` is a loss of a whole row (y holds one class index per row).
 inline bool is_row_loss(LossKind kind) { return kind == LossKind::multinomial_log_loss; }
