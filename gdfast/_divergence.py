@@ -64,8 +64,14 @@ def label_divergence_threshold(
     problem), from the share of each label: O(n) to count, not a loss per row."""
     if y.size == 0:
         return float("inf")
-    positive = float(np.mean(y > 0))
-    mean = float(np.average(y, weights=sample_weight))
+    return share_divergence_threshold(
+        float(np.mean(y > 0)), float(np.average(y, weights=sample_weight)), loss, epsilon
+    )
+
+
+def share_divergence_threshold(positive: float, mean: float, loss: str, epsilon: float) -> float:
+    """:func:`label_divergence_threshold` from the share of rows labelled +1
+    (``positive``) and the weighted mean of the labels."""
     code = _core.CODES["loss"][loss]
 
     def mean_loss(c: float) -> float:

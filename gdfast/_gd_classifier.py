@@ -8,8 +8,6 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import compute_class_weight
-from sklearn.utils.extmath import softmax
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import validate_data
 
 from gdfast import _core
@@ -20,7 +18,7 @@ from gdfast._base import (
     unfitted_on_failure,
     validation_split,
 )
-from gdfast._divergence import label_divergence_threshold, threshold_of
+from gdfast._divergence import share_divergence_threshold, threshold_of
 from gdfast._gd_engine import GDEngine
 from gdfast._labels import (
     LinearClassifierPredictions,
@@ -31,6 +29,59 @@ from gdfast._sklearn_compat import StrOptions, _check_sample_weight, _fit_contex
 from gdfast._validation import kernel_ready
 
 MULTI_CLASS = ("auto", "multinomial", "ovr")
+
+
+def encode_labels(index: np.ndarray, n_classes: int, multinomial: bool, dtype) -> np.ndarray:
+    """The engine's targets (n, ky) for class indices: +1/-1 of the second
+    class (two classes), the class index (multinomial), else +1/-1 per class."""
+    if n_classes == 2:
+        y2 = np.where(index == 1, 1, -1).astype(dtype)[:, None]
+    elif multinomial:
+        y2 = index.astype(dtype)[:, None]
+    else:
+        y2 = np.where(index[:, None] == np.arange(n_classes), 1, -1).astype(dtype)
+    return np.ascontiguousarray(y2)
+
+
+def class_sums(y2: np.ndarray, weight, n_classes: int, multinomial: bool) -> np.ndarray:
+    """The (weighted) number of rows of each class, from the engine's targets."""
+    w = np.ones(y2.shape[0]) if weight is None else np.asarray(weight, dtype=np.float64)
+    if multinomial:
+        return np.bincount(y2[:, 0].astype(np.intp), weights=w, minlength=n_classes)
+    positive = w @ (y2 > 0)
+    if n_classes == 2:
+        return np.array([w.sum() - positive[0], positive[0]])
+    return positive
+
+
+def classes_threshold(counts, weights, loss: str, multinomial: bool) -> float:
+    """The divergence threshold of a classification fit from the number of
+    rows (``counts``) and the weight (``weights``) of each class."""
+    if multinomial:
+        return threshold_of(float(np.log(len(counts))))  # predicting 0 costs log(k) per row
+    n, total = float(np.sum(counts)), float(np.sum(weights))
+    if n == 0 or total <= 0:
+        return float("inf")
+    positive = slice(1, 2) if len(counts) == 2 else slice(None)
+    return sum(
+        share_divergence_threshold(c / n, (2 * w - total) / total, loss, 0.0)
+        for c, w in zip(counts[positive], weights[positive], strict=True)
+    )
+
+
+def log_odds_start(weights: np.ndarray, multinomial: bool) -> np.ndarray | None:
+    """The optimal intercepts of log_loss with every coefficient 0, from the
+    weight of each class: centred log-shares (multinomial), else the log-odds
+    of each binary problem (one for two classes). None when a class has no
+    weight (its optimum is infinite)."""
+    total = float(np.sum(weights))
+    if total <= 0 or np.any(weights <= 0):
+        return None
+    share = np.asarray(weights, dtype=np.float64) / total
+    if multinomial:
+        return np.log(share) - np.log(share).mean()
+    positive = share[1:] if len(share) == 2 else share
+    return np.log(positive / (1.0 - positive))
 
 
 class GDClassifier(GDEngine, LinearClassifierPredictions, GdfastEstimator):
@@ -304,22 +355,10 @@ shuffle, average, random_state, verbose, n_jobs, on_divergence
             weights = compute_class_weight(self.class_weight, classes=classes_, y=y)
             factor = weights[index].astype(X.dtype)
             sample_weight = factor if sample_weight is None else factor * sample_weight
-        multinomial = n_classes > 2 and self.loss == "log_loss" and self.multi_class != "ovr"
-        if first_call:
-            self._fitted_loss = "multinomial_log_loss" if multinomial else self.loss
-        elif (self._fitted_loss == "multinomial_log_loss") != multinomial:
-            raise ValueError("partial_fit needs the loss and multi_class of the first call.")
-        if n_classes == 2:
-            y2, k = np.where(index == 1, 1, -1).astype(X.dtype)[:, None], 1
-        elif multinomial:
-            y2, k = index.astype(X.dtype)[:, None], n_classes
-        else:
-            y2 = np.where(index[:, None] == np.arange(n_classes), 1, -1).astype(X.dtype)
-            k = n_classes
-        self._classes_of_fit = classes_
+        multinomial, k = self._set_encoding(classes_, first_call)
         return self._descend(
             X,
-            np.ascontiguousarray(y2),
+            encode_labels(index, n_classes, multinomial, X.dtype),
             k,
             sample_weight,
             first_call=first_call,
@@ -329,41 +368,46 @@ shuffle, average, random_state, verbose, n_jobs, on_divergence
             split_on=index,
         )
 
+    def _set_encoding(self, classes_: np.ndarray, first_call: bool) -> tuple[bool, int]:
+        """(multinomial, k outputs) of a fit on ``classes_``; a first call fixes
+        the loss the engine minimizes, later calls must keep it."""
+        n_classes = len(classes_)
+        multinomial = n_classes > 2 and self.loss == "log_loss" and self.multi_class != "ovr"
+        if first_call:
+            self._fitted_loss = "multinomial_log_loss" if multinomial else self.loss
+        elif (self._fitted_loss == "multinomial_log_loss") != multinomial:
+            raise ValueError("partial_fit needs the loss and multi_class of the first call.")
+        self._classes_of_fit = classes_
+        return multinomial, 1 if n_classes == 2 else n_classes
+
+    @property
+    def _multinomial(self) -> bool:
+        return self._fitted_loss == "multinomial_log_loss"
+
     # ------------------------------------------------------------------ the engine's hooks
 
     def _validation_split(self, y, sample_weight):
         return validation_split(self, y, sample_weight, StratifiedShuffleSplit)
 
     def _divergence_threshold(self, y_train, w_train) -> float:
-        if self._fitted_loss == "multinomial_log_loss":
-            # predicting 0 for every class costs log(k) per row
-            return threshold_of(float(np.log(len(self._classes_of_fit))))
-        return sum(
-            label_divergence_threshold(y_train[:, t], self.loss, 0.0, w_train)
-            for t in range(y_train.shape[1])
+        n_classes = len(self._classes_of_fit)
+        return classes_threshold(
+            class_sums(y_train, None, n_classes, self._multinomial),
+            class_sums(y_train, w_train, n_classes, self._multinomial),
+            self.loss,
+            self._multinomial,
         )
 
     def _y_spread(self, y_train) -> float:
         return 1.0  # margins of labels +1/-1, or logits
 
     def _best_constant(self, y_train, w_train) -> np.ndarray | None:
-        """The log-odds of the labels (log_loss): the optimal intercepts when
-        every coefficient is 0."""
         if self.loss != "log_loss":
             return None
-        w = None if w_train is None else w_train.astype(np.float64)
-        if self._fitted_loss == "multinomial_log_loss":
-            n_classes = len(self._classes_of_fit)
-            share = np.bincount(y_train[:, 0].astype(np.intp), weights=w, minlength=n_classes)
-            with np.errstate(divide="ignore"):
-                logs = np.log(share / max(share.sum(), 1e-300))
-            if not np.isfinite(logs).all():
-                return None  # a class without weight: its optimum is -inf
-            return logs - logs.mean()
-        positive = np.average(y_train > 0, axis=0, weights=w)
-        if np.any(positive <= 0) or np.any(positive >= 1):
-            return None
-        return np.log(positive / (1.0 - positive))
+        n_classes = len(self._classes_of_fit)
+        return log_odds_start(
+            class_sums(y_train, w_train, n_classes, self._multinomial), self._multinomial
+        )
 
     def _publish(self, coef, intercept, dtype, multi: bool) -> None:
         self.classes_ = self._classes_of_fit
@@ -372,27 +416,9 @@ shuffle, average, random_state, verbose, n_jobs, on_divergence
 
     # ------------------------------------------------------------------ probabilities
 
-    @available_if(LinearClassifierPredictions._check_proba)
-    def predict_proba(self, X):
-        """Class probabilities (``log_loss`` and ``modified_huber`` only).
-
-        Multinomial fits: the softmax of the scores. Otherwise as
-        :class:`SGDClassifier` (the logistic function of each score, one-vs-rest
-        scores normalized).
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-            Probabilities, columns in the order of ``classes_``.
-        """
-        if getattr(self, "_fitted_loss", None) == "multinomial_log_loss":
-            return softmax(np.asarray(self.decision_function(X), dtype=np.float64))
-        return super().predict_proba(X)
+    @property
+    def _softmax_scores(self) -> bool:
+        return getattr(self, "_fitted_loss", None) == "multinomial_log_loss"
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

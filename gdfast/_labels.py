@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import ClassifierMixin
+from sklearn.utils.extmath import softmax
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d
@@ -76,6 +77,27 @@ def classes_of_call(estimator, classes, labels: np.ndarray, first_call: bool) ->
     return out
 
 
+def probabilities(scores: np.ndarray, loss: str, softmax_scores: bool) -> np.ndarray:
+    """Class probabilities from a linear classifier's scores (n,) or (n, k):
+    the softmax (``softmax_scores``: a multinomial fit), else scikit-learn's
+    rules for one-vs-rest scores: the logistic function (``log_loss``) or
+    ``(clip(score, -1, 1) + 1) / 2`` (``modified_huber``), normalized (uniform
+    where every class has 0)."""
+    if softmax_scores:
+        return softmax(np.asarray(scores, dtype=np.float64))
+    if loss == "log_loss":
+        prob = 1.0 / (1.0 + np.exp(-np.clip(scores, -745.0, 745.0)))
+    else:
+        prob = (np.clip(scores, -1.0, 1.0) + 1.0) / 2.0
+    if prob.ndim == 1:
+        return np.column_stack([1.0 - prob, prob])
+    total = prob.sum(axis=1, keepdims=True)
+    zero = total[:, 0] == 0
+    prob[zero] = 1.0
+    total[zero] = prob.shape[1]
+    return prob / total
+
+
 class LinearClassifierPredictions(ClassifierMixin):
     """``decision_function``, ``predict``, ``predict_proba``, ``predict_log_proba``
     and ``score`` (accuracy) of a fitted linear classifier (``coef_``,
@@ -115,6 +137,9 @@ class LinearClassifierPredictions(ClassifierMixin):
         index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
         return np.take(self.classes_, index, axis=0)
 
+    # Whether the scores are a multinomial fit's (probabilities: their softmax).
+    _softmax_scores = False
+
     def _check_proba(self) -> bool:
         if self.loss not in PROBABILISTIC_LOSSES:
             raise AttributeError(f"probability estimates are not available for loss={self.loss!r}")
@@ -124,6 +149,7 @@ class LinearClassifierPredictions(ClassifierMixin):
     def predict_proba(self, X):
         """Class probabilities (``log_loss`` and ``modified_huber`` only).
 
+        A multinomial fit (GDClassifier): the softmax of the scores. Otherwise
         ``log_loss``: the logistic function of each score; more than two classes
         are normalized one-vs-rest scores. ``modified_huber``:
         ``(clip(score, -1, 1) + 1) / 2``, normalized likewise (uniform where
@@ -139,18 +165,7 @@ class LinearClassifierPredictions(ClassifierMixin):
         ndarray of shape (n_samples, n_classes)
             Probabilities, columns in the order of ``classes_``.
         """
-        scores = self.decision_function(X)
-        if self.loss == "log_loss":
-            prob = 1.0 / (1.0 + np.exp(-np.clip(scores, -745.0, 745.0)))
-        else:
-            prob = (np.clip(scores, -1.0, 1.0) + 1.0) / 2.0
-        if prob.ndim == 1:
-            return np.column_stack([1.0 - prob, prob])
-        total = prob.sum(axis=1, keepdims=True)
-        zero = total[:, 0] == 0
-        prob[zero] = 1.0
-        total[zero] = prob.shape[1]
-        return prob / total
+        return probabilities(self.decision_function(X), self.loss, self._softmax_scores)
 
     @available_if(_check_proba)
     def predict_log_proba(self, X):

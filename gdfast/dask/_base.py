@@ -53,12 +53,13 @@ def r2_on(blocks: Blocks, W: np.ndarray, b: np.ndarray, n_jobs: int | None) -> f
 
 def early_stopping_split(estimator, blocks: Blocks):
     """(training blocks, validation score of raw (W, b) or None): the held-out
-    rows of early stopping, drawn from the estimator's random_state."""
+    rows of early stopping, drawn from the estimator's random_state, scored by
+    its ``_validation_score``."""
     if not estimator.early_stopping:
         return blocks, None
     seed = int(check_random_state(estimator.random_state).randint(0, 2**31 - 1))
     train, validation = blocks.split(estimator.validation_fraction, seed)
-    return train, lambda W, b: r2_on(validation, W, b, estimator.n_jobs)
+    return train, lambda W, b: estimator._validation_score(validation, W, b)
 
 
 class DaskLinearMixin:
@@ -152,12 +153,16 @@ class DaskLinearMixin:
         W, b, _ = model_arrays(self)
         return r2_on(blocks, W, b, self.n_jobs)
 
-    def _mean_loss(self, blocks: Blocks, coef: np.ndarray, intercept: np.ndarray) -> float:
+    def _validation_score(self, validation: Blocks, W: np.ndarray, b: np.ndarray) -> float:
+        """Early stopping's score of raw coefficients on the held-out blocks."""
+        return r2_on(validation, W, b, self.n_jobs)
+
+    def _mean_loss(
+        self, blocks: Blocks, coef: np.ndarray, intercept: np.ndarray, loss: str, epsilon: float
+    ) -> float:
         """Mean training loss of a model (summed over targets): one pass on the cluster."""
-        code = _core.CODES["loss"][self.loss]
+        code = _core.CODES["loss"][loss]
         W = np.ascontiguousarray(coef, dtype=np.float64).reshape(-1, blocks.n_features)
         b = np.ascontiguousarray(intercept, dtype=np.float64).reshape(-1)
-        total = reduce_blocks(
-            blocks, block_loss, add_sums, W, b, code, float(self.epsilon), self.n_jobs
-        )
+        total = reduce_blocks(blocks, block_loss, add_sums, W, b, code, float(epsilon), self.n_jobs)
         return total[0] / total[1] if total[1] > 0 else 0.0

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import dask
 import numpy as np
 
 from gdfast import _core
-from gdfast._base import EpochPrinter, unfitted_on_failure
-from gdfast._config import resolve_n_jobs
+from gdfast._base import unfitted_on_failure
 from gdfast._divergence import threshold_of
-from gdfast._engine import DescentRun, EngineState, RemoteRows, _loop, run_descent, to_original
 from gdfast._gd import GDRegressor as _InMemoryGDRegressor
-from gdfast._gd_engine import GRAM_MAX_FEATURES
 from gdfast._sklearn_compat import _fit_context
-from gdfast.dask._base import DaskLinearMixin, early_stopping_split
-from gdfast.dask._blocks import (
-    PROBLEMS,
-    ColumnStats,
-    Moments,
-    add_sums,
-    block_column_stats,
-    block_constant_losses,
-    block_loss_grad,
-    block_moments,
-    reduce_blocks,
-    tree_sum,
-)
+from gdfast.dask._blocks import block_constant_losses, tree_sum
 from gdfast.dask._collections import Blocks, as_blocks, is_dask
-from gdfast.dask._rounds import merge_running_means, run_rounds
-
-
-def _raise_problem(stats) -> None:
-    if stats.problem:
-        raise ValueError(f"{PROBLEMS[stats.problem]} (found in a block on the cluster).")
+from gdfast.dask._gd_engine import DaskGDEngine, Targets, _Summary
 
 
 def squared_error_threshold(n: int, y_sum, y_sq, mean) -> float:
@@ -71,66 +49,7 @@ def _sum_rows(y) -> np.ndarray:
     return np.atleast_1d(np.asarray(y, dtype=np.float64).sum(axis=0))
 
 
-def _round_state(n_features, mean, scale, coef, intercept, V, c, state: EngineState) -> dict:
-    """What a block's mini-batch epoch starts from and returns: the fitted
-    attributes of GDRegressor, the engine state flattened (arrays average)."""
-    return {
-        "n_features_in_": n_features,
-        "feature_mean_": mean,
-        "feature_scale_": scale,
-        "coef_": coef,
-        "intercept_": intercept,
-        "_working_coef": V,
-        "_working_intercept": c,
-        "_engine_m1": state.m1,
-        "_engine_m2": state.m2,
-        "_engine_avg": state.avg,
-        "_engine_counters": dict(state.counters),
-    }
-
-
-@dataclass
-class _Summary:
-    """What one distributed pass tells of the training data."""
-
-    total: float  # weight
-    mean: np.ndarray  # of the features
-    var: np.ndarray
-    y_mean: np.ndarray  # weighted
-    n_rows: int
-    y_sum: np.ndarray  # unweighted sums of y and y^2
-    y_sq: np.ndarray
-    moments: Moments | None
-
-    @classmethod
-    def of(cls, stats: Moments | ColumnStats, p: int) -> _Summary:
-        if isinstance(stats, Moments):
-            var = np.diag(stats.C)[:p] / stats.total if stats.total > 0 else np.zeros(p)
-            return cls(
-                stats.total,
-                stats.zbar[:p],
-                var,
-                stats.zbar[p:],
-                stats.n_rows,
-                stats.y_sum,
-                stats.y_sq,
-                stats,
-            )
-        total = stats.total
-        var = stats.m2 / total if total > 0 else np.zeros(p)
-        y_mean = stats.y_wsum / total if total > 0 else np.zeros_like(stats.y_sum)
-        return cls(total, stats.mean, var, y_mean, stats.n_rows, stats.y_sum, stats.y_sq, None)
-
-    def y_spread(self) -> float:
-        n = self.n_rows
-        return float(np.sqrt(np.max(np.maximum(self.y_sq / n - (self.y_sum / n) ** 2, 0.0))))
-
-    def mean_row_sq_norm(self, mean: np.ndarray, scale: np.ndarray) -> float:
-        """Mean of ||(x - mean) / scale||^2 over the rows (weighted)."""
-        return float(np.sum((self.var + (self.mean - mean) ** 2) / scale**2))
-
-
-class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
+class GDRegressor(DaskGDEngine, _InMemoryGDRegressor):
     """:class:`gdfast.GDRegressor` for data on a Dask cluster.
 
     The same parameters, defaults and fitted attributes (NumPy arrays) as the
@@ -179,7 +98,7 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
         self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
         with unfitted_on_failure(self, True):
-            return self._fit_blocks(X, y, sample_weight, True, self.max_iter, warm)
+            return self._fit_blocks_of(X, y, sample_weight, True, self.max_iter, warm)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
@@ -201,9 +120,9 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
         if first_call:
             self._check_params(for_partial_fit=True)
         with unfitted_on_failure(self, first_call):
-            return self._fit_blocks(X, y, sample_weight, first_call, 1, False)
+            return self._fit_blocks_of(X, y, sample_weight, first_call, 1, False)
 
-    def _fit_blocks(self, X, y, sample_weight, first_call: bool, max_iter: int, warm: bool):
+    def _fit_blocks_of(self, X, y, sample_weight, first_call: bool, max_iter: int, warm: bool):
         blocks = as_blocks(X, y, sample_weight)
         p = blocks.n_features
         multi = blocks.y.ndim == 2
@@ -213,220 +132,20 @@ class GDRegressor(DaskLinearMixin, _InMemoryGDRegressor):
             fitted_k = np.reshape(self.coef_, (-1, p)).shape[0]
             if multi != (self.coef_.ndim == 2) or fitted_k != k:
                 raise ValueError("partial_fit needs the targets the model was fitted with.")
-        blocks, score = early_stopping_split(self, blocks)
-        full_batch = self.batch_size is None or self.batch_size >= blocks.n_samples
-        gram = self._uses_gram(p, full_batch)
-        if not gram:
-            # Every step reads the blocks: keep them in the workers' memory.
-            blocks = blocks.persisted()
-        # One pass: the co-moments (the descent's data on the co-moments path,
-        # the step size's otherwise) or, for wide data, the column statistics.
-        if gram or p <= GRAM_MAX_FEATURES:
-            stats = reduce_blocks(blocks, block_moments, Moments.merged, self.n_jobs)
-        else:
-            stats = reduce_blocks(blocks, block_column_stats, ColumnStats.merged, self.n_jobs)
-        _raise_problem(stats)
-        summary = _Summary.of(stats, p)
-        if first_call:
-            self._check_features(blocks, reset=True)
+        return self._fit_blocks(Targets(blocks, k, multi), first_call, max_iter, warm)
+
+    # ------------------------------------------- the engine's hooks
+
+    def _blocks_threshold(self, summary: _Summary, blocks: Blocks) -> float:
         if self.loss == "squared_error":
-            threshold = squared_error_threshold(
+            return squared_error_threshold(
                 summary.n_rows, summary.y_sum, summary.y_sq, summary.y_mean
             )
-        else:
-            references, _ = constant_loss_references(
-                blocks, self.loss, self.epsilon, summary.y_mean
-            )
-            threshold = threshold_of(float(np.max(references)) / (summary.n_rows * k))
-        params = self._engine_params(
-            p,
-            full_batch,
-            max_iter,
-            self._draw_seed(),
-            resolve_n_jobs(self.n_jobs),
-            threshold,
-            summary.y_spread(),
-        )
-        if first_call:
-            params.update(standardize_from_moments=False, center=self.fit_intercept)
-            if self.standardize and summary.total > 0:
-                mean, scale = _core.standardize(summary.mean, summary.var, self.fit_intercept)
-            else:
-                mean, scale = np.zeros(p), np.ones(p)
-            V, c, state = self._starting_point(warm, k, mean, scale, summary.y_mean)
-        else:
-            mean, scale = self.feature_mean_, self.feature_scale_
-            V, c, state = self._working_coef, self._working_intercept, self._engine_state
-        threshold = self._arm_divergence(params)
-        dtype = blocks.X.dtype
-        if full_batch:
-            run = self._descend_blocks(blocks, params, mean, scale, V, c, state, summary, score)
-        else:
-            run = self._local_epochs(blocks, params, mean, scale, V, c, state, summary, score)
-        return self._commit(
-            run,
-            params,
-            threshold,
-            mean,
-            scale,
-            multi,
-            dtype,
-            max_iter,
-            lambda coef, intercept: self._mean_loss(blocks, coef, intercept),
-            None,
-        )
+        references, _ = constant_loss_references(blocks, self.loss, self.epsilon, summary.y_mean)
+        return threshold_of(float(np.max(references)) / (summary.n_rows * len(summary.y_sum)))
 
-    def _descend_blocks(
-        self, blocks, params, mean, scale, V, c, state, summary, score
-    ) -> DescentRun:
-        """Full-batch descent on the client: on the co-moments, or with one
-        distributed pass per step."""
-        p, k = V.shape[1], V.shape[0]
-        m = summary.moments
-        remote = None
-        if not params.use_gram:
-            remote = RemoteRows(
-                self._remote_pass(blocks),
-                summary.total,
-                summary.mean_row_sq_norm(mean, scale),
-            )
-        dtype = blocks.X.dtype
-        return run_descent(
-            X=np.empty((0, p), dtype=dtype),
-            y2=np.empty((0, k), dtype=dtype),
-            sample_weight=None,
-            train_rows=np.empty(0, dtype=np.intp),
-            val_rows=np.empty(0, dtype=np.intp),
-            mean=mean,
-            scale=scale,
-            V=V,
-            c=c,
-            state=state,
-            params=params,
-            verbose=bool(self.verbose),
-            show_step=True,
-            moments=None if m is None else (m.total, m.zbar, m.C),
-            remote=remote,
-            remote_score=score,
-        )
+    def _blocks_y_spread(self, summary: _Summary) -> float:
+        return summary.y_spread()
 
-    # ------------------------------------------- mini-batches: local epochs
-
-    def _local_epochs(self, blocks, params, mean, scale, V, c, state, summary, score) -> DescentRun:
-        """Mini-batch descent as rounds of local epochs (see ``_rounds``), each
-        block's epoch the in-memory one from the averaged model, with the
-        standardization of all rows."""
-        multi = blocks.y.ndim == 2
-        coef, intercept = to_original(V, c, mean, scale)
-        dtype = blocks.X.dtype
-        start = _round_state(
-            blocks.n_features,
-            mean,
-            scale,
-            (coef if multi else coef[0]).astype(dtype),
-            intercept.astype(dtype) if multi else float(intercept[0]),
-            V,
-            c,
-            state,
-        )
-        steps_per_epoch = -(-summary.n_rows // int(self.batch_size))
-        self._min_step_scale = params.min_lr_scale
-
-        def after_round(averaged: dict, previous: dict | None, parts: list) -> dict:
-            before_state = previous or start
-            counters = dict(before_state["_engine_counters"])
-            out = {**averaged}
-            if self.average and averaged["_engine_avg"] is not None:
-                # The engine's running mean of iterates (from step `average` on):
-                # every block's iterates, each once.
-                def count(steps: float) -> float:
-                    return max(0.0, steps - float(self.average) + 1.0)
-
-                merged = merge_running_means(
-                    before_state["_engine_avg"],
-                    count(counters["step"]),
-                    [p.state["_engine_avg"] for p in parts],
-                    [count(p.state["_engine_counters"]["step"]) for p in parts],
-                )
-                if merged is not None:
-                    out["_engine_avg"] = merged
-            counters.update(
-                step=counters["step"] + steps_per_epoch,
-                epoch=counters["epoch"] + 1,
-                base_lr=averaged["_engine_counters"]["base_lr"],
-            )
-            return {**out, "_engine_counters": counters}
-
-        final, record = run_rounds(
-            self,
-            blocks,
-            params=params,
-            loop=_loop(params, bool(self.verbose), lambda: EpochPrinter(True)),
-            max_iter=int(params.max_iter),
-            state=start,
-            first={},
-            after_round=after_round,
-            score=score,
-        )
-        del self._min_step_scale
-        return DescentRun(
-            record,
-            final["_working_coef"],
-            final["_working_intercept"],
-            EngineState(
-                final["_engine_m1"],
-                final["_engine_m2"],
-                final["_engine_avg"],
-                final["_engine_counters"],
-            ),
-        )
-
-    def _block_estimator(self, seed: int, step_scale: float) -> GDRegressor:
-        """The estimator a block's epoch runs on its worker (its in-memory epoch)."""
-        params = self.get_params()
-        params.update(random_state=seed, verbose=0, early_stopping=False, on_divergence="warn")
-        block = type(self)(**params)
-        block._step_scale = step_scale
-        return block
-
-    def _can_shrink(self, step_scale: float) -> bool:
-        return step_scale > self._min_step_scale
-
-    def _load_round_state(self, state: dict) -> None:
-        for name in ("n_features_in_", "feature_mean_", "feature_scale_", "coef_", "intercept_"):
-            setattr(self, name, state[name])
-        self._working_coef, self._working_intercept = (
-            state["_working_coef"],
-            state["_working_intercept"],
-        )
-        counters = {**state["_engine_counters"], "lr_scale": self._step_scale}
-        self._engine_state = EngineState(
-            state["_engine_m1"], state["_engine_m2"], state["_engine_avg"], counters
-        )
-
-    def _round_state(self) -> dict:
-        return _round_state(
-            self.n_features_in_,
-            self.feature_mean_,
-            self.feature_scale_,
-            self.coef_,
-            self.intercept_,
-            self._working_coef,
-            self._working_intercept,
-            self._engine_state,
-        )
-
-    def _remote_pass(self, blocks: Blocks):
-        """The engine's pass over the blocks: loss_grad on each block where it
-        lives, the sums added up in a tree; only the coefficients travel."""
-        loss = _core.CODES["loss"][self.loss]
-        squared_code = _core.CODES["loss"]["squared_error"]
-        epsilon = float(self.epsilon)
-
-        def pass_(W, b, zero_targets: bool, squared: bool):
-            code = squared_code if squared else loss
-            return reduce_blocks(
-                blocks, block_loss_grad, add_sums, W, b, code, epsilon, zero_targets, self.n_jobs
-            )
-
-        return pass_
+    def _blocks_best_constant(self, summary: _Summary) -> np.ndarray:
+        return summary.y_mean

@@ -197,7 +197,7 @@ class SGDRegressor(DaskLinearMixin, _InMemorySGDRegressor):
         intercept = np.asarray(state["intercept_"], dtype=np.float64).reshape(1)
         judge_returned_model(
             name,
-            self._mean_loss(blocks, coef[None, :], intercept),
+            self._mean_loss(blocks, coef[None, :], intercept, self.loss, self.epsilon),
             threshold,
             None,
             self._divergence_advice(),

@@ -155,7 +155,9 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     // the log losses) majorizes the objective; M^-1 is L-BFGS's initial inverse
     // Hessian, and a line search keeps every step a descent. Each class's block
     // gets the same (p + 1)^2 matrix (the multinomial's bound is block diagonal).
-    const bool precond = P.precondition && full && !gram && !remote && P.loss.max_curvature() > 0.0 &&
+    // Remote rows need their co-moments given (the distributed layer sums them).
+    const bool precond = P.precondition && full && !gram && (!remote || moments_given) &&
+                         P.loss.max_curvature() > 0.0 &&
                          P.penalty.l1_strength() == 0.0 && P.auto_lr;
     const bool derive_lr = P.auto_lr && S.base_lr <= 0.0 && !passes_cg && !precond;
     const bool moments_for_lr =
