@@ -28,6 +28,35 @@ def _data(client, n: int, p: int, rows: int):
     return X, y
 
 
+def _labels(client, X, p: int):
+    """Labels 0/1 of a noisy linear score of X, made and persisted on the workers."""
+    import dask.array as da
+    from distributed import wait
+
+    w = da.from_array(np.linspace(-1.0, 1.0, p))
+    noise = da.random.RandomState(2).logistic(size=X.shape[0], chunks=X.chunks[0])
+    y = ((X @ w + noise) > 0).astype(np.int64)
+    (y,) = client.persist([y])
+    with client.as_current():
+        wait([y])
+    return y
+
+
+def _logistic_objective(X, y, alpha: float):
+    """The objective of LogisticRegression(C = 1 / (alpha n)) over n rows, as a
+    mean: mean log-loss + alpha / 2 ||w||^2 (the intercept not penalized)."""
+
+    def note(model) -> str:
+        import dask.array as da
+
+        coef = np.ravel(model.coef_)
+        margin = (X @ coef + np.ravel(model.intercept_)[0]) * (2 * y - 1)
+        loss = float(da.logaddexp(0.0, -margin).mean().compute())
+        return f"objective {loss + 0.5 * alpha * float(coef @ coef):.12g}"
+
+    return note
+
+
 def _mse(X, y):
     def note(model) -> str:
         mse = float(((model.predict(X) - y) ** 2).mean().compute())
@@ -51,9 +80,12 @@ def dask_workloads(quick: bool = False) -> Iterator[list[Workload]]:
 
     D1: gdfast.dask.GDRegressor against dask-ml's LinearRegression (admm,
     lbfgs) on 2 worker processes; D2: the same fit in memory (X gathered on
-    the client first: the cost of distribution); D3: 1 against 2 workers.
+    the client first: the cost of distribution); D3: 1 against 2 workers; D4:
+    gdfast.dask.GDClassifier against dask-ml's LogisticRegression (lbfgs, admm)
+    at C = 1.
     """
     from dask_ml.linear_model import LinearRegression as DaskMLLinearRegression
+    from dask_ml.linear_model import LogisticRegression as DaskMLLogisticRegression
     from distributed import Client, LocalCluster
 
     import gdfast
@@ -74,6 +106,9 @@ def dask_workloads(quick: bool = False) -> Iterator[list[Workload]]:
             Xm, ym = X.compute(), y.compute()
         size = f"{n:,} x {p} float64 in 8 blocks"
         quality = _mse_on(c2, _mse(X, y))
+        labels = _labels(c2, X, p)
+        alpha = 1.0 / n  # C = 1
+        objective = _mse_on(c2, _logistic_objective(X, labels, alpha))
         yield [
             Workload(
                 "D1",
@@ -127,6 +162,35 @@ def dask_workloads(quick: bool = False) -> Iterator[list[Workload]]:
                     Contestant("2 workers", _on(c2, lambda: gdask.GDRegressor().fit(X, y))),
                 ],
                 rounds=5,
+                settle=0.0,
+            ),
+            Workload(
+                "D4",
+                f"D4 logistic regression (C=1) on a LocalCluster of 2 worker processes, {size}",
+                "dask-ml LogisticRegression(solver='lbfgs')",
+                [
+                    Contestant(
+                        "dask-ml LogisticRegression(solver='lbfgs')",
+                        _on(c2, lambda: DaskMLLogisticRegression(solver="lbfgs").fit(X, labels)),
+                        objective,
+                    ),
+                    Contestant(
+                        "dask-ml LogisticRegression(solver='admm')",
+                        _on(c2, lambda: DaskMLLogisticRegression(solver="admm").fit(X, labels)),
+                        objective,
+                    ),
+                    Contestant(
+                        "gdfast.dask GDClassifier(alpha=1/n, standardize=False)",
+                        _on(
+                            c2,
+                            lambda: gdask.GDClassifier(alpha=alpha, standardize=False).fit(
+                                X, labels
+                            ),
+                        ),
+                        objective,
+                    ),
+                ],
+                rounds=3,
                 settle=0.0,
             ),
         ]

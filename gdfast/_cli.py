@@ -374,7 +374,7 @@ def cmd_bench(args) -> int:
     from gdfast import _bench
 
     keys = {k.strip() for k in args.only.split(",")} if args.only else set()
-    distributed = bool(keys & {"dask", "D1", "D2", "D3"})
+    distributed = bool(keys & {"dask", "D1", "D2", "D3", "D4"})
     selected = _bench.workloads(quick=not args.full)
     if args.only:
         selected = [w for w in selected if w.key in keys or w.key.split("-")[0] in keys]

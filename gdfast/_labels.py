@@ -77,6 +77,13 @@ def classes_of_call(estimator, classes, labels: np.ndarray, first_call: bool) ->
     return out
 
 
+def labels_of_scores(scores: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The predicted class of each row of a linear classifier's scores: the
+    second class where the one score (n,) is positive, else the largest."""
+    index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+    return np.take(classes, index, axis=0)
+
+
 def probabilities(scores: np.ndarray, loss: str, softmax_scores: bool) -> np.ndarray:
     """Class probabilities from a linear classifier's scores (n,) or (n, k):
     the softmax (``softmax_scores``: a multinomial fit), else scikit-learn's
@@ -133,9 +140,7 @@ class LinearClassifierPredictions(ClassifierMixin):
         ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        scores = self.decision_function(X)
-        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
-        return np.take(self.classes_, index, axis=0)
+        return labels_of_scores(self.decision_function(X), self.classes_)
 
     # Whether the scores are a multinomial fit's (probabilities: their softmax).
     _softmax_scores = False

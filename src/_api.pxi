@@ -64,7 +64,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
         void* context
         int (*interrupted)(void*) noexcept nogil
         void (*epoch_end)(void*, const EpochInfo&) noexcept nogil
-        int (*remote_pass)(void*, const double*, const double*, int, int, double*, double*,
+        int (*remote_pass)(void*, const double*, const double*, index_t, int, int, double*, double*,
                            double*) noexcept nogil
         double (*remote_score)(void*, const double*, const double*) noexcept nogil
 

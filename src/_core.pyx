@@ -149,16 +149,17 @@ cdef tuple raw_model(const double* W, const double* b, Py_ssize_t k, Py_ssize_t 
     return Wa.reshape(k, p), ba
 
 
-cdef int loop_remote_pass(void* context, const double* W, const double* b, int zero_targets,
-                          int squared, double* loss_sum, double* G, double* gb) noexcept nogil:
+cdef int loop_remote_pass(void* context, const double* W, const double* b, index_t k,
+                          int zero_targets, int squared, double* loss_sum, double* G,
+                          double* gb) noexcept nogil:
     """remote_pass(W (k, p), b (k,), zero_targets, squared) -> (loss_sum, G, gb)
     in Python; a non-finite result or an exception fails the pass."""
-    cdef Py_ssize_t i, k, p
+    cdef Py_ssize_t i, p
     with gil:
         loop = <Loop>context
         if loop.error is not None:
             return 0
-        k, p = loop.n_targets, loop.n_features
+        p = loop.n_features
         try:
             Wa, ba = raw_model(W, b, k, p)
             value, Gr, gbr = loop.remote(Wa, ba, bool(zero_targets), bool(squared))

@@ -227,6 +227,18 @@ def test_passes_over_the_blocks_follow_the_in_memory_descent(scheduler, params):
     assert b.learning_rate_ == pytest.approx(a.learning_rate_, rel=1e-9, nan_ok=True)
 
 
+def test_a_loss_without_curvature_on_several_targets(scheduler):
+    """The step size of a non-smooth loss comes from power iterations with
+    passes of one output over the blocks, whatever the number of targets."""
+    X, Y = regression(n=9_000, k=3)
+    dX, dY, _ = as_dask(X, Y)
+    params = {"loss": "epsilon_insensitive", "epsilon": 0.05, "max_iter": 300}
+    a = gdfast.GDRegressor(**params).fit(X, Y)
+    b = GDRegressor(**params).fit(dX, dY)
+    assert_same_model(a, b, 1e-9)
+    assert b.learning_rate_ == pytest.approx(a.learning_rate_, rel=1e-9)
+
+
 def test_wide_data_uses_column_statistics(scheduler):
     """More features than the co-moments path takes: the standardization and
     the step size come from passes, as in memory."""

@@ -15,6 +15,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     ) from error
 
 from gdfast.dask._gd import GDRegressor
+from gdfast.dask._gd_classifier import GDClassifier
 from gdfast.dask._sgd import SGDRegressor
 
-__all__ = ["GDRegressor", "SGDRegressor"]
+__all__ = ["GDClassifier", "GDRegressor", "SGDRegressor"]

@@ -119,9 +119,19 @@ class DaskLinearMixin:
         if not is_dask(X):
             return super().predict(X)
         check_is_fitted(self)
+        return self._scores(X, np.ndim(self.coef_) == 2)
+
+    def _scores(self, X, multi: bool):
+        """The lazy scores ``X @ coef_.T + intercept_`` of the blocks of X,
+        (n,) or (n, k) (``multi``)."""
+        check_is_fitted(self)
         blocks = as_blocks(X, known_rows=False)
         self._check_features(blocks, reset=False)
-        W, b, multi = model_arrays(self)
+        return self._block_scores(blocks, multi)
+
+    def _block_scores(self, blocks: Blocks, multi: bool):
+        """The lazy scores of the (checked) blocks of X."""
+        W, b, _ = model_arrays(self)
         dtype = np.result_type(blocks.X.dtype, self.coef_.dtype, self.intercept_)
         kwargs = {"chunks": (blocks.X.chunks[0], (W.shape[0],))} if multi else {"drop_axis": 1}
         return blocks.X.map_blocks(

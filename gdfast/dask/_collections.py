@@ -117,20 +117,25 @@ def _float_dtype(dtype: np.dtype, name: str) -> np.dtype:
     )
 
 
-def _as_array(obj: Any, name: str, known_rows: bool = True) -> tuple[da.Array, np.ndarray | None]:
+def _as_array(
+    obj: Any, name: str, known_rows: bool = True, numbers: bool = True
+) -> tuple[da.Array, np.ndarray | None]:
     """A dask array for a dask array or dataframe (with known chunk sizes when
     ``known_rows``: counting a dataframe's rows computes its partitions), and
-    the column names of a dataframe with string column names."""
+    the column names of a dataframe with string column names. ``numbers``:
+    the columns must hold real numbers (not for class labels)."""
     names = None
     if _is_frame(obj):
         columns = list(obj.columns)
         if columns and all(isinstance(c, str) for c in columns):
             names = np.asarray(columns, dtype=object)
         for column, dtype in obj.dtypes.items():
-            _float_dtype(dtype, f"{name} column {column!r}")
+            if numbers:
+                _float_dtype(dtype, f"{name} column {column!r}")
         obj = obj.to_dask_array(lengths=True if known_rows else None)
     elif hasattr(obj, "to_dask_array"):  # a series
-        _float_dtype(obj.dtype, name)
+        if numbers:
+            _float_dtype(obj.dtype, name)
         obj = obj.to_dask_array(lengths=True if known_rows else None)
     elif not isinstance(obj, da.Array):
         raise TypeError(f"{name} is a {type(obj).__name__}: expected a dask array or dataframe.")
@@ -144,12 +149,19 @@ def _as_array(obj: Any, name: str, known_rows: bool = True) -> tuple[da.Array, n
     return obj, names
 
 
-def as_blocks(X: Any, y: Any = None, sample_weight: Any = None, known_rows: bool = True) -> Blocks:
+def as_blocks(
+    X: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    known_rows: bool = True,
+    labels: bool = False,
+) -> Blocks:
     """Check shapes and dtypes and align the row blocks of X, y and sample_weight.
 
     X blocks split along columns are joined (one block holds whole rows); y and
     sample_weight are rechunked to X's row blocks. ``known_rows=False`` (X
     alone, for predict) leaves unknown row counts unknown: nothing is computed.
+    ``labels``: y holds class labels (one column, any dtype, kept as it is).
     """
     X, names = _as_array(X, "X", known_rows)
     if X.ndim != 2:
@@ -164,16 +176,23 @@ def as_blocks(X: Any, y: Any = None, sample_weight: Any = None, known_rows: bool
     X = X.astype(dtype, copy=False)
     out_y = out_w = None
     if y is not None:
-        out_y, _ = _as_array(y, "y")
-        if out_y.ndim not in (1, 2):
-            raise ValueError(f"y must be 1-D or 2-D; got {out_y.ndim} dimensions.")
+        out_y, _ = _as_array(y, "y", numbers=not labels)
+        if labels and out_y.ndim == 2 and out_y.shape[1] == 1:
+            out_y = out_y[:, 0]
+        if out_y.ndim not in ((1,) if labels else (1, 2)):
+            raise ValueError(
+                f"y must be {'1-D class labels' if labels else '1-D or 2-D'}; got shape "
+                f"{out_y.shape}."
+            )
         if out_y.shape[0] != X.shape[0]:
             raise ValueError(
                 f"X and y have different numbers of rows: {X.shape[0]} and {out_y.shape[0]}."
             )
-        _float_dtype(out_y.dtype, "y")
         rows = {0: X.chunks[0], 1: -1} if out_y.ndim == 2 else {0: X.chunks[0]}
-        out_y = out_y.astype(dtype, copy=False).rechunk(rows)
+        if not labels:
+            _float_dtype(out_y.dtype, "y")
+            out_y = out_y.astype(dtype, copy=False)
+        out_y = out_y.rechunk(rows)
     if sample_weight is not None:
         out_w, _ = _as_array(sample_weight, "sample_weight")
         if out_w.ndim != 1 or out_w.shape[0] != X.shape[0]:

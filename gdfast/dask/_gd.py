@@ -136,7 +136,7 @@ class GDRegressor(DaskGDEngine, _InMemoryGDRegressor):
 
     # ------------------------------------------- the engine's hooks
 
-    def _blocks_threshold(self, summary: _Summary, blocks: Blocks) -> float:
+    def _blocks_threshold(self, summary: _Summary, blocks: Blocks, targets: Targets) -> float:
         if self.loss == "squared_error":
             return squared_error_threshold(
                 summary.n_rows, summary.y_sum, summary.y_sq, summary.y_mean
@@ -147,5 +147,5 @@ class GDRegressor(DaskGDEngine, _InMemoryGDRegressor):
     def _blocks_y_spread(self, summary: _Summary) -> float:
         return summary.y_spread()
 
-    def _blocks_best_constant(self, summary: _Summary) -> np.ndarray:
+    def _blocks_best_constant(self, summary: _Summary, targets: Targets) -> np.ndarray:
         return summary.y_mean

@@ -33,11 +33,14 @@ from gdfast.dask._rounds import merge_running_means, run_rounds
 class Targets:
     """What the engine fits on the cluster: ``blocks`` hold X, the engine's
     targets (float, (n,) or (n, columns)) and the weights; ``k`` outputs;
-    ``multi``: coef_ is published 2-D."""
+    ``multi``: coef_ is published 2-D. A classifier's targets also count the
+    rows and weight of each class (over all blocks)."""
 
     blocks: Blocks
     k: int
     multi: bool
+    class_rows: np.ndarray | None = None
+    class_weights: np.ndarray | None = None
 
 
 def _raise_problem(stats) -> None:
@@ -132,7 +135,7 @@ class DaskGDEngine(DaskLinearMixin):
         summary = _Summary.of(stats, p)
         if first_call:
             self._check_features(blocks, reset=True)
-        threshold = self._blocks_threshold(summary, blocks)
+        threshold = self._blocks_threshold(summary, blocks, targets)
         params = self._engine_params(
             p,
             full_batch,
@@ -149,7 +152,7 @@ class DaskGDEngine(DaskLinearMixin):
             else:
                 mean, scale = np.zeros(p), np.ones(p)
             V, c, state = self._starting_point(
-                warm, k, mean, scale, self._blocks_best_constant(summary)
+                warm, k, mean, scale, self._blocks_best_constant(summary, targets)
             )
         else:
             mean, scale = self.feature_mean_, self.feature_scale_

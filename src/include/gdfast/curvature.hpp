@@ -219,7 +219,7 @@ double hessian_norm(const Matrix& X, const RowSet& rows, const T* sample_weight,
             double b, gb, loss;
             working_to_raw(v.data(), &c, mean, scale, p, 1, W.data(), &b);
             if (remote != nullptr) {
-                if (!remote->remote_pass(remote->context, W.data(), &b, 1, 1, &loss, G.data(), &gb)) return lambda;
+                if (!remote->remote_pass(remote->context, W.data(), &b, 1, 1, 1, &loss, G.data(), &gb)) return lambda;
             } else {
                 if (zeros.empty()) zeros.assign(static_cast<std::size_t>(X.n_rows), T(0));
                 loss_grad(X, rows, zeros.data(), sample_weight, W.data(), &b, 1, squared, n_threads, ws, &loss,

@@ -239,7 +239,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                              double* loss_sum, double* Sb) -> bool {
         working_to_raw(th, th + kp, mean, scale, p, k, W.data(), b.data());
         const Status st =
-            remote ? (cb.remote_pass(cb.context, W.data(), b.data(), zero_targets, 0, loss_sum, G.data(), gb.data())
+            remote ? (cb.remote_pass(cb.context, W.data(), b.data(), k, zero_targets, 0, loss_sum, G.data(), gb.data())
                           ? status_ok
                           : status_nonfinite)
                    : loss_grad(X, rows, zero_targets ? zeros.data() : y, sample_weight, W.data(), b.data(), k,

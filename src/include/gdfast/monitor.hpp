@@ -40,10 +40,10 @@ struct Callbacks {
     int (*interrupted)(void* context) = nullptr;
     void (*epoch_end)(void* context, const EpochInfo& info) = nullptr;
     // A pass over training rows held elsewhere (the distributed layer): the
-    // loss sum and the sums G (k x p), gb (k) of its gradient at raw (W, b),
-    // for the targets (0 with zero_targets) and the fit's loss (squared error
+    // loss sum and the sums G (k x p), gb (k) of its gradient at raw (W, b)
+    // of k outputs, for the targets (0 with zero_targets; k may then be 1) and the fit's loss (squared error
     // with squared). 0 when it failed (non-finite, or an error kept for Python).
-    int (*remote_pass)(void* context, const double* W, const double* b, int zero_targets, int squared,
+    int (*remote_pass)(void* context, const double* W, const double* b, index_t k, int zero_targets, int squared,
                        double* loss_sum, double* G, double* gb) = nullptr;
     // The validation R^2 of raw (W, b) on held-out rows held elsewhere (NaN
     // when it failed).
