@@ -10,7 +10,7 @@ from scipy.special import expit
 from sklearn._loss.loss import HalfBinomialLoss
 from sklearn.linear_model._sgd_fast import Hinge, ModifiedHuber, SquaredHinge
 
-from gdfast import kernels, reference
+from gdfast import _core, kernels, reference
 
 RTOL = {np.float64: 1e-10, np.float32: 2e-5}
 
@@ -85,6 +85,19 @@ def test_the_fused_log_loss_is_accurate_to_1e_15(y):
         assert d == pytest.approx(-y * expit(q), rel=1e-15, abs=1e-300), (p, y)
         want_d = sklearn_pointwise("log_loss", p, y)[1]
         assert d == pytest.approx(want_d, rel=1e-15, abs=1e-300), (p, y)
+
+
+@pytest.mark.parametrize("y", [1.0, -1.0])
+def test_the_per_sample_log_loss_value_is_accurate_to_1e_15(y):
+    # SGD's steps take scikit-learn's derivative (bitwise: test_sgd_classifier);
+    # the value beside it, which feeds the stopping rule and loss_curve_, reuses
+    # that derivative's exp. Read here through the loss of a constant prediction.
+    code = _core.CODES["loss"]["log_loss"]
+    grid = np.concatenate([np.linspace(-800, 800, 4001), np.geomspace(1e-300, 800, 400)])
+    for p in sorted(set(POINTS) | set(grid) | set(-grid)):
+        value = _core.mean_constant_loss(np.array([[y]]), np.array([p]), code, 0.0)
+        want = np.logaddexp(0.0, -p * y)
+        assert value == pytest.approx(want, rel=1e-15, abs=1e-300), (p, y)
 
 
 @pytest.mark.parametrize("loss", MARGIN_LOSSES)

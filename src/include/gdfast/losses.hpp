@@ -223,15 +223,8 @@ GDFAST_INLINE V log_at_least_one(V x) {
 template <>
 struct LossRule<LossKind::log_loss> {
     static constexpr double curvature = 0.25;
-    static GDFAST_INLINE double log1pexp(double x) {
-        if (x <= -37) return std::exp(x);
-        if (x <= -2) return std::log1p(std::exp(x));
-        if (x <= 18) return std::log(1. + std::exp(x));
-        if (x <= 33.3) return x + std::exp(-x);
-        return x;
-    }
-    // The same loss with one exp and one log1p, for the fused pass (SGD keeps
-    // eval: scikit-learn's arithmetic, to the bit).
+    // The loss and derivative with a branch-free exp and log1p, for the fused
+    // pass (SGD's steps use eval's derivative: scikit-learn's, to the bit).
     // V: a double, or a vector of them (p, y lane by lane).
     template <class V>
     static GDFAST_INLINE V eval_pass(V p, V y, double, V* d) {
@@ -246,15 +239,22 @@ struct LossRule<LossKind::log_loss> {
         *d = positive ? -sigmoid_q : sigmoid_q;
         return (q > 0.0 ? q : L::splat(0.0)) + log1p_unit<V>(e, inv);
     }
+    // The derivative is scikit-learn's, to the bit (SGD's iterates follow it). The
+    // value reuses its exp: max(q, 0) + log(1 + e^-|p|) as in eval_pass, within a
+    // few ulps of scikit-learn's log1pexp(p) - t p (closer where that cancels),
+    // without its second exp and its log.
     static GDFAST_INLINE double eval(double p, double y, double, double* d) {
         const double t = y > 0.0 ? 1.0 : 0.0;
         if (p > -37) {
             const double e = std::exp(-p);
             *d = ((1 - t) - t * e) / (1 + e);
-        } else {
-            *d = std::exp(p) - t;
+            const double e_abs = p >= 0.0 ? e : 1.0 / e;  // e^-|p|
+            const double q = t > 0.0 ? -p : p;
+            return (q > 0.0 ? q : 0.0) + log1p_unit<double>(e_abs, 1.0 / (1.0 + e_abs));
         }
-        return log1pexp(p) - t * p;
+        const double e = std::exp(p);
+        *d = e - t;
+        return e - t * p;
     }
 };
 
