@@ -210,6 +210,14 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
     const bool track_norms = P.penalty.active() && !pa;
     const bool averaging = W.aw != nullptr && P.average > 0;
     const bool varying_eta = schedule.kind == ScheduleKind::optimal || schedule.kind == ScheduleKind::invscaling;
+    // The loop-carried scalars live in locals: through S and run, every store to
+    // w could alias them, and each sample would reload them from memory.
+    double intercept = S.intercept, avg_intercept = S.avg_intercept, t = S.t;
+    double eta = run.eta, u = run.u, count = run.count, loss_sum = run.loss_sum, objective_sum = run.objective_sum;
+    const auto write_back = [&] {
+        S.intercept = intercept, S.avg_intercept = avg_intercept, S.t = t;
+        run.eta = eta, run.u = u, run.count = count, run.loss_sum = loss_sum, run.objective_sum = objective_sum;
+    };
     constexpr index_t ahead = 8;
     for (index_t r = 0; r < n; ++r) {
         if (r + ahead < n) {
@@ -222,21 +230,22 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
         }
         if ((r & 0xFFFF) == 0xFFFF && cb.poll_interrupt()) {
             run.interrupted = true;
+            write_back();
             return;
         }
         const index_t i = static_cast<index_t>(idx[r]);
         if (validation != nullptr && validation[i]) continue;
         const auto x = row_of(X, i);
         const double yi = static_cast<double>(y[i]);
-        const double p = W.wscale * x.dot(W.w) + S.intercept;
-        if (varying_eta) run.eta = schedule.at(S.t, 0.0, schedule.eta0, alpha, run.optimal_init);
+        const double p = W.wscale * x.dot(W.w) + intercept;
+        if (varying_eta) eta = schedule.at(t, 0.0, schedule.eta0, alpha, run.optimal_init);
 
         double dloss;
         const double cur = loss.value_and_derivative(p, yi, &dloss);
-        run.loss_sum += cur;
-        run.objective_sum += cur;
+        loss_sum += cur;
+        objective_sum += cur;
         if (track_norms)
-            run.objective_sum += P.penalty.value(W.sq_norm, W.l1_norm);
+            objective_sum += P.penalty.value(W.sq_norm, W.l1_norm);
 
         double update;
         if (pa1) {
@@ -247,29 +256,30 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
             update = cur / (row_sq_norm(x) + 0.5 / schedule.eta0);
         } else {
             // Clipped, as in scikit-learn, to keep one outlier from blowing up w.
-            update = -run.eta * std::clamp(dloss, -1e12, 1e12);
+            update = -eta * std::clamp(dloss, -1e12, 1e12);
         }
         // Passive-aggressive: toward the label (classification) or the target.
         if (pa && (margin ? yi < 0.0 : yi - p < 0.0)) update = -update;
         if (sample_weight) update *= static_cast<double>(sample_weight[i]);
 
-        if (l2_shrink) W.scale(std::max(0.0, 1.0 - (1.0 - l1_ratio) * run.eta * alpha));
+        if (l2_shrink) W.scale(std::max(0.0, 1.0 - (1.0 - l1_ratio) * eta * alpha));
         if (update != 0.0) {
             add_row(W, x, update / W.wscale, track_norms);
-            if (P.fit_intercept) S.intercept += update * P.intercept_decay;
+            if (P.fit_intercept) intercept += update * P.intercept_decay;
         }
-        if (averaging && P.average <= S.t) {
-            const double num_iter = S.t - P.average + 1.0;
+        if (averaging && P.average <= t) {
+            const double num_iter = t - P.average + 1.0;
             add_average(W, x, update, num_iter);
-            S.avg_intercept += (S.intercept - S.avg_intercept) / num_iter;
+            avg_intercept += (intercept - avg_intercept) / num_iter;
         }
         if (l1) {
-            run.u += l1_ratio * run.eta * alpha;
-            l1_penalty(W, q, x, run.u);
+            u += l1_ratio * eta * alpha;
+            l1_penalty(W, q, x, u);
         }
-        S.t += 1.0;
-        run.count += 1.0;
+        t += 1.0;
+        count += 1.0;
     }
+    write_back();
 }
 GDFAST_MULTIVERSION(sgd_epoch)
 
