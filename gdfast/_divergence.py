@@ -201,6 +201,29 @@ def returned_model_loss(
     return total / weight if weight > 0 else 0.0
 
 
+def label_loss_bound(
+    coef: np.ndarray, intercept: Any, row_norms: tuple[float, float], loss: str, epsilon: float
+) -> float:
+    """An upper bound on the mean loss, on labels +1/-1, of a linear model over
+    rows whose squared norms have the mean and max ``row_norms``
+    (:func:`gdfast._core.row_norm_stats`), without a pass over the rows: every
+    prediction w.x + b lies in [-Z, Z] with Z = ||w|| max||x|| + |b|
+    (Cauchy-Schwarz), and a loss convex in the prediction is largest at an end
+    of that interval. NaN when X (its mean row norm) or the model is not finite."""
+    mean_sq, max_sq = row_norms
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm = float(np.linalg.norm(np.asarray(coef, dtype=np.float64)))
+        reach = norm * np.sqrt(max_sq) + float(np.max(np.abs(intercept)))
+    if not (np.isfinite(mean_sq) and np.isfinite(reach)):
+        return float("nan")
+    code = _core.CODES["loss"][loss]
+    return max(
+        _core.mean_constant_loss(np.full((1, 1), label), np.array([end]), code, float(epsilon))
+        for label in (1.0, -1.0)
+        for end in (reach, -reach)
+    )
+
+
 def judge_returned_model(
     name: str,
     loss_value: float,

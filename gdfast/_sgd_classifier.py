@@ -414,8 +414,10 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
         else:
             results = [run(problem) for problem in problems]
         n_threads = resolve_n_jobs(self.n_jobs)
+        # One pass for every class's bound (a pass of its own for each otherwise).
+        row_norms = _core.row_norm_stats(_core.Matrix(X), n_threads)
         for y_i, out in results:
-            self._judge_returned(X, y_i, out["returned"], out, max_iter > 1, n_threads)
+            self._judge_returned(X, y_i, out["returned"], out, max_iter > 1, n_threads, row_norms)
         self._commit(classes_, [out for _, out in results], starts[0].t, X.shape[0])
         return self
 

@@ -11,7 +11,13 @@ import scipy.sparse as sp
 from gdfast import _core
 from gdfast._base import check_shared_params
 from gdfast._config import resolve_n_jobs
-from gdfast._divergence import Advice, judge_returned_model, raise_on_failure, returned_model_loss
+from gdfast._divergence import (
+    Advice,
+    judge_returned_model,
+    label_loss_bound,
+    raise_on_failure,
+    returned_model_loss,
+)
 from gdfast._engine import EngineState, code, run_descent, run_per_sample, set_shared
 
 # scikit-learn's learning-rate schedules (the engine has more; GDRegressor offers them).
@@ -86,11 +92,19 @@ class SGDEngine:
             print(f"Convergence after {out['record'].n_iter} epochs.")
         return out
 
-    def _judge_returned(self, X, y, returned, out: dict, final_check: bool, n_threads) -> None:
+    def _judge_returned(
+        self, X, y, returned, out: dict, final_check: bool, n_threads, row_norms=None
+    ) -> None:
         """DivergenceWarning (or, for ``fit`` with on_divergence="raise",
         DivergenceError) when the returned model is useless; one fused pass over
-        X, which also raises scikit-learn's error for NaN/inf in X."""
+        X, which also raises scikit-learn's error for NaN/inf in X. For labels
+        +1/-1, the squared row norms' (mean, max) of a finite X skip that pass
+        when the model's loss is bounded well below the threshold."""
         name = type(self).__name__
+        if row_norms is not None:
+            bound = label_loss_bound(*returned, row_norms, self.loss, self.epsilon)
+            if bound < 0.5 * out["threshold"]:  # a margin for rounding
+                return
         judge_returned_model(
             name,
             returned_model_loss(

@@ -117,6 +117,10 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
                           int n_threads, void* out) except +
     void column_stats_kernel(const MatrixView& X, const void* sample_weight, int n_threads,
                              double* mean, double* var) except +
+    cdef cppclass RowNormStats:
+        double mean
+        double max
+    RowNormStats row_norm_stats_kernel(const MatrixView& X, int n_threads) except +
     Status sgd_fit_kernel(const MatrixView& X, const void* y, const void* sample_weight,
                           const uint8_t* validation, const CppSgdParams& P, CppSgdState& S,
                           const Callbacks& cb) except +

@@ -330,6 +330,16 @@ def column_stats(Matrix X, sample_weight, int n_threads):
     return mean, var
 
 
+def row_norm_stats(Matrix X, int n_threads):
+    """Mean and max over the rows of X of their squared norms (the mean is NaN
+    when X holds NaN)."""
+    cdef MatrixView M = X.c
+    cdef RowNormStats stats
+    with nogil:
+        stats = row_norm_stats_kernel(M, n_threads)
+    return stats.mean, stats.max
+
+
 def standardize(const double[::1] mean, const double[::1] var, bint center):
     """The implicit standardization (mean, scale) from column means and variances
     (the rule of the kernels' standardize_from_stats)."""

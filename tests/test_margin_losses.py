@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from conftest import LAYOUTS, MARGIN_LOSSES, make_layout
 from scipy.special import expit
 from sklearn._loss.loss import HalfBinomialLoss
 from sklearn.linear_model._sgd_fast import Hinge, ModifiedHuber, SquaredHinge
 
-from gdfast import _core, kernels, reference
+from gdfast import SGDClassifier, _core, kernels, reference
+from gdfast._divergence import label_loss_bound, returned_model_loss
 
 RTOL = {np.float64: 1e-10, np.float32: 2e-5}
 
@@ -151,3 +153,37 @@ def test_labels_other_than_plus_minus_one_are_refused(module, labels):
     y = np.array(labels * 2)
     with pytest.raises(ValueError, match="labels must be \\+1 or -1"):
         module.loss_grad(X, y, np.zeros(2), 0.0, loss="hinge")
+
+
+@pytest.mark.parametrize("loss", list(SGDClassifier.loss_functions))
+@pytest.mark.parametrize("sparse", [False, True])
+def test_the_label_loss_bound_bounds_the_mean_loss(loss, sparse):
+    """The screen that lets SGDClassifier skip its returned-model pass is an
+    upper bound of that pass's mean loss (every loss it accepts, dense and CSR,
+    models from small to huge), and NaN when X holds NaN."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((500, 6)) * np.array([1e-3, 1.0, 1.0, 10.0, 1e3, 1.0])
+    X[rng.random(X.shape) < 0.3] = 0.0
+    y = np.where(rng.random(500) < 0.4, 1.0, -1.0)
+    Xk = sp.csr_matrix(X) if sparse else X
+    norms = _core.row_norm_stats(_core.Matrix(Xk), 1)
+    np.testing.assert_allclose(norms, [np.mean(np.sum(X**2, 1)), np.max(np.sum(X**2, 1))])
+    for scale in (1e-3, 1.0, 1e3):
+        coef, b = scale * rng.standard_normal(6), scale * rng.standard_normal()
+        exact = returned_model_loss(Xk, y[:, None], coef, np.array([b]), loss, 0.1, 1, name="t")
+        assert exact <= label_loss_bound(coef, np.array([b]), norms, loss, 0.1)
+    # Tight: every prediction at one end of [-Z, Z], against every label.
+    v = np.array([3.0, -1.0, 0.0, 2.0, 0.5, 1.0])
+    for label in (1.0, -1.0):
+        for sign in (1.0, -1.0):
+            for b in (0.0, sign * 2.0):
+                Xt, yt, coef = np.tile(v, (10, 1)), np.full(10, label), sign * 4.0 * v
+                exact = returned_model_loss(
+                    Xt, yt[:, None], coef, np.array([b]), loss, 0.1, 1, name="t"
+                )
+                norms_t = _core.row_norm_stats(_core.Matrix(Xt), 1)
+                bound = label_loss_bound(coef, np.array([b]), norms_t, loss, 0.1)
+                assert exact <= bound * (1 + 1e-12)
+    X[7, 2] = np.nan
+    bad = _core.row_norm_stats(_core.Matrix(sp.csr_matrix(X) if sparse else X), 1)
+    assert np.isnan(label_loss_bound(coef, np.array([b]), bad, loss, 0.1))
