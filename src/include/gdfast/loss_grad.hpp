@@ -408,7 +408,9 @@ Status loss_grad(const Matrix& X, const RowSet& rows, const T* y, const T* sampl
     // float32 rows keep a float gradient accumulator after G in each block's slot
     const index_t scratch = std::is_same_v<T, float> ? (k * p + 1) / 2 : 0;
     const RowBlocks blocks = make_row_blocks(rows.count, width);
-    const index_t tile = tile_rows_for(p, sizeof(T));
+    // A mini-batch smaller than a tile is one tile either way: no larger scratch
+    // to clear on every step.
+    const index_t tile = std::min(tile_rows_for(p, sizeof(T)), std::max<index_t>(8, (rows.count + 7) / 8 * 8));
     const int threads = threads_for_work(n_threads, 2.0 * static_cast<double>(rows.count) * p * k, blocks.n_blocks);
 
     ws.partials.assign(blocks.n_blocks, width + scratch, 0.0);
