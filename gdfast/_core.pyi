@@ -98,7 +98,8 @@ def loss_grad(
     loss_kind: int,
     epsilon: float,
     n_threads: int,
-) -> tuple[float, F64, F64, int]: ...
+    gradient: bool = True,
+) -> tuple[float, F64 | None, F64, int]: ...
 def predict(
     X: Matrix, coef: F64, intercept: F64, k: int, n_threads: int
 ) -> tuple[Floating, int]: ...

@@ -175,9 +175,10 @@ def returned_model_loss(
     name: str,
 ) -> float:
     """Mean training loss of the model a fit returns (weighted when the
-    threshold is), summed over targets as the threshold is: one fused pass over
-    every row of X. A non-finite prediction there raises scikit-learn's error
-    when X holds NaN/inf (``name`` is the estimator's), else gives inf."""
+    threshold is), summed over targets as the threshold is: one pass over
+    every row of X (the loss alone, no gradient). A non-finite prediction there
+    raises scikit-learn's error when X holds NaN/inf (``name`` is the
+    estimator's), else gives inf."""
     b = np.ascontiguousarray(np.asarray(intercept, dtype=np.float64).reshape(-1))
     k = b.shape[0]  # y2's columns, or its classes for the multinomial (y2: class indices)
     W = np.ascontiguousarray(np.asarray(coef, dtype=np.float64).reshape(k, -1)).reshape(-1)
@@ -191,6 +192,7 @@ def returned_model_loss(
         _core.CODES["loss"][loss],
         float(epsilon),
         n_threads,
+        gradient=False,
     )
     if status != _core.STATUS_OK:
         assert_all_finite(X, input_name="X", estimator_name=name)

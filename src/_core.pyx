@@ -272,11 +272,12 @@ def threads_for(int n_jobs):
 # ---------------------------------------------------------------- kernels
 
 def loss_grad(Matrix X, y, sample_weight, const double[::1] coef, const double[::1] intercept,
-              Py_ssize_t k, int loss_kind, double epsilon, int n_threads):
+              Py_ssize_t k, int loss_kind, double epsilon, int n_threads, bint gradient=True):
     """Fused loss/gradient; y is (n*k,) of X's dtype (n class indices in [0, k)
     for a row loss, checked by the caller), coef (k*p,), intercept (k,).
 
-    Returns (loss_sum, grad_coef (k*p,), grad_intercept (k,), status).
+    Returns (loss_sum, grad_coef (k*p,), grad_intercept (k,), status); with
+    ``gradient=False`` the pass sums the loss alone and grad_coef is None.
     """
     cdef MatrixView M = X.c
     require(k >= 1 and coef.shape[0] == k * M.n_cols and intercept.shape[0] == k, "loss_grad")
@@ -290,13 +291,13 @@ def loss_grad(Matrix X, y, sample_weight, const double[::1] coef, const double[:
     cdef double value = 0.0
     cdef Status status
     cdef const double* coef_ptr = &coef[0] if coef.shape[0] > 0 else NULL
-    cdef double* g_ptr = &g[0] if g.shape[0] > 0 else NULL
+    cdef double* g_ptr = &g[0] if g.shape[0] > 0 and gradient else NULL
     cdef const void* y_ptr = ptr_of(yb)
     cdef const void* sw_ptr = ptr_of(sw)
     with nogil:
         status = loss_grad_kernel(M, y_ptr, sw_ptr, coef_ptr, &intercept[0], k, loss, n_threads,
                                   &value, g_ptr, &gb[0])
-    return value, grad, grad_b, int(status)
+    return value, grad if gradient else None, grad_b, int(status)
 
 
 def predict(Matrix X, const double[::1] coef, const double[::1] intercept, Py_ssize_t k,

@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import LOSSES, MARGIN_LOSSES, OPTIMIZERS, ROW_LOSSES
+from conftest import LAYOUTS, LOSSES, MARGIN_LOSSES, OPTIMIZERS, ROW_LOSSES, make_layout
 
 from gdfast import GDRegressor, SGDRegressor, _core, reference
 from gdfast._sgd import LEARNING_RATES
@@ -121,3 +121,39 @@ def test_binding_refuses_inconsistent_arrays():
         _core.optimizer_step(
             _core.CODES["optimizer"]["momentum"], theta, theta, None, None, 0.1, *hyper
         )
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("loss", ["squared_error", "huber", "log_loss", "multinomial_log_loss"])
+def test_the_loss_alone_pass_gives_the_loss_of_the_fused_pass(layout, dtype, loss):
+    """gradient=False (the returned-model check) sums the same loss and
+    intercept gradient as the fused pass, without the coefficient gradient;
+    across block sizes (more than one block of rows) and every layout. It
+    predicts in double: float32 rows give the loss of the float64 pass over the
+    same values (the fused float32 pass, predicting in float, within 1e-6)."""
+    rng = np.random.default_rng(5)
+    n, p, k = 5000, 7, 3 if loss == "multinomial_log_loss" else 2
+    X = rng.standard_normal((n, p)).astype(dtype)
+    X[rng.random((n, p)) < 0.4] = 0.0
+    if loss == "multinomial_log_loss":
+        y = rng.integers(0, k, n).astype(dtype)
+    elif loss == "log_loss":
+        y = np.where(rng.random(n * k) < 0.5, 1.0, -1.0).astype(dtype)
+    else:
+        y = rng.standard_normal(n * k).astype(dtype)
+    W, b = rng.standard_normal(k * p), rng.standard_normal(k)
+    M = _core.Matrix(make_layout(X, layout))
+    code = _core.CODES["loss"][loss]
+    M64 = _core.Matrix(make_layout(X.astype(np.float64), layout))
+    full = _core.loss_grad(M64, y.astype(np.float64), None, W, b, k, code, 0.3, 2)
+    alone = _core.loss_grad(M, y, None, W, b, k, code, 0.3, 2, gradient=False)
+    assert alone[1] is None and alone[3] == full[3] == _core.STATUS_OK
+    np.testing.assert_allclose(alone[0], full[0], rtol=1e-12)
+    np.testing.assert_allclose(alone[2], full[2], rtol=1e-10, atol=1e-9)
+    fused = _core.loss_grad(M, y, None, W, b, k, code, 0.3, 2)
+    np.testing.assert_allclose(fused[0], alone[0], rtol=1e-12 if dtype == np.float64 else 1e-6)
+    bad = W.copy()
+    bad[0] = np.inf
+    status = _core.loss_grad(M, y, None, bad, b, k, code, 0.3, 2, gradient=False)[3]
+    assert status != _core.STATUS_OK

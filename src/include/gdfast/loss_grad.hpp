@@ -338,13 +338,13 @@ template <bool Fma, class Matrix, class T>
 GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
                                         const T* sample_weight, const double* W, const T* Wt, const double* b,
                                         index_t k, const Loss& loss, index_t tile, double* P, double* D,
-                                        double* part) {
+                                        double* part, bool gradient) {
     if constexpr (!is_csr<Matrix>::value && std::is_same_v<T, double>) {
-        if (X.col_stride == 1 && !X.column_major() && is_row_loss(loss.kind))
+        if (gradient && X.col_stride == 1 && !X.column_major() && is_row_loss(loss.kind))
             return rows_multinomial<Fma>(X, rows, r0, r1, y, sample_weight, W, b, k, part);
     }
     if constexpr (!is_csr<Matrix>::value) {
-        if (Wt != nullptr && X.col_stride == 1 && !X.column_major() && !is_row_loss(loss.kind)) {
+        if (gradient && Wt != nullptr && X.col_stride == 1 && !X.column_major() && !is_row_loss(loss.kind)) {
             // One dispatch per block: the row loop knows its loss. A switch, not
             // with_loss: a lambda would not inherit the AVX2 target of this clone.
             int st = row_ok;
@@ -368,7 +368,7 @@ GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, ind
         const index_t m = std::min(tile, r1 - t0);
         tile_predict(X, rows, t0, m, W, b, k, P);
         finite = tile_loss(rows, t0, m, y, sample_weight, k, loss, P, D, part, part + 1) && finite;
-        tile_gradient(X, rows, t0, m, D, k, part + 1 + k);
+        if (gradient) tile_gradient(X, rows, t0, m, D, k, part + 1 + k);
     }
     return finite;
 }
@@ -398,15 +398,16 @@ GDFAST_MULTIVERSION(block_predict)
 // indices for a row loss) and sample_weight (n,) or null, both indexed by the
 // original row number. Outputs: *loss_out, G_out (k x p) and gb_out (k).
 // Returns status_nonfinite if a prediction was not finite; the sums are still
-// written.
+// written. A null G_out asks for the loss (and gb) alone: no gradient is summed.
 template <class Matrix, class T = typename Matrix::value_type>
 Status loss_grad(const Matrix& X, const RowSet& rows, const T* y, const T* sample_weight, const double* W,
                  const double* b, index_t k, const Loss& loss, int n_threads, LossGradWorkspace& ws,
                  double* loss_out, double* G_out, double* gb_out) {
     const index_t p = X.n_cols;
-    const index_t width = 1 + k + k * p;
+    const bool gradient = G_out != nullptr;
+    const index_t width = 1 + k + (gradient ? k * p : 0);
     // float32 rows keep a float gradient accumulator after G in each block's slot
-    const index_t scratch = std::is_same_v<T, float> ? (k * p + 1) / 2 : 0;
+    const index_t scratch = gradient && std::is_same_v<T, float> ? (k * p + 1) / 2 : 0;
     const RowBlocks blocks = make_row_blocks(rows.count, width);
     // A mini-batch smaller than a tile is one tile either way: no larger scratch
     // to clear on every step.
@@ -423,19 +424,20 @@ Status loss_grad(const Matrix& X, const RowSet& rows, const T* y, const T* sampl
         double* P = ws.tiles.slot(current_thread());
         double* D = P + k * tile;
         const bool finite = block_loss_grad(X, rows, blocks.begin(blk), blocks.end(blk), y, sample_weight, W, Wt,
-                                            b, k, loss, tile, P, D, part);
+                                            b, k, loss, tile, P, D, part, gradient);
         ws.flags[static_cast<std::size_t>(blk)] = finite ? 0 : 1;
     });
 
     *loss_out = 0.0;
     std::fill(gb_out, gb_out + k, 0.0);
-    std::fill(G_out, G_out + k * p, 0.0);
+    if (gradient) std::fill(G_out, G_out + k * p, 0.0);
     bool finite = true;
     for (index_t blk = 0; blk < blocks.n_blocks; ++blk) {
         const double* part = ws.partials.slot(blk);
         *loss_out += part[0];
         for (index_t t = 0; t < k; ++t) gb_out[t] += part[1 + t];
-        for (index_t q = 0; q < k * p; ++q) G_out[q] += part[1 + k + q];
+        if (gradient)
+            for (index_t q = 0; q < k * p; ++q) G_out[q] += part[1 + k + q];
         finite = finite && ws.flags[static_cast<std::size_t>(blk)] == 0;
     }
     return finite ? status_ok : status_nonfinite;

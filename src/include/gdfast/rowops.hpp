@@ -448,11 +448,33 @@ GDFAST_INLINE void prefetch_row(const DenseMatrix<T>& X, index_t i) {
     prefetch(p + bytes - 1);
 }
 
+// The first and last bytes of [first, first + bytes) and the lines between them,
+// up to four: the lines of a short sparse row's values or indices.
+GDFAST_INLINE void prefetch_span(const char* first, index_t bytes) {
+    if (bytes <= 0) return;
+    prefetch(first);
+    if (bytes > 64) prefetch(first + 64);
+    if (bytes > 128) prefetch(first + 128);
+    prefetch(first + bytes - 1);
+}
+
+// A CSR row's values and indices. Its extent comes from indptr, itself a random
+// read: prefetch_row_extent, called earlier, starts loading that.
 template <class T, class I>
 GDFAST_INLINE void prefetch_row(const CsrMatrix<T, I>& X, index_t i) {
     const index_t start = static_cast<index_t>(X.indptr[i]);
-    prefetch(X.data + start);
-    prefetch(X.indices + start);
+    const index_t nnz = static_cast<index_t>(X.indptr[i + 1]) - start;
+    prefetch_span(reinterpret_cast<const char*>(X.data + start), nnz * static_cast<index_t>(sizeof(T)));
+    prefetch_span(reinterpret_cast<const char*>(X.indices + start), nnz * static_cast<index_t>(sizeof(I)));
+}
+
+template <class T>
+GDFAST_INLINE void prefetch_row_extent(const DenseMatrix<T>&, index_t) {}  // a dense row's place is known
+
+template <class T, class I>
+GDFAST_INLINE void prefetch_row_extent(const CsrMatrix<T, I>& X, index_t i) {
+    prefetch(X.indptr + i);
+    prefetch(X.indptr + i + 1);
 }
 
 }  // namespace gdfast

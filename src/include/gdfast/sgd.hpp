@@ -220,6 +220,7 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
     };
     constexpr index_t ahead = 8;
     for (index_t r = 0; r < n; ++r) {
+        if (r + 2 * ahead < n) prefetch_row_extent(X, static_cast<index_t>(idx[r + 2 * ahead]));
         if (r + ahead < n) {
             // The next samples' row, target and weight are random reads: each would
             // otherwise cost a full memory latency.
