@@ -23,7 +23,7 @@ from gdfast import _core
 from gdfast._config import resolve_n_jobs
 from gdfast._divergence import ON_DIVERGENCE
 from gdfast._sklearn_compat import Interval, StrOptions, _fit_context
-from gdfast._validation import kernel_ready
+from gdfast._validation import kernel_ready, matrix_of
 
 # scikit-learn draws its seeds below this bound (np.int32 max).
 MAX_SEED = int(np.iinfo(np.int32).max)
@@ -102,7 +102,7 @@ def linear_predict(estimator, X, n_jobs=None) -> np.ndarray:
     out_dtype = np.result_type(X.dtype, estimator.coef_.dtype, estimator.intercept_)
     threads = resolve_n_jobs(n_jobs)
     X = kernel_ready(X)
-    out, status = _core.predict(_core.Matrix(X), W.reshape(-1), b, k, threads)
+    out, status = _core.predict(matrix_of(X), W.reshape(-1), b, k, threads)
     if status != _core.STATUS_OK:
         raise FloatingPointError(
             "predict overflowed: the predictions are not finite although X is. The "

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from sklearn.utils import assert_all_finite
 
 from gdfast import _core
+from gdfast._validation import matrix_of
 
 # A model whose training objective is this many times worse than predicting a
 # constant is garbage. Descent may blow up for a while and recover
@@ -183,7 +184,7 @@ def returned_model_loss(
     k = b.shape[0]  # y2's columns, or its classes for the multinomial (y2: class indices)
     W = np.ascontiguousarray(np.asarray(coef, dtype=np.float64).reshape(k, -1)).reshape(-1)
     total, _, _, status = _core.loss_grad(
-        _core.Matrix(X),
+        matrix_of(X),
         np.ascontiguousarray(y2, dtype=X.dtype),
         sample_weight,
         W,

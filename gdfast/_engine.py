@@ -19,6 +19,7 @@ import numpy as np
 
 from gdfast import _core
 from gdfast._base import EpochPrinter
+from gdfast._validation import matrix_of
 
 Params = _core.SgdParams | _core.GdParams
 
@@ -88,7 +89,7 @@ def standardization(
     if rows is not None and rows.shape[0] != X.shape[0]:
         X = X[rows]
         sample_weight = None if sample_weight is None else sample_weight[rows]
-    mean, var = _core.column_stats(_core.Matrix(X), sample_weight, n_threads)
+    mean, var = _core.column_stats(matrix_of(X), sample_weight, n_threads)
     return _core.standardize(mean, var, center)
 
 
@@ -210,7 +211,7 @@ def run_descent(
     counters = _core.GdState()
     counters.update(new_state.counters)
     record = _core.gd_fit(
-        _core.Matrix(X),
+        matrix_of(X),
         y2.reshape(-1),
         k,
         sample_weight,
@@ -271,7 +272,7 @@ def run_per_sample(
     state = _core.SgdState()
     state.update(intercept=float(intercept), avg_intercept=float(avg_intercept), t=float(t))
     record = _core.sgd_fit(
-        _core.Matrix(X),
+        matrix_of(X),
         y,
         sample_weight,
         validation,

@@ -33,7 +33,7 @@ from gdfast._labels import (
 )
 from gdfast._sgd_engine import DEFAULT_EPSILON, LEARNING_RATES, SGDEngine, Start
 from gdfast._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
-from gdfast._validation import kernel_ready
+from gdfast._validation import kernel_ready, matrix_of
 
 # scikit-learn's SGDClassifier losses: kernel code and the arguments of its table.
 LOSS_ARGS = {
@@ -415,7 +415,7 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
             results = [run(problem) for problem in problems]
         n_threads = resolve_n_jobs(self.n_jobs)
         # One pass for every class's bound (a pass of its own for each otherwise).
-        row_norms = _core.row_norm_stats(_core.Matrix(X), n_threads)
+        row_norms = _core.row_norm_stats(matrix_of(X), n_threads)
         for y_i, out in results:
             self._judge_returned(X, y_i, out["returned"], out, max_iter > 1, n_threads, row_norms)
         self._commit(classes_, [out for _, out in results], starts[0].t, X.shape[0])

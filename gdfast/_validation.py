@@ -11,6 +11,7 @@ function here writes to an array it was given.
 
 from __future__ import annotations
 
+import weakref
 from numbers import Real
 from typing import Any, NamedTuple
 
@@ -110,13 +111,37 @@ def kernel_ready(X: Any):
     variances and row norms are those of the matrix it stands for."""
     if sp.issparse(X):
         X = _check_csr(X, "X")
-        _core.Matrix(X)
+        _core.Matrix(X)  # raises for a malformed structure
         if not X.has_canonical_format:
             X = X.copy()
             X.sum_duplicates()
+        _remember(X)
     elif not (X.flags.c_contiguous or X.flags.f_contiguous):
         X = np.ascontiguousarray(X)
     return X
+
+
+# The CSR matrix kernel_ready checked last, and the arrays it checked, as weak
+# references (nothing here keeps a matrix alive): checking the structure costs
+# a pass over the indices, which a sparse fit would otherwise pay at every
+# kernel call. Every public entry point calls kernel_ready first, so a matrix
+# changed in place between two calls is checked again.
+_last_checked: tuple = ()
+
+
+def _remember(X) -> None:
+    global _last_checked
+    _last_checked = tuple(weakref.ref(a) for a in (X, X.data, X.indices, X.indptr))
+
+
+def matrix_of(X) -> _core.Matrix:
+    """The kernels' view of a kernel-ready X; the structure of a CSR matrix is
+    checked unless kernel_ready just checked these very arrays."""
+    if sp.issparse(X) and _last_checked:
+        current = (X, X.data, X.indices, X.indptr)
+        if all(ref() is a for ref, a in zip(_last_checked, current, strict=True)):
+            return _core.Matrix(X, structure_checked=True)
+    return _core.Matrix(X)
 
 
 def check_finite(a: np.ndarray, name: str) -> None:

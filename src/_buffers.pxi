@@ -83,10 +83,12 @@ cdef class Matrix:
     cdef Buffer data_buffer, indices_buffer, indptr_buffer
     cdef readonly object source
 
-    def __cinit__(self, X):
+    def __cinit__(self, X, bint structure_checked=False):
+        # structure_checked: a CSR X whose index arrays this process checked in
+        # this same call (gdfast._validation.matrix_of); the check is skipped.
         self.source = X
         if hasattr(X, "indptr"):
-            self._csr(X)
+            self._csr(X, structure_checked)
         else:
             self._dense(X)
 
@@ -105,7 +107,7 @@ cdef class Matrix:
         self.c.data = b.view.buf if (self.c.n_rows > 0 and self.c.n_cols > 0) else NULL
         return 0
 
-    cdef int _csr(self, X) except -1:
+    cdef int _csr(self, X, bint structure_checked) except -1:
         cdef Buffer data = acquire(X.data, False, False)
         cdef Buffer indices = acquire(X.indices, False, False)
         cdef Buffer indptr = acquire(X.indptr, False, False)
@@ -128,6 +130,8 @@ cdef class Matrix:
         self.c.indptr = indptr.ptr()
         cdef index_t where = 0, stored = data.items()
         cdef int defect
+        if structure_checked:
+            return 0
         with nogil:
             defect = csr_defect(self.c, stored, &where)
         if defect:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from gdfast import GDRegressor, SGDRegressor, kernels
+from gdfast import GDRegressor, SGDClassifier, SGDRegressor, kernels
 
 
 def _valid(n=60, p=5, seed=0):
@@ -127,3 +127,19 @@ def test_adam_step_beyond_float_range_is_a_value_error():
     p, m, v = np.zeros(3), np.zeros(3), np.zeros(3)
     with pytest.raises(ValueError, match="step must be an integer"):
         kernels.apply_adam(p, np.ones(3), m, v, 10**400, learning_rate=0.1)
+
+
+@pytest.mark.parametrize("estimator", [SGDRegressor, GDRegressor, SGDClassifier])
+def test_a_matrix_broken_in_place_after_a_fit_is_checked_again(estimator):
+    """A sparse fit checks X's structure once and reuses that check within the
+    call; the next call checks again, so indices broken in place in between
+    (the same arrays) give the error, not an out-of-bounds read."""
+    X, y = _valid()
+    if estimator is SGDClassifier:
+        y = np.where(y > np.median(y), 1, 0)
+    model = estimator(random_state=0).fit(X, y)
+    X.indices[3] = X.shape[1] + 7
+    with pytest.raises(ValueError, match="column indices out of range"):
+        model.predict(X)
+    with pytest.raises(ValueError, match="column indices out of range"):
+        estimator(random_state=0).fit(X, y)
