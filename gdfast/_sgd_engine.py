@@ -96,8 +96,8 @@ class SGDEngine:
         self, X, y, returned, out: dict, final_check: bool, n_threads, row_norms=None
     ) -> None:
         """DivergenceWarning (or, for ``fit`` with on_divergence="raise",
-        DivergenceError) when the returned model is useless; one fused pass over
-        X, which also raises scikit-learn's error for NaN/inf in X. For labels
+        DivergenceError) when the returned model is useless; one pass of its
+        loss over X, which also raises scikit-learn's error for NaN/inf in X. For labels
         +1/-1, the squared row norms' (mean, max) of a finite X skip that pass
         when the model's loss is bounded well below the threshold."""
         name = type(self).__name__

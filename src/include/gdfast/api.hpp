@@ -152,7 +152,9 @@ inline void column_stats_kernel(const MatrixView& X, const void* sample_weight, 
 
 // Mean and max over the rows of X of ||x_i||^2 (NaN in X: a NaN mean).
 inline RowNormStats row_norm_stats_kernel(const MatrixView& X, int n_threads) {
-    return visit(X, [&](const auto& M) { return row_sq_norm_stats(M, RowSet{nullptr, M.n_rows}, nullptr, nullptr, n_threads); });
+    return visit(X, [&](const auto& M) {
+        return row_sq_norm_stats(M, RowSet{nullptr, M.n_rows}, nullptr, nullptr, n_threads);
+    });
 }
 
 inline Status sgd_fit_kernel(const MatrixView& X, const void* y, const void* sample_weight,
