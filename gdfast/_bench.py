@@ -346,6 +346,8 @@ def sparse_workloads(quick: bool) -> list[Workload]:
         return run
 
     epoch = dict(max_iter=1, tol=None, random_state=0)
+    # one epoch of plain descent, fixed step: full batch is one gradient pass
+    descent = dict(epoch, optimizer="sgd", learning_rate="constant", eta0=0.01)
 
     def ridge_note(model) -> str:
         r = model.predict(X) - y
@@ -365,27 +367,25 @@ def sparse_workloads(quick: bool) -> list[Workload]:
         ),
         Workload(
             key="W6-epoch",
-            title=f"W6 one epoch of descent, {shape}: mini-batch against full batch",
-            baseline="gdfast full-batch epoch (one loss_grad pass)",
+            title=f"W6 a 1-epoch fit, {shape}: mini-batch against full batch",
+            baseline="gdfast GDRegressor()",
             rounds=rounds,
             contestants=[
                 Contestant(
-                    "gdfast full-batch epoch (one loss_grad pass)",
+                    "one loss_grad pass (a full-batch epoch's floor)",
                     lambda: kernels.loss_grad(X, y, np.zeros(p), 0.0),
                 ),
-                Contestant(
-                    "gdfast GDRegressor(batch_size=256), 1 epoch",
-                    quiet(
-                        lambda: GDRegressor(
-                            batch_size=256,
-                            max_iter=1,
-                            tol=None,
-                            optimizer="sgd",
-                            learning_rate="constant",
-                            eta0=0.01,
-                            standardize=False,
-                        )
-                    ),
+                *(
+                    Contestant(
+                        f"gdfast GDRegressor({label}){', standardized' if standardize else ''}",
+                        quiet(
+                            lambda batch=batch, standardize=standardize: GDRegressor(
+                                batch_size=batch, standardize=standardize, **descent
+                            )
+                        ),
+                    )
+                    for standardize in (False, True)
+                    for batch, label in ((None, ""), (256, "batch_size=256"))
                 ),
             ],
         ),

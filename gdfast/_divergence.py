@@ -107,6 +107,28 @@ def divergence_message(
     return f"{name} diverged at epoch {epoch}: {what}. {_step_advice(X, advice)}"
 
 
+def overflow_message(name: str, epoch: int, threshold: float, X: Any, advice: Advice) -> str:
+    """The error of a run whose coefficients became NaN or infinite, in
+    scikit-learn's words first (which code may match)."""
+    return (
+        f"Floating-point under-/overflow occurred at epoch #{epoch}. Scaling input "
+        f"data with StandardScaler or MinMaxScaler might help. "
+        + divergence_message(name, epoch, np.nan, threshold, X, advice)
+    )
+
+
+def raise_if_unrepresentable(
+    name: str, arrays: tuple, dtype: Any, epoch: int, threshold: float, X: Any, advice: Advice
+) -> None:
+    """DivergenceError when parameters, finite in the float64 the kernels keep
+    them in, do not fit the dtype the model is published in (float32 X): the
+    model would hold infinities, so the run overflowed as surely as one whose
+    float64 coefficients did."""
+    limit = np.finfo(dtype).max
+    if any(a is not None and not (np.abs(a) <= limit).all() for a in arrays):
+        raise DivergenceError(overflow_message(name, epoch, threshold, X, advice))
+
+
 class Advice(NamedTuple):
     """What an estimator says when descent fails: the likely cause (completed
     with the scale of the features) and the remedy."""
@@ -151,14 +173,9 @@ def raise_on_failure(
     if status in (_core.STATUS_NONFINITE, _core.STATUS_DIVERGED):
         if status == _core.STATUS_NONFINITE:
             objective = np.nan
-        message = divergence_message(name, epoch, objective, threshold, X, advice)
         if status == _core.STATUS_NONFINITE:
-            # scikit-learn's words for it, which code may match
-            message = (
-                f"Floating-point under-/overflow occurred at epoch #{epoch}. Scaling input "
-                f"data with StandardScaler or MinMaxScaler might help. {message}"
-            )
-        raise DivergenceError(message)
+            raise DivergenceError(overflow_message(name, epoch, threshold, X, advice))
+        raise DivergenceError(divergence_message(name, epoch, objective, threshold, X, advice))
     if status != _core.STATUS_OK:  # pragma: no cover - interrupts re-raise in the binding
         raise RuntimeError(f"descent kernel failed with status {status}")
 

@@ -11,7 +11,13 @@ from sklearn.utils import assert_all_finite
 
 from gdfast import _core
 from gdfast._config import resolve_n_jobs
-from gdfast._divergence import Advice, judge_returned_model, raise_on_failure, returned_model_loss
+from gdfast._divergence import (
+    Advice,
+    judge_returned_model,
+    raise_if_unrepresentable,
+    raise_on_failure,
+    returned_model_loss,
+)
 from gdfast._engine import (
     EngineState,
     code,
@@ -113,7 +119,7 @@ class GDEngine:
         seed = self._draw_seed()
         all_rows = split is None
         y_train = y2 if all_rows else y2[train_rows]
-        w_train = None if sample_weight is None or all_rows else sample_weight[train_rows]
+        w_train = sample_weight if sample_weight is None or all_rows else sample_weight[train_rows]
         params = self._engine_params(
             n_features,
             full_batch,
@@ -235,6 +241,15 @@ class GDEngine:
         coef, intercept = to_original(V_report, c_report, mean, scale)
         if not self.fit_intercept:
             intercept = np.zeros(k)
+        raise_if_unrepresentable(
+            name,
+            (coef, intercept),
+            dtype,
+            run.record.n_iter,
+            threshold,
+            X,
+            self._divergence_advice(),
+        )
         final_loss = run.record.final_loss  # from the co-moments, when the fit had them
         if V_report is not V_new or not np.isfinite(final_loss):
             final_loss = final_loss_of(coef, intercept)

@@ -15,6 +15,7 @@ from gdfast._divergence import (
     Advice,
     judge_returned_model,
     label_loss_bound,
+    raise_if_unrepresentable,
     raise_on_failure,
     returned_model_loss,
 )
@@ -86,7 +87,17 @@ class SGDEngine:
         early = threshold if self.on_divergence == "raise" else float("inf")
         params = self._engine_params(max_iter, seed, early, sp.issparse(X))
         out = run(X, y, sample_weight, validation, start, max_iter, params)
-        raise_on_failure(type(self).__name__, out["record"], early, X, self._divergence_advice())
+        name, advice = type(self).__name__, self._divergence_advice()
+        raise_on_failure(name, out["record"], early, X, advice)
+        epoch = out["record"].n_iter
+        raise_if_unrepresentable(name, out["params"], X.dtype, epoch, early, X, advice)
+        coef, intercept, avg_coef, avg_intercept = out["params"]
+        out["params"] = (
+            coef.astype(X.dtype),
+            intercept,
+            None if avg_coef is None else avg_coef.astype(X.dtype),
+            avg_intercept,
+        )
         out["threshold"] = threshold
         if self.verbose and out["record"].n_iter < max_iter:
             print(f"Convergence after {out['record'].n_iter} epochs.")
@@ -160,14 +171,13 @@ class SGDEngine:
             params=params,
             verbose=bool(self.verbose),
         )
-        dtype = X.dtype
         averaging = run.avg_coef is not None
         return {
             "record": run.record,
-            "params": (
-                run.coef.astype(dtype),
+            "params": (  # float64: _run_epochs publishes them in X's dtype
+                run.coef,
                 np.array([run.intercept]),
-                run.avg_coef.astype(dtype) if averaging else None,
+                run.avg_coef if averaging else None,
                 np.array([run.avg_intercept]) if averaging else None,
             ),
             "t": start.t + run.record.n_iter * X.shape[0],
@@ -210,14 +220,13 @@ class SGDEngine:
             params=params,
             verbose=bool(self.verbose),
         )
-        dtype = X.dtype
         avg = run.state.avg
         return {
             "record": run.record,
-            "params": (
-                run.V[0].astype(dtype),
+            "params": (  # float64: _run_epochs publishes them in X's dtype
+                run.V[0].copy(),
                 run.c.copy(),
-                None if avg is None else avg[:n_features].astype(dtype),
+                None if avg is None else avg[:n_features].copy(),
                 None if avg is None else avg[n_features:].copy(),
             ),
             "t": 1.0 + run.state.counters["step"],

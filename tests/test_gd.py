@@ -611,3 +611,23 @@ def test_values_beyond_double_range_squared_get_a_message_about_them(where):
     message = str(info.value)
     assert "too large for double precision" in message and "rescale X and y" in message
     assert "standardize=True" not in message and "step size is too large" not in message
+
+
+@pytest.mark.parametrize("batch_size", [None, 40])
+def test_weighted_fit_starts_at_the_weighted_mean(batch_size):
+    """Descent starts its intercept at the weighted mean of y (the best constant
+    of the weighted objective), as the reference does, also when every row trains."""
+    X, y, _ = make_regression_data(n=300, p=5, seed=11)
+    X = X * [1, 2, 3, 4, 5] + 1
+    sw = np.random.default_rng(11).uniform(0, 2, 300)
+    params = dict(
+        optimizer="sgd", learning_rate="constant", eta0=0.01, max_iter=2, tol=None, shuffle=False
+    )
+    model = GDRegressor(batch_size=batch_size, standardize=False, **params).fit(
+        X, y, sample_weight=sw
+    )
+    coef, b, _ = reference.descent(
+        X, y, optimizer="sgd", learning_rate=0.01, epochs=2, batch_size=batch_size, sample_weight=sw
+    )
+    np.testing.assert_allclose(model.coef_, coef, rtol=1e-10, atol=1e-12)
+    assert model.intercept_ == pytest.approx(b, rel=1e-10)

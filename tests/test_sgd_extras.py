@@ -21,7 +21,7 @@ from sgd_helpers import (
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import SGDRegressor as SkSGDRegressor
 
-from gdfast import DivergenceError, DivergenceWarning, SGDRegressor
+from gdfast import DivergenceError, DivergenceWarning, GDRegressor, SGDRegressor
 
 # Many comparisons deliberately run to max_iter or stop early; the warning itself
 # is tested below (test_convergence_warning_*).
@@ -153,6 +153,34 @@ def test_huge_constant_step_gives_nonfinite_and_raises():
     message = str(exc_info.value)
     assert "diverged at epoch" in message
     assert "eta0" in message
+
+
+@pytest.mark.parametrize("estimator", ["sgd", "gd"])
+def test_float32_model_beyond_float32_range_raises(estimator):
+    """Parameters finite in the kernels' float64 but beyond float32's range
+    would be published as infinities: a float32 fit raises the overflow error
+    (the bug was a silent inf coef_), while the float64 fit of the same data
+    returns its huge but finite model with a DivergenceWarning."""
+    X = np.array([[3e38], [1e38]], dtype=np.float32)
+    y = np.array([0.1, -0.2])
+    common = {"learning_rate": "constant", "fit_intercept": False, "max_iter": 1, "tol": None}
+    common["shuffle"] = False
+    if estimator == "sgd":  # scikit-learn's derivative clip (1e12) caps the step: a larger eta0
+        make = lambda: SGDRegressor(eta0=1e-10, **common)  # noqa: E731
+    else:
+        make = lambda: GDRegressor(  # noqa: E731
+            batch_size=1,
+            optimizer="sgd",
+            standardize=False,
+            on_divergence="warn",
+            eta0=1e-30,
+            **common,
+        )
+    with pytest.raises(DivergenceError, match="overflow"):
+        make().fit(X, y)
+    with pytest.warns(DivergenceWarning):
+        model = make().fit(X.astype(np.float64), y)
+    assert np.isfinite(model.coef_).all() and np.abs(model.coef_).max() > 1e39
 
 
 def test_failed_partial_fit_keeps_previous_state():

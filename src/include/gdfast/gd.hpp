@@ -15,9 +15,11 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 
 #include "common.hpp"
 #include "curvature.hpp"
+#include "lazy_sparse.hpp"
 #include "loss_grad.hpp"
 #include "losses.hpp"
 #include "monitor.hpp"
@@ -232,6 +234,11 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     double last_lr = 0.0;
     index_t last_batch_rows = 0;
     std::vector<T> zeros;  // targets 0, for H d by a pass
+    auto batch_weight = [&](const RowSet& rows) {
+        double w = 0.0;
+        for (index_t r = 0; r < rows.count; ++r) w += sample_weight ? static_cast<double>(sample_weight[rows[r]]) : 1.0;
+        return w;
+    };
     // One pass (or remote_pass): loss sum, batch weight and the gradient `out`
     // (working coordinates, L2 term included unless AdamW decays instead) at th
     // over `rows`, for the targets y (or 0, with zero_targets: H th).
@@ -244,13 +251,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                           : status_nonfinite)
                    : loss_grad(X, rows, zero_targets ? zeros.data() : y, sample_weight, W.data(), b.data(), k,
                                P.loss, P.n_threads, ws, loss_sum, G.data(), gb.data());
-        *Sb = 0.0;
-        if (full) {
-            *Sb = weight_total;
-        } else {
-            for (index_t r = 0; r < rows.count; ++r)
-                *Sb += sample_weight ? static_cast<double>(sample_weight[rows[r]]) : 1.0;
-        }
+        *Sb = full ? weight_total : batch_weight(rows);
         if (st != status_ok || !std::isfinite(*loss_sum)) return false;
         if (*Sb <= 0.0) return true;
         // Mean gradient, or (sum_gradient) the sum with the penalty counted once per row.
@@ -331,18 +332,62 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     Status status = status_ok;
     // Held-out rows elsewhere: the distributed layer scores them.
     const bool remote_validation = given != nullptr && cb.remote_score != nullptr;
+    // CSR mini-batches: steps at the cost of the batch's nonzeros (lazy_sparse.hpp)
+    // for the optimizers that are linear maps, without an L1 term or averaging.
+    const bool lazy = is_csr<Matrix>::value && !full && !elsewhere && has_linear_step(P.optimizer) && l1 == 0.0 &&
+                      !(S.avg != nullptr && P.average > 0.0) && n_train > 0;
+    std::optional<typename LazyStepsFor<Matrix>::type> lazy_steps;
+    if constexpr (is_csr<Matrix>::value) {
+        if (lazy) lazy_steps.emplace(X, k, uses_momentum(P.optimizer) ? 2 : 1, mean, scale, B);
+    }
     EpochMonitor monitor(rule, cb, S.record, !held_out.empty() || remote_validation,
                          schedule.kind == ScheduleKind::adaptive);
     for (int epoch = 0; epoch < P.stop.max_iter; ++epoch) {
         if (!full && P.shuffle) shuffle_indices(order.data(), n_train, P.seed);
         double loss_epoch = 0.0, weight_epoch = 0.0, objective_full = 0.0;
         index_t steps_in_epoch = 0;
+        if constexpr (is_csr<Matrix>::value) {
+            if (lazy) lazy_steps->load(theta.data(), S.m1);
+        }
         for (index_t b0 = 0; b0 < n_batched; b0 += B) {
             const RowSet rows{order.data() + b0, std::min(B, std::max<index_t>(n_train - b0, 0))};
             // Shuffled mini-batches read rows at random: start loading the next
             // batch's rows, which arrive while this step computes.
-            if (!full) {
+            if (!full && !lazy) {
                 for (index_t r = b0 + B; r < std::min(n_train, b0 + 2 * B); ++r) prefetch_row(X, order[r]);
+            }
+            if constexpr (is_csr<Matrix>::value) {
+                if (lazy) {
+                    double loss_sum = 0.0;
+                    const double Sb = batch_weight(rows);
+                    if (Sb <= 0.0) continue;
+                    const double lr = lr_at(S.step, S.epoch);
+                    const double beta = P.hyper.momentum;
+                    const double norm = P.sum_gradient ? 1.0 : Sb;
+                    const double lambda = (P.sum_gradient ? static_cast<double>(rows.count) : 1.0) * l2;
+                    if (!lazy_steps->step(rows, n_train - b0, y, sample_weight, P.loss, theta.data() + kp,
+                                          linear_step(P.optimizer, lr, lambda, beta), norm, &loss_sum, gb.data())) {
+                        status = status_nonfinite;
+                        break;
+                    }
+                    loss_epoch += loss_sum;
+                    weight_epoch += Sb;
+                    last_lr = lr;
+                    last_batch_rows = rows.count;
+                    const double step_number = S.step + 1.0;
+                    for (index_t t = 0; t < k; ++t)
+                        g[static_cast<std::size_t>(kp + t)] =
+                            P.fit_intercept ? P.intercept_decay * gb[static_cast<std::size_t>(t)] / norm : 0.0;
+                    apply(P.optimizer, theta.data() + kp, g.data() + kp, S.m1 + kp, S.m2 + kp, k, lr, P.hyper, beta,
+                          step_number, 0.0);
+                    if (!P.fit_intercept) std::copy(S.intercept, S.intercept + k, theta.begin() + kp);
+                    S.step = P.sum_gradient ? S.step + static_cast<double>(last_batch_rows) : step_number;
+                    if ((++steps_in_epoch & 1023) == 0 && cb.poll_interrupt()) {
+                        status = status_interrupted;
+                        break;
+                    }
+                    continue;
+                }
             }
             double loss_sum = 0.0, Sb = 0.0;
             if (gradient_known) {
@@ -577,6 +622,9 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         }
         if (status == status_nonfinite) monitor.fail_within(epoch);
         if (status != status_ok) break;
+        if constexpr (is_csr<Matrix>::value) {
+            if (lazy) lazy_steps->store(theta.data(), S.m1);
+        }
         bool finite = true;
         for (double v : theta) finite = finite && std::isfinite(v);
         const double objective =

@@ -158,6 +158,38 @@ bool checked_apply(OptimizerKind kind, T* theta, const T* g, T* s1, T* s2, index
     return apply<true>(kind, theta, g, s1, s2, n, lr, h, h.momentum, step, weight_decay);
 }
 
+// sgd, momentum and Nesterov written as the linear maps they are. With the
+// gradient g = lambda theta + e (an L2 term and the rest), the state
+// s = (theta) or (theta, v) moves to s' = A s + f e:
+//   sgd:       A = [1 - lr lambda],                        f = [-lr]
+//   momentum:  A = [[1 - lr lambda, -lr beta], [lambda, beta]],       f = [-lr, 1]
+//   Nesterov:  A = [[1 - lr (1 + beta) lambda, -lr beta^2], [lambda, beta]], f = [-lr (1 + beta), 1]
+// (the updates above expanded). A map shared by every coordinate lets the
+// sparse mini-batch steps move the coordinates a batch does not read all at once.
+struct LinearStep {
+    int dim = 1;  // 1: theta alone; 2: theta and v
+    double A[2][2] = {{1.0, 0.0}, {0.0, 1.0}};
+    double f[2] = {0.0, 0.0};
+};
+
+inline LinearStep linear_step(OptimizerKind kind, double lr, double lambda, double beta) {
+    LinearStep L;
+    if (kind == OptimizerKind::sgd) {
+        L.A[0][0] = 1.0 - lr * lambda;
+        L.f[0] = -lr;
+        return L;
+    }
+    const bool nesterov = kind == OptimizerKind::nesterov;
+    L.dim = 2;
+    L.A[0][0] = 1.0 - lr * (nesterov ? 1.0 + beta : 1.0) * lambda;
+    L.A[0][1] = -lr * (nesterov ? beta * beta : beta);
+    L.A[1][0] = lambda;
+    L.A[1][1] = beta;
+    L.f[0] = -lr * (nesterov ? 1.0 + beta : 1.0);
+    L.f[1] = 1.0;
+    return L;
+}
+
 // How many state arrays (s1, s2) the update of `kind` reads and writes.
 inline int state_arrays(OptimizerKind kind) {
     if (kind == OptimizerKind::sgd) return 0;
@@ -167,6 +199,8 @@ inline int state_arrays(OptimizerKind kind) {
 inline bool uses_momentum(OptimizerKind kind) {
     return kind == OptimizerKind::momentum || kind == OptimizerKind::nesterov;
 }
+
+inline bool has_linear_step(OptimizerKind kind) { return kind == OptimizerKind::sgd || uses_momentum(kind); }
 
 // Per-coordinate normalized steps (Adagrad, RMSprop, Adam): a parameter moves
 // by about the step size whatever the gradient's scale.

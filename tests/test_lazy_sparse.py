@@ -1,0 +1,201 @@
+"""Mini-batch descent on CSR data: steps that touch only the batch's coefficients.
+
+sgd, momentum and Nesterov steps on CSR rows keep the coefficients a batch does
+not read in a shared linear form instead of updating them all. These tests hold
+those fits to the reference and to the same fit on the dense matrix: same
+iterates, for every optimizer it covers, with and without standardization and an
+intercept, many outputs, sample weights, float32, classifiers, warm starts and
+the long runs in which the form is folded back many times.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from gdfast import DivergenceError, GDClassifier, GDRegressor, SGDRegressor, reference
+
+LINEAR = ["sgd", "momentum", "nesterov"]
+
+
+def sparse_problem(n=300, p=60, k=None, density=0.08, seed=0, offset=1.0, dtype=np.float64):
+    """A CSR design whose columns have nonzero means and unequal scales (so that
+    standardization centers and rescales), and a linear target with noise."""
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, p, density=density, random_state=seed, format="csr")
+    X.data = (X.data * 3 + offset) * rng.choice([0.2, 1.0, 3.0], size=X.nnz)
+    shape = (p,) if k is None else (p, k)
+    y = X @ rng.standard_normal(shape) + 0.5 + 0.1 * rng.standard_normal(n if k is None else (n, k))
+    return X.astype(dtype), np.asarray(y)
+
+
+@pytest.mark.parametrize("optimizer", LINEAR)
+@pytest.mark.parametrize("standardize", [True, False])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("penalty", [None, "l2"])
+def test_sparse_mini_batch_matches_reference(optimizer, standardize, fit_intercept, penalty):
+    X, y = sparse_problem()
+    common = dict(optimizer=optimizer, batch_size=16, penalty=penalty, alpha=0.01)
+    model = GDRegressor(
+        learning_rate="constant",
+        eta0=0.003,
+        momentum=0.9,
+        max_iter=4,
+        tol=None,
+        shuffle=False,
+        standardize=standardize,
+        fit_intercept=fit_intercept,
+        **common,
+    ).fit(X, y)
+    coef, b, objectives = reference.descent(
+        X.toarray(),
+        y,
+        learning_rate=0.003,
+        epochs=4,
+        standardize=standardize,
+        fit_intercept=fit_intercept,
+        **common,
+    )
+    np.testing.assert_allclose(model.coef_, coef, rtol=1e-9, atol=1e-11)
+    assert model.intercept_ == pytest.approx(b, rel=1e-9, abs=1e-11)
+    np.testing.assert_allclose(model.loss_curve_, objectives, rtol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov"])
+def test_sparse_mini_batch_multi_output_weighted(dtype, optimizer):
+    X, Y = sparse_problem(k=3, dtype=dtype, seed=4)
+    sw = np.random.default_rng(4).uniform(0, 2, X.shape[0])
+    sw[::7] = 0.0  # zero weights too
+    params = dict(
+        optimizer=optimizer,
+        learning_rate="constant",
+        eta0=0.01,
+        max_iter=5,
+        tol=None,
+        shuffle=False,
+    )
+    model = GDRegressor(batch_size=40, **params).fit(X, Y, sample_weight=sw)
+    coef, b, _ = reference.descent(
+        X.toarray().astype(np.float64),
+        Y,
+        optimizer=optimizer,
+        learning_rate=0.01,
+        epochs=5,
+        batch_size=40,
+        standardize=True,
+        sample_weight=sw,
+    )
+    tol = 1e-9 if dtype == np.float64 else 2e-4
+    assert model.coef_.shape == (3, X.shape[1]) and model.coef_.dtype == dtype
+    np.testing.assert_allclose(model.coef_, coef, rtol=tol, atol=tol * np.abs(coef).max())
+    np.testing.assert_allclose(model.intercept_, b, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("momentum", [0.5, 0.9, 0.99])
+def test_long_runs_fold_the_shared_form_without_drift(momentum):
+    """Thousands of tiny batches: the shared form is folded back many times (on a
+    schedule and whenever momentum's decaying mode makes it ill-conditioned); the
+    result stays the dense fit's."""
+    X, y = sparse_problem(n=400, p=200, density=0.03, seed=5)
+    for optimizer in ("momentum", "nesterov"):
+        params = dict(
+            optimizer=optimizer,
+            momentum=momentum,
+            batch_size=3,
+            learning_rate="invscaling",
+            eta0=0.02 * (1.0 - momentum),  # the same effective step for every momentum
+            power_t=0.25,
+            penalty="l2",
+            alpha=1e-3,
+            max_iter=12,
+            tol=None,
+            random_state=0,
+        )
+        sparse = GDRegressor(**params).fit(X, y)
+        dense = GDRegressor(**params).fit(X.toarray(), y)
+        np.testing.assert_allclose(
+            sparse.coef_, dense.coef_, rtol=1e-8, atol=1e-10 * np.abs(dense.coef_).max()
+        )
+        assert sparse.intercept_ == pytest.approx(dense.intercept_, rel=1e-8)
+        np.testing.assert_allclose(sparse.loss_curve_, dense.loss_curve_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("loss", ["log_loss", "hinge", "modified_huber"])
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_classifier_sparse_mini_batch_matches_dense(loss, n_classes):
+    X, _ = sparse_problem(n=400, p=50, seed=6)
+    scores = X @ np.random.default_rng(6).standard_normal((50, n_classes))
+    labels = np.argmax(scores, axis=1)
+    params = dict(loss=loss, batch_size=32, max_iter=6, tol=None, random_state=0)
+    sparse = GDClassifier(**params).fit(X, labels)
+    dense = GDClassifier(**params).fit(X.toarray(), labels)
+    np.testing.assert_allclose(
+        sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-12 * np.abs(dense.coef_).max()
+    )
+    np.testing.assert_allclose(sparse.intercept_, dense.intercept_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(sparse.predict(X), dense.predict(X.toarray()))
+
+
+def test_default_regressor_and_sgd_mini_batches_match_dense():
+    """GDRegressor's defaults (Nesterov, step from the data, standardization) and
+    SGDRegressor's summed mini-batch steps (no intercept: on sparse data
+    scikit-learn's intercept steps are damped) take the dense fit's steps."""
+    X, y = sparse_problem(n=500, p=80, seed=7)
+    for make in (
+        lambda: GDRegressor(batch_size=20, max_iter=8, tol=None, random_state=0),
+        lambda: SGDRegressor(
+            batch_size=10, max_iter=5, tol=None, fit_intercept=False, random_state=0
+        ),
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sparse, dense = make().fit(X, y), make().fit(X.toarray(), y)
+        np.testing.assert_allclose(
+            sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-12 * np.abs(dense.coef_).max()
+        )
+        assert sparse.intercept_ == pytest.approx(dense.intercept_, rel=1e-9, abs=1e-12)
+
+
+def test_partial_fit_resumes_the_same_steps():
+    """partial_fit carries the coefficients and velocities out and back in."""
+    X, y = sparse_problem(seed=8)
+    params = dict(
+        optimizer="momentum", batch_size=25, learning_rate="constant", eta0=0.005, random_state=0
+    )
+    sparse, dense = GDRegressor(**params), GDRegressor(**params)
+    for _ in range(3):
+        sparse.partial_fit(X, y)
+        dense.partial_fit(X.toarray(), y)
+    np.testing.assert_allclose(
+        sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-12 * np.abs(dense.coef_).max()
+    )
+    assert sparse.intercept_ == pytest.approx(dense.intercept_, rel=1e-9)
+
+
+def test_sparse_mini_batch_is_identical_across_threads():
+    X, y = sparse_problem(n=2000, p=300, seed=9)
+    fits = [
+        GDRegressor(batch_size=64, max_iter=3, tol=None, random_state=0, n_jobs=n).fit(X, y)
+        for n in (1, 2)
+    ]
+    np.testing.assert_array_equal(fits[0].coef_, fits[1].coef_)
+    assert fits[0].intercept_ == fits[1].intercept_
+
+
+def test_sparse_mini_batch_divergence_is_reported():
+    """A step far too long overflows: the same clear error as on dense data, and
+    the caller's matrix is untouched."""
+    X, y = sparse_problem(seed=10)
+    before = X.copy()
+    params = dict(
+        optimizer="momentum", batch_size=16, learning_rate="constant", eta0=1e3, max_iter=50
+    )
+    with pytest.raises(DivergenceError):
+        GDRegressor(**params).fit(X.toarray(), y)
+    with pytest.raises(DivergenceError):
+        GDRegressor(**params).fit(X, y)
+    assert (X != before).nnz == 0
