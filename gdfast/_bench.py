@@ -365,29 +365,33 @@ def sparse_workloads(quick: bool) -> list[Workload]:
                 Contestant("gdfast SGDRegressor", quiet(lambda: SGDRegressor(**epoch))),
             ],
         ),
-        Workload(
-            key="W6-epoch",
-            title=f"W6 a 1-epoch fit, {shape}: mini-batch against full batch",
-            baseline="gdfast GDRegressor()",
-            rounds=rounds,
-            contestants=[
-                Contestant(
-                    "one loss_grad pass (a full-batch epoch's floor)",
-                    lambda: kernels.loss_grad(X, y, np.zeros(p), 0.0),
-                ),
-                *(
+        *(
+            Workload(
+                key="W6-epoch" + ("-std" if standardize else ""),
+                title=f"W6 a 1-epoch fit, {shape}"
+                + (", standardized" if standardize else "")
+                + ": mini-batch against full batch",
+                baseline="gdfast GDRegressor()",
+                rounds=rounds,
+                contestants=[
                     Contestant(
-                        f"gdfast GDRegressor({label}){', standardized' if standardize else ''}",
-                        quiet(
-                            lambda batch=batch, standardize=standardize: GDRegressor(
-                                batch_size=batch, standardize=standardize, **descent
-                            )
-                        ),
-                    )
-                    for standardize in (False, True)
-                    for batch, label in ((None, ""), (256, "batch_size=256"))
-                ),
-            ],
+                        "one loss_grad pass (a full-batch epoch's floor)",
+                        lambda: kernels.loss_grad(X, y, np.zeros(p), 0.0),
+                    ),
+                    *(
+                        Contestant(
+                            f"gdfast GDRegressor({label})",
+                            quiet(
+                                lambda batch=batch, standardize=standardize: GDRegressor(
+                                    batch_size=batch, standardize=standardize, **descent
+                                )
+                            ),
+                        )
+                        for batch, label in ((None, ""), (256, "batch_size=256"))
+                    ),
+                ],
+            )
+            for standardize in (False, True)
         ),
         Workload(
             key="W6-ridge",
