@@ -107,6 +107,32 @@ struct GivenData {
     double mean_row_sq_norm = 0.0;
 };
 
+// No feature shifted or scaled: the working coordinates are X's.
+inline bool is_standardized(const double* mean, const double* scale, index_t p) {
+    for (index_t j = 0; j < p; ++j)
+        if (mean[j] != 0.0 || scale[j] != 1.0) return true;
+    return false;
+}
+
+// The inverse diagonal of the mean squared loss's Hessian plus l2 in working
+// coordinates, ((x_j - mean_j) / scale_j)^2 averaged with the weights (+ l2),
+// for k outputs, then 1 for each intercept (the mean of the ones). A zero
+// diagonal (an empty column without a penalty, whose gradient stays 0) gets 1.
+template <class Matrix, class T = typename Matrix::value_type>
+std::vector<double> jacobi_inverse(const Matrix& X, const RowSet& rows, const T* sample_weight, int n_threads,
+                                   const double* mean, const double* scale, index_t k, double l2) {
+    const index_t p = X.n_cols;
+    std::vector<double> mu(static_cast<std::size_t>(p)), var(static_cast<std::size_t>(p));
+    column_stats(X, rows, sample_weight, n_threads, mu.data(), var.data());
+    std::vector<double> pinv(static_cast<std::size_t>(k * p + k), 1.0);
+    for (index_t j = 0; j < p; ++j) {
+        const double shift = mu[static_cast<std::size_t>(j)] - mean[j];
+        const double h = (var[static_cast<std::size_t>(j)] + shift * shift) / (scale[j] * scale[j]) + l2;
+        for (index_t t = 0; t < k; ++t) pinv[static_cast<std::size_t>(t * p + j)] = h > 0.0 ? 1.0 / h : 1.0;
+    }
+    return pinv;
+}
+
 // With given co-moments the descent (use_gram) or the step size runs on them;
 // with remote rows every pass is a remote_pass. X then may have no rows.
 template <class Matrix, class T = typename Matrix::value_type>
@@ -315,6 +341,15 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     const bool cg = (gram && P.solve_on_gram && l1 == 0.0) || passes_cg;
     const bool cd = gram && P.solve_on_gram && l1 != 0.0;
     std::vector<double> cg_dir, cg_prev, cg_Hd(static_cast<std::size_t>(cg ? m : 0));
+    double cg_prev_gz = 0.0;  // g.z of the previous step (z: the preconditioned gradient)
+    // Over passes of unstandardized features, CG is preconditioned by the inverse
+    // of the Hessian's diagonal (Jacobi), from one pass of column statistics:
+    // features whose scales or nonzero counts differ (sparse columns) no longer
+    // set its condition. Standardized coordinates have a diagonal near 1 already.
+    const std::vector<double> cg_pinv =
+        passes_cg && !remote && !is_standardized(mean, scale, p)
+            ? jacobi_inverse(X, RowSet{order.data(), n_train}, sample_weight, P.n_threads, mean, scale, k, l2)
+            : std::vector<double>();
     // Without the co-moments, H d is the gradient at d for targets 0 (one pass).
     zeros.assign(static_cast<std::size_t>(cg && !gram && !remote ? X.n_rows * k : 0), T(0));
     // After a conjugate-gradient or quasi-Newton step, g and known_loss_sum
@@ -538,21 +573,26 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                 continue;
             }
             if (cg) {
-                // d = -g + beta d, then the exact minimizer along d.
-                double num = 0.0, den = 0.0;
+                // d = -z + beta d (z = P g, P the preconditioner or I), then the
+                // exact minimizer along d.
+                const bool pre = !cg_pinv.empty();
+                double num = 0.0, gz = 0.0;
                 for (index_t j = 0; j < m; ++j) {
                     const double gj = g[static_cast<std::size_t>(j)];
-                    if (!cg_prev.empty()) {
-                        num += gj * (gj - cg_prev[static_cast<std::size_t>(j)]);
-                        den += cg_prev[static_cast<std::size_t>(j)] * cg_prev[static_cast<std::size_t>(j)];
-                    }
+                    const double zj = pre ? gj * cg_pinv[static_cast<std::size_t>(j)] : gj;
+                    gz += gj * zj;
+                    if (!cg_prev.empty()) num += zj * (gj - cg_prev[static_cast<std::size_t>(j)]);
                 }
-                const double beta_cg = (cg_prev.empty() || den <= 0.0) ? 0.0 : std::max(0.0, num / den);
+                const double beta_cg =
+                    (cg_prev.empty() || cg_prev_gz <= 0.0) ? 0.0 : std::max(0.0, num / cg_prev_gz);
                 if (cg_dir.empty()) cg_dir.assign(static_cast<std::size_t>(m), 0.0);
-                for (index_t j = 0; j < m; ++j)
-                    cg_dir[static_cast<std::size_t>(j)] =
-                        -g[static_cast<std::size_t>(j)] + beta_cg * cg_dir[static_cast<std::size_t>(j)];
+                for (index_t j = 0; j < m; ++j) {
+                    const double zj = pre ? g[static_cast<std::size_t>(j)] * cg_pinv[static_cast<std::size_t>(j)]
+                                          : g[static_cast<std::size_t>(j)];
+                    cg_dir[static_cast<std::size_t>(j)] = -zj + beta_cg * cg_dir[static_cast<std::size_t>(j)];
+                }
                 cg_prev = g;
+                cg_prev_gz = gz;
                 if (gram) {
                     gram_working_gradient(C, q, zbar, S_gram, p, k, mean, scale, P.fit_intercept, l2,
                                           cg_dir.data(), false, cg_Hd.data());
