@@ -42,9 +42,11 @@ unzip -l "$wheel" | grep -q 'gdfast.libs/libgomp' || {
 }
 
 echo "== runtime dependencies and test tools, as wheels"
+# Resolved from the wheel's own requirements (its [dask] extra included), so the
+# versions satisfy gdfast's pins: asked for by bare name, a newer dask than any
+# distributed on the index sends the resolver back to an ancient distributed.
 "$work/tools/bin/pip" download --quiet --only-binary=:all: -d "$work/deps" \
-  numpy scipy scikit-learn threadpoolctl pytest hypothesis pandas matplotlib pyarrow \
-  "dask[array,dataframe]" distributed
+  "$wheel[dask]" pytest hypothesis pandas matplotlib pyarrow
 
 echo "== a fresh environment with no compiler and no build tools"
 "$py" -m venv "$work/clean"
