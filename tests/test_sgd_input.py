@@ -312,3 +312,35 @@ def test_loss_functions_class_attribute():
 
     assert set(SGDRegressor.loss_functions) == set(SkSGDRegressor.loss_functions)
     assert SGDRegressor(epsilon=0.9).loss_functions["huber"][1] == 0.1
+
+
+def test_per_sample_driver_honours_the_row_stride():
+    """The estimators hand the per-sample driver C-ordered rows; the driver itself
+    reads a Fortran-ordered X (a row with a stride) to the same model."""
+    from gdfast._engine import run_per_sample
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 11))
+    y = X @ rng.standard_normal(11) + 0.1 * rng.standard_normal(300)
+    est = SGDRegressor(random_state=0, max_iter=3, tol=None)
+    params = est._engine_params(3, 1234, float("inf"), False)
+
+    def fit(A):
+        return run_per_sample(
+            X=A,
+            y=y,
+            sample_weight=None,
+            validation=None,
+            coef=np.zeros(11),
+            intercept=0.0,
+            avg_coef=None,
+            avg_intercept=0.0,
+            t=1.0,
+            params=params,
+            verbose=False,
+        )
+
+    c_order, f_order = fit(np.ascontiguousarray(X)), fit(np.asfortranarray(X))
+    assert np.any(c_order.coef != 0.0)
+    np.testing.assert_allclose(f_order.coef, c_order.coef, rtol=1e-12, atol=1e-15)
+    assert f_order.intercept == pytest.approx(c_order.intercept, rel=1e-12)

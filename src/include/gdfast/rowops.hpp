@@ -4,6 +4,9 @@
 // always double.
 #pragma once
 
+#include <cstdint>
+#include <type_traits>
+
 #include "common.hpp"
 
 #if GDFAST_X86_CLONES
@@ -100,15 +103,44 @@ GDFAST_INLINE V vmul_add(V a, V b, V c) {
     }
 }
 
-// sum_j x[j] * w[j] with eight independent partial sums, so the compiler can
-// keep them in vector registers; the order is fixed, so the result is too.
+// Four consecutive elements of a row of T as doubles.
+template <class T>
+GDFAST_INLINE vdouble4 vload4(const T* x) {
+    if constexpr (std::is_same_v<T, double>) {
+        return vload<vdouble4>(x);
+    } else {
+        typedef float vfloat4 __attribute__((vector_size(16)));
+        vfloat4 f;
+        __builtin_memcpy(&f, x, sizeof f);
+        return __builtin_convertvector(f, vdouble4);
+    }
+}
+
+// |v| lane by lane (the sign bit cleared, as std::fabs).
+template <class V>
+GDFAST_INLINE V vabs(V v) {
+    typedef std::uint64_t U __attribute__((vector_size(sizeof(V))));
+    U bits;
+    __builtin_memcpy(&bits, &v, sizeof v);
+    bits &= 0x7fffffffffffffffULL;
+    __builtin_memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+// sum_j x[j] * w[j] with eight independent partial sums (the lanes of two
+// vectors of four), added up in a fixed order, so the result is the same in
+// every build. Written with explicit vectors: from scalar partial sums GCC
+// transposes the loop across blocks of rows, a dozen shuffles per row.
 template <class T>
 GDFAST_INLINE double dot_contiguous(const T* x, const double* w, index_t n) {
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    vdouble4 lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};  // partial sums u and u + 4
     index_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int u = 0; u < 8; ++u) acc[u] += static_cast<double>(x[j + u]) * w[j + u];
-    double s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; j + 8 <= n; j += 8) {
+        lo += vload4(x + j) * vload<vdouble4>(w + j);
+        hi += vload4(x + j + 4) * vload<vdouble4>(w + j + 4);
+    }
+    const vdouble4 half = lo + hi;
+    double s = (half[0] + half[1]) + (half[2] + half[3]);
     for (; j < n; ++j) s += static_cast<double>(x[j]) * w[j];
     return s;
 }

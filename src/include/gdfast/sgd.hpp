@@ -88,25 +88,31 @@ struct ScaledWeights {
     }
 };
 
-// w_raw += a * x (a already divided by wscale), then the touched-coordinate norms.
+// w_raw += a * x (a already divided by wscale), then the touched-coordinate norms
+// (four partial sums each, the lanes of one vector, added up in a fixed order).
 template <class T>
 GDFAST_INLINE void add_row(ScaledWeights& W, const DenseRow<T>& x, double a, bool track_norms) {
     double* GDFAST_RESTRICT w = W.w;
     const T* GDFAST_RESTRICT xv = x.x;
     const index_t n = x.n;
+    if (x.stride != 1) {
+        x.axpy(a, w);
+        if (track_norms) W.compute_norms();
+        return;
+    }
     if (!track_norms) {
         for (index_t j = 0; j < n; ++j) w[j] += a * static_cast<double>(xv[j]);
         return;
     }
-    double s[4] = {0, 0, 0, 0}, l[4] = {0, 0, 0, 0};
+    vdouble4 s = {0, 0, 0, 0}, l = {0, 0, 0, 0};
     index_t j = 0;
-    for (; j + 4 <= n; j += 4)
-        for (int u = 0; u < 4; ++u) {
-            const double v = w[j + u] + a * static_cast<double>(xv[j + u]);
-            w[j + u] = v;
-            s[u] += v * v;
-            l[u] += std::fabs(v);
-        }
+    const vdouble4 a4 = vbroadcast<vdouble4>(a);
+    for (; j + 4 <= n; j += 4) {
+        const vdouble4 v = vload<vdouble4>(w + j) + a4 * vload4(xv + j);
+        vstore(w + j, v);
+        s += v * v;
+        l += vabs(v);
+    }
     double ss = (s[0] + s[2]) + (s[1] + s[3]), ll = (l[0] + l[2]) + (l[1] + l[3]);
     for (; j < n; ++j) {
         const double v = w[j] + a * static_cast<double>(xv[j]);
