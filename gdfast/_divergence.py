@@ -244,6 +244,30 @@ def label_loss_bound(
     )
 
 
+def regression_loss_bound(
+    coef: np.ndarray,
+    intercept: Any,
+    row_sq_norm_max: float,
+    target_abs_max: float,
+    loss: str,
+    epsilon: float,
+) -> float:
+    """An upper bound on the mean loss of a linear model over rows whose squared
+    norms are at most ``row_sq_norm_max`` and targets at most ``target_abs_max``
+    in magnitude, without a pass over the rows: every residual w.x + b - y lies
+    in [-R, R] with R = ||w|| max||x|| + |b| + max|y| (Cauchy-Schwarz), and each
+    regression loss is a non-decreasing function of |residual|. NaN when a
+    measure or the model is not finite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm = float(np.linalg.norm(np.asarray(coef, dtype=np.float64)))
+        reach = norm * np.sqrt(row_sq_norm_max) + float(np.max(np.abs(intercept)))
+        reach += target_abs_max
+    if not np.isfinite(reach):
+        return float("nan")
+    code = _core.CODES["loss"][loss]
+    return _core.mean_constant_loss(np.zeros((1, 1)), np.array([reach]), code, float(epsilon))
+
+
 def judge_returned_model(
     name: str,
     loss_value: float,

@@ -250,6 +250,9 @@ class PerSampleRun:
     avg_coef: np.ndarray | None
     avg_intercept: float
     t: float
+    # max ||x_i||^2 and max |y_i| over every row (NaN unless the first epoch read
+    # them all and they were finite): they bound the returned model's loss.
+    extent: tuple[float, float]
 
 
 def run_per_sample(
@@ -282,4 +285,5 @@ def run_per_sample(
         state,
         _loop(params, verbose, EpochPrinter),
     )
-    return PerSampleRun(record, w, state.intercept, aw, state.avg_intercept, state.t)
+    extent = (state.row_sq_norm_max, state.target_abs_max)
+    return PerSampleRun(record, w, state.intercept, aw, state.avg_intercept, state.t, extent)

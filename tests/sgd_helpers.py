@@ -58,3 +58,24 @@ def fit_both(params, X, y, **fit_kw):
     ours = SGDRegressor(**params).fit(X, y, **fit_kw)
     ref = SkSGDRegressor(**params).fit(X, y, **fit_kw)
     return ours, ref
+
+
+def per_sample_run(X, y, *, max_iter=3, seed=1234, validation=None):
+    """The per-sample driver on (X, y) from zero, with SGDRegressor's defaults
+    (random_state=0) for the settings: its PerSampleRun."""
+    from gdfast._engine import run_per_sample
+
+    params = SGDRegressor(random_state=0)._engine_params(max_iter, seed, float("inf"), False)
+    return run_per_sample(
+        X=X,
+        y=y,
+        sample_weight=None,
+        validation=validation,
+        coef=np.zeros(X.shape[1]),
+        intercept=0.0,
+        avg_coef=None,
+        avg_intercept=0.0,
+        t=1.0,
+        params=params,
+        verbose=False,
+    )

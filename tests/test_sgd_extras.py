@@ -17,6 +17,7 @@ from sgd_helpers import (
     SCHEDULE_ALPHA,
     assert_same_fit,
     make_data,
+    per_sample_run,
 )
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import SGDRegressor as SkSGDRegressor
@@ -419,3 +420,56 @@ def test_sparsify_unfitted_raises():
         SGDRegressor().sparsify()
     with pytest.raises(NotFittedError):
         SGDRegressor().densify()
+
+
+@pytest.mark.parametrize(
+    "loss", ["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"]
+)
+def test_regression_loss_bound_bounds_the_returned_models_loss(loss):
+    """The bound that lets a per-sample fit skip its returned-model pass is never
+    below the loss that pass would compute, for good and for blown-up models."""
+    from gdfast._divergence import regression_loss_bound, returned_model_loss
+
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((500, 6)) * rng.uniform(0.1, 10, size=6)
+    y = X @ rng.standard_normal(6) + rng.standard_normal(500)
+    sq_max, y_max = float(np.max(np.sum(X * X, axis=1))), float(np.max(np.abs(y)))
+    for scale in (0.0, 1e-3, 1.0, 1e3, 1e8):
+        coef, intercept = rng.standard_normal(6) * scale, np.array([rng.standard_normal() * scale])
+        actual = returned_model_loss(X, y[:, None], coef, intercept, loss, 0.1, 1, name="t")
+        bound = regression_loss_bound(coef, intercept, sq_max, y_max, loss, 0.1)
+        assert actual <= bound * (1 + 1e-12)
+
+
+def test_per_sample_extent_is_measured_only_when_every_row_was_read():
+    """The per-sample driver reports max ||x||^2 and max |y| (what the bound
+    needs) after reading every row, and NaN when validation rows were held out
+    or a row is not finite: the returned-model pass then runs."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((400, 7))
+    y = X @ rng.standard_normal(7)
+
+    def extent(A, validation=None):
+        return per_sample_run(A, y, max_iter=2, validation=validation).extent
+
+    sq_max, y_max = extent(X)
+    assert sq_max == pytest.approx(np.max(np.sum(X * X, axis=1)), rel=1e-12)
+    assert y_max == np.max(np.abs(y))
+    held_out = np.zeros(400, dtype=np.uint8)
+    held_out[:40] = 1
+    assert np.isnan(extent(X, held_out)).all()
+    X_inf = X.copy()
+    X_inf[17, 3] = np.inf
+    assert np.isnan(extent(X_inf)).all()
+
+
+def test_blown_up_per_sample_fit_is_still_judged():
+    """A per-sample fit whose model is useless still gets the DivergenceWarning
+    (its bound is far above the threshold, so the pass runs and judges it)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 4)) * 50.0
+    y = X @ np.ones(4)
+    with pytest.warns(DivergenceWarning):
+        SGDRegressor(learning_rate="constant", eta0=1.0, max_iter=2, tol=None, random_state=0).fit(
+            X, y
+        )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sgd_helpers import DENSE_SPARSE, assert_same_fit, make_data
+from sgd_helpers import DENSE_SPARSE, assert_same_fit, make_data, per_sample_run
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import SGDRegressor as SkSGDRegressor
 from sklearn.utils._param_validation import InvalidParameterError
@@ -317,28 +317,12 @@ def test_loss_functions_class_attribute():
 def test_per_sample_driver_honours_the_row_stride():
     """The estimators hand the per-sample driver C-ordered rows; the driver itself
     reads a Fortran-ordered X (a row with a stride) to the same model."""
-    from gdfast._engine import run_per_sample
-
     rng = np.random.default_rng(3)
     X = rng.standard_normal((300, 11))
     y = X @ rng.standard_normal(11) + 0.1 * rng.standard_normal(300)
-    est = SGDRegressor(random_state=0, max_iter=3, tol=None)
-    params = est._engine_params(3, 1234, float("inf"), False)
 
     def fit(A):
-        return run_per_sample(
-            X=A,
-            y=y,
-            sample_weight=None,
-            validation=None,
-            coef=np.zeros(11),
-            intercept=0.0,
-            avg_coef=None,
-            avg_intercept=0.0,
-            t=1.0,
-            params=params,
-            verbose=False,
-        )
+        return per_sample_run(A, y, max_iter=3)
 
     c_order, f_order = fit(np.ascontiguousarray(X)), fit(np.asfortranarray(X))
     assert np.any(c_order.coef != 0.0)

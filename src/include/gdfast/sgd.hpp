@@ -34,11 +34,17 @@ struct SgdState {
     double intercept = 0.0;
     double avg_intercept = 0.0;
     double t = 1.0;
+    // Out: max ||x_i||^2 and max |y_i| over every row, measured by the call's first
+    // epoch when it read them all (no validation rows); NaN otherwise or when a
+    // row is not finite. They bound the returned model's loss without a pass.
+    double row_sq_norm_max = std::numeric_limits<double>::quiet_NaN();
+    double target_abs_max = std::numeric_limits<double>::quiet_NaN();
     FitRecord record;
 
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
         f("intercept", s.intercept), f("avg_intercept", s.avg_intercept), f("t", s.t);
+        f("row_sq_norm_max", s.row_sq_norm_max), f("target_abs_max", s.target_abs_max);
     }
 };
 
@@ -186,6 +192,28 @@ GDFAST_INLINE double row_sq_norm(const SparseRow<T, I>& x) {
     return s;
 }
 
+// sum_j x[j]^2 in whatever order is fastest: for bounds, never for an update.
+template <class T>
+GDFAST_INLINE double sq_norm_any_order(const DenseRow<T>& x) {
+    if (x.stride != 1) return row_sq_norm(x);
+    vdouble4 lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
+    index_t j = 0;
+    for (; j + 8 <= x.n; j += 8) {
+        const vdouble4 a = vload4(x.x + j), b = vload4(x.x + j + 4);
+        lo += a * a;
+        hi += b * b;
+    }
+    const vdouble4 h = lo + hi;
+    double s = (h[0] + h[1]) + (h[2] + h[3]);
+    for (; j < x.n; ++j) s += static_cast<double>(x.x[j]) * static_cast<double>(x.x[j]);
+    return s;
+}
+
+template <class T, class I>
+GDFAST_INLINE double sq_norm_any_order(const SparseRow<T, I>& x) {
+    return row_sq_norm(x);
+}
+
 // Mutable per-call state of the epoch loop (scikit-learn keeps these local to one
 // fit/partial_fit call).
 struct SgdRun {
@@ -196,6 +224,11 @@ struct SgdRun {
     double objective_sum = 0.0;
     double loss_sum = 0.0;
     bool interrupted = false;
+    // Set for the call's first epoch: it measures the rows' extent.
+    bool measure = false;
+    double row_sq_norm_max = 0.0;
+    double target_abs_max = 0.0;
+    bool rows_finite = true;
 };
 
 // One epoch over the shuffled order idx (validation rows skipped).
@@ -224,8 +257,12 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
     // w could alias them, and each sample would reload them from memory.
     double intercept = S.intercept, avg_intercept = S.avg_intercept, t = S.t;
     double eta = run.eta, u = run.u, count = run.count, loss_sum = run.loss_sum, objective_sum = run.objective_sum;
+    const bool measure = run.measure;
+    double sq_max = run.row_sq_norm_max, y_max = run.target_abs_max;
+    bool rows_finite = run.rows_finite;
     const auto write_back = [&] {
         W_out = W;
+        run.row_sq_norm_max = sq_max, run.target_abs_max = y_max, run.rows_finite = rows_finite;
         S.intercept = intercept, S.avg_intercept = avg_intercept, S.t = t;
         run.eta = eta, run.u = u, run.count = count, run.loss_sum = loss_sum, run.objective_sum = objective_sum;
     };
@@ -249,6 +286,12 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
         if (validation != nullptr && validation[i]) continue;
         const auto x = row_of(X, i);
         const double yi = static_cast<double>(y[i]);
+        if (measure) {
+            const double sq = sq_norm_any_order(x), ya = std::fabs(yi);
+            rows_finite = rows_finite && std::isfinite(sq) && std::isfinite(ya);
+            sq_max = std::max(sq_max, sq);
+            y_max = std::max(y_max, ya);
+        }
         const double p = W.wscale * x.dot(W.w) + intercept;
         if (varying_eta) eta = schedule.at(t, 0.0, schedule.eta0, alpha, run.optimal_init);
 
@@ -332,6 +375,8 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
 
     SgdRun run;
     run.eta = P.schedule.eta0;
+    run.measure = true;
+    S.row_sq_norm_max = S.target_abs_max = std::numeric_limits<double>::quiet_NaN();
     if (P.schedule.kind == ScheduleKind::optimal) run.optimal_init = optimal_offset(P.loss, P.penalty.alpha);
 
     EpochMonitor monitor(P.stop, cb, S.record, !held_out.empty(), P.schedule.kind == ScheduleKind::adaptive);
@@ -351,6 +396,11 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
             status = status_interrupted;
             break;
         }
+        if (run.measure && validation == nullptr && run.rows_finite) {
+            S.row_sq_norm_max = run.row_sq_norm_max;
+            S.target_abs_max = run.target_abs_max;
+        }
+        run.measure = false;
         bool finite = std::isfinite(S.intercept) && std::isfinite(W.wscale);
         for (index_t j = 0; finite && j < n_features; ++j) finite = std::isfinite(W.w[j]);
         const double objective = run.objective_sum / static_cast<double>(std::max<index_t>(1, n_train));
