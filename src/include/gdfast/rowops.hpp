@@ -131,17 +131,18 @@ GDFAST_INLINE V vabs(V v) {
 // vectors of four), added up in a fixed order, so the result is the same in
 // every build. Written with explicit vectors: from scalar partial sums GCC
 // transposes the loop across blocks of rows, a dozen shuffles per row.
-template <class T>
-GDFAST_INLINE double dot_contiguous(const T* x, const double* w, index_t n) {
+// (w may be a row of T too: dot_contiguous(x, x, n) is x's squared norm.)
+template <class T, class U = double>
+GDFAST_INLINE double dot_contiguous(const T* x, const U* w, index_t n) {
     vdouble4 lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};  // partial sums u and u + 4
     index_t j = 0;
     for (; j + 8 <= n; j += 8) {
-        lo += vload4(x + j) * vload<vdouble4>(w + j);
-        hi += vload4(x + j + 4) * vload<vdouble4>(w + j + 4);
+        lo += vload4(x + j) * vload4(w + j);
+        hi += vload4(x + j + 4) * vload4(w + j + 4);
     }
     const vdouble4 half = lo + hi;
     double s = (half[0] + half[1]) + (half[2] + half[3]);
-    for (; j < n; ++j) s += static_cast<double>(x[j]) * w[j];
+    for (; j < n; ++j) s += static_cast<double>(x[j]) * static_cast<double>(w[j]);
     return s;
 }
 

@@ -195,18 +195,7 @@ GDFAST_INLINE double row_sq_norm(const SparseRow<T, I>& x) {
 // sum_j x[j]^2 in whatever order is fastest: for bounds, never for an update.
 template <class T>
 GDFAST_INLINE double sq_norm_any_order(const DenseRow<T>& x) {
-    if (x.stride != 1) return row_sq_norm(x);
-    vdouble4 lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
-    index_t j = 0;
-    for (; j + 8 <= x.n; j += 8) {
-        const vdouble4 a = vload4(x.x + j), b = vload4(x.x + j + 4);
-        lo += a * a;
-        hi += b * b;
-    }
-    const vdouble4 h = lo + hi;
-    double s = (h[0] + h[1]) + (h[2] + h[3]);
-    for (; j < x.n; ++j) s += static_cast<double>(x.x[j]) * static_cast<double>(x.x[j]);
-    return s;
+    return x.stride == 1 ? dot_contiguous(x.x, x.x, x.n) : row_sq_norm(x);
 }
 
 template <class T, class I>
