@@ -55,11 +55,12 @@ def unfitted_on_failure(estimator, first_call: bool):
 
 
 def targets_as(y: np.ndarray, dtype) -> np.ndarray:
-    """y in X's dtype, or a ValueError if a finite target does not fit in it (a
-    float32 X with targets beyond ~3.4e38 would otherwise train on infinities)."""
+    """Validated (finite) targets y in X's dtype, or a ValueError if one does not
+    fit in it (a float32 X with targets beyond ~3.4e38 would otherwise train on
+    infinities). Only a cast can make them non-finite: y of X's dtype is not read."""
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(y, dtype=dtype)
-    if out.size and not np.isfinite(out).all():
+    if out.dtype != np.asarray(y).dtype and out.size and not np.isfinite(out).all():
         raise ValueError(
             f"y has values beyond the range of {np.dtype(dtype).name}, the dtype of X "
             "(the model is computed in X's dtype): pass float64 X or rescale y."

@@ -124,7 +124,7 @@ def gd_fit(
     y: Floating,
     k: int,
     sample_weight: Floating | None,
-    train_rows: Indices,
+    train_rows: Indices | None,
     val_rows: Indices,
     mean: F64,
     scale: F64,

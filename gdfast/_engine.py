@@ -181,7 +181,7 @@ def run_descent(
     X,
     y2: np.ndarray,
     sample_weight,
-    train_rows: np.ndarray,
+    train_rows: np.ndarray | None,
     val_rows: np.ndarray,
     mean: np.ndarray,
     scale: np.ndarray,
@@ -203,6 +203,7 @@ def run_descent(
     with ``remote`` (full batch), every pass over the training rows is
     ``remote.pass_`` and X has no rows; ``remote_score(W, b)``, the R² of raw
     coefficients on held-out rows held elsewhere, serves early stopping.
+    ``train_rows`` None: every row of X.
     """
     k, p = V.shape
     coef = np.array(V, dtype=np.float64, order="C").reshape(-1)

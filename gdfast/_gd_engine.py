@@ -3,6 +3,7 @@ from validated targets to fitted attributes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -113,7 +114,7 @@ class GDEngine:
 
         split = self._validation_split(split_on, sample_weight)
         if split is None:
-            train_rows, val_rows = np.arange(n_samples, dtype=np.intp), np.empty(0, dtype=np.intp)
+            train_rows, val_rows = None, np.empty(0, dtype=np.intp)  # None: every row
         else:
             train_rows, val_rows = split
         seed = self._draw_seed()
@@ -127,7 +128,7 @@ class GDEngine:
             seed,
             threads,
             self._divergence_threshold(y_train, w_train),
-            self._y_spread(y_train),
+            lambda: self._y_spread(y_train),
         )
         # NaN/inf in X shows in the co-moments (which hold every training row),
         # or in the returned-model pass (every row): raise_on_failure and
@@ -305,10 +306,11 @@ class GDEngine:
         seed: int,
         threads: int,
         threshold: float,
-        y_spread: float,
+        y_spread: Callable[[], float],
     ) -> _core.GdParams:
         """The engine's parameters; ``threshold`` is the divergence threshold of
-        the training targets, ``y_spread`` their largest standard deviation."""
+        the training targets, ``y_spread()`` their largest standard deviation
+        (a pass over them: called only when the step size needs it)."""
         use_gram = self._uses_gram(n_features, full_batch)
         # On the co-moments the smooth part is quadratic: the defaults solve it
         # (conjugate gradient, or coordinate descent with an L1 term), to rounding
@@ -384,7 +386,7 @@ class GDEngine:
                 # Coordinate-wise normalized steps move each parameter by about
                 # the step size: start at a tenth of the spread of y. Adagrad's
                 # accumulator already shrinks its steps; the others decay as 1/sqrt(t).
-                P.eta0 = 0.1 * (y_spread or 1.0)
+                P.eta0 = 0.1 * (y_spread() or 1.0)
                 if self.optimizer != "adagrad":
                     P.update(schedule=code("schedule", "invscaling"), power_t=0.5)
             else:

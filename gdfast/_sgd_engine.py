@@ -214,7 +214,7 @@ class SGDEngine:
             X=X,
             y2=y[:, None],
             sample_weight=sample_weight,
-            train_rows=np.arange(y.shape[0], dtype=np.intp)
+            train_rows=None  # every row
             if validation is None
             else np.flatnonzero(validation == 0).astype(np.intp),
             val_rows=np.empty(0, dtype=np.intp)

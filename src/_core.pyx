@@ -412,6 +412,7 @@ def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train
     descent runs on them, and X may have no rows (nothing reads it).
     ``remote`` (weight_total, mean_row_sq_norm) of training rows held
     elsewhere: every pass is the Loop's ``remote_pass`` (full batch).
+    ``train_rows`` None: every row of X, in order.
     """
     cdef MatrixView M = X.c
     cdef Py_ssize_t ky = loss_target_columns(int(params.loss), k) if k >= 1 else k
@@ -425,8 +426,9 @@ def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train
         given.weight_total = float(remote[0])
         given.mean_row_sq_norm = float(remote[1])
         loop.n_features, loop.n_targets = p, k
+    cdef Py_ssize_t n_train = n if train_rows is None else train_rows.shape[0]
     if moments is None and remote is None:
-        require(k >= 1 and train_rows.shape[0] >= 1, "gd_fit")
+        require(k >= 1 and n_train >= 1, "gd_fit")
     else:
         require(k >= 1, "gd_fit")
     if moments is not None:
@@ -441,8 +443,9 @@ def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train
     require(coef.shape[0] == k * p and intercept.shape[0] == k, "coef/intercept")
     require(m1.shape[0] == m and m2.shape[0] == m and (avg is None or avg.shape[0] == m),
             "optimizer state")
-    for i in range(train_rows.shape[0]):
-        require(0 <= train_rows[i] < n, "train_rows")
+    if train_rows is not None:
+        for i in range(train_rows.shape[0]):
+            require(0 <= train_rows[i] < n, "train_rows")
     for i in range(val_rows.shape[0]):
         require(0 <= val_rows[i] < n, "val_rows")
     cdef Buffer yb = vector_of(y, M.element, n * ky, "y")
@@ -454,7 +457,8 @@ def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train
     S.m1 = &m1[0]
     S.m2 = &m2[0]
     S.avg = &avg[0] if avg is not None else NULL
-    cdef const Py_ssize_t* tr = &train_rows[0] if train_rows.shape[0] > 0 else NULL
+    cdef const Py_ssize_t* tr = (
+        &train_rows[0] if train_rows is not None and train_rows.shape[0] > 0 else NULL)
     cdef const Py_ssize_t* vr = &val_rows[0] if val_rows.shape[0] > 0 else NULL
     cdef double* mp = &mean[0] if p > 0 else NULL
     cdef double* sp = &scale[0] if p > 0 else NULL
@@ -466,7 +470,7 @@ def gd_fit(Matrix X, y, Py_ssize_t k, sample_weight, const Py_ssize_t[::1] train
         &given if (moments is not None or remote is not None or loop.score is not None) else NULL)
     cdef Status status
     with nogil:
-        status = gd_fit_kernel(M, y_ptr, k, sw_ptr, tr, train_rows.shape[0],
+        status = gd_fit_kernel(M, y_ptr, k, sw_ptr, tr, n_train,
                                vr, val_rows.shape[0], mp, sp, P[0], S[0], loop.c, given_ptr)
     S.coef = S.intercept = S.m1 = S.m2 = S.avg = NULL
     loop.reraise()

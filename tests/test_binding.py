@@ -157,3 +157,45 @@ def test_the_loss_alone_pass_gives_the_loss_of_the_fused_pass(layout, dtype, los
     bad[0] = np.inf
     status = _core.loss_grad(M, y, None, bad, b, k, code, 0.3, 2, gradient=False)[3]
     assert status != _core.STATUS_OK
+
+
+@pytest.mark.parametrize("csr", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(),  # the co-moments
+        dict(precompute=False, optimizer="adam", max_iter=5, tol=None),  # passes
+        dict(batch_size=16, max_iter=3, tol=None, random_state=0),  # shuffled mini-batches
+        dict(batch_size=16, max_iter=3, tol=None, shuffle=False),
+    ],
+)
+def test_gd_fit_without_train_rows_is_every_row_in_order(monkeypatch, csr, weighted, params):
+    """train_rows None (the estimators' fits without a validation split) gives
+    bitwise the fit of train_rows = 0 .. n - 1, full batch and mini-batch."""
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((203, 6))
+    X[rng.random(X.shape) < 0.5] = 0.0
+    y = X @ rng.standard_normal(6) + 0.1 * rng.standard_normal(203)
+    w = rng.uniform(0.2, 2.0, 203) if weighted else None
+    data = sp.csr_matrix(X) if csr else X
+    seen = []
+    native = _core.gd_fit
+
+    def spy(X, y, k, sample_weight, train_rows, *rest, **kw):
+        seen.append(train_rows is None)
+        return native(X, y, k, sample_weight, train_rows, *rest, **kw)
+
+    def with_rows(X, y, k, sample_weight, train_rows, *rest, **kw):
+        rows = np.arange(X.n_rows, dtype=np.intp) if train_rows is None else train_rows
+        return native(X, y, k, sample_weight, rows, *rest, **kw)
+
+    monkeypatch.setattr(_core, "gd_fit", spy)
+    implicit = GDRegressor(**params).fit(data, y, sample_weight=w)
+    assert seen == [True]
+    monkeypatch.setattr(_core, "gd_fit", with_rows)
+    explicit = GDRegressor(**params).fit(data, y, sample_weight=w)
+    assert np.array_equal(implicit.coef_, explicit.coef_)
+    assert implicit.intercept_ == explicit.intercept_
+    assert implicit.n_iter_ == explicit.n_iter_
+    assert np.array_equal(implicit.loss_curve_, explicit.loss_curve_)

@@ -57,6 +57,29 @@ def test_gram_path_reaches_the_closed_form_in_every_build(name, simd):
     np.testing.assert_allclose(model.intercept_, intercept, rtol=1e-9, atol=1e-9 * scale)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_co_moments_of_every_width_in_every_build(weighted, simd):
+    """The dense co-moments pass against NumPy for p + k columns on both sides
+    of the register blocks' and the vectors' widths (the columns beyond the
+    last whole block have rows of their own), exactly symmetric."""
+    rng = np.random.default_rng(8)
+    n = 700  # more than one panel of rows, not a multiple of one
+    for p, k in [
+        (p, k) for p in (1, 3, 4, 6, 7, 8, 9, 11, 15, 16, 17, 23, 31, 32, 38, 45) for k in (1, 3)
+    ]:
+        X = rng.standard_normal((n, p)) * 2.0 + 3.0
+        Y = rng.standard_normal((n, k)) - 1.0
+        w = rng.uniform(0.1, 2.0, n) if weighted else np.ones(n)
+        total, zbar, C = _core.comoments(_core.Matrix(X), Y, k, w if weighted else None, 2)
+        Z = np.hstack([X, Y])
+        mu = w @ Z / w.sum()
+        expected = ((Z - mu) * w[:, None]).T @ (Z - mu)
+        assert total == pytest.approx(w.sum(), rel=1e-14)
+        np.testing.assert_allclose(zbar, mu, rtol=1e-12, err_msg=f"p={p}, k={k}")
+        np.testing.assert_allclose(C, expected, rtol=1e-11, atol=1e-11 * n, err_msg=f"p={p}, k={k}")
+        assert np.array_equal(C, C.T)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_gram_path_is_bitwise_identical_for_any_n_jobs(dtype, simd):
     X, y, w = CASES["weighted"]

@@ -143,7 +143,7 @@ class DaskGDEngine(DaskLinearMixin):
             self._draw_seed(),
             resolve_n_jobs(self.n_jobs),
             threshold,
-            self._blocks_y_spread(summary),
+            lambda: self._blocks_y_spread(summary),
         )
         if first_call:
             params.update(standardize_from_moments=False, center=self.fit_intercept)

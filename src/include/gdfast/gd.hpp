@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <numeric>
 #include <optional>
 
 #include "common.hpp"
@@ -162,18 +163,30 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     std::copy(S.intercept, S.intercept + k, theta.begin() + kp);
     std::vector<double> W(static_cast<std::size_t>(kp)), b(static_cast<std::size_t>(k));
     std::vector<double> G(static_cast<std::size_t>(kp)), gb(static_cast<std::size_t>(k));
-    std::vector<index_t> order(train_rows, train_rows + n_train);
+    // The training rows, in the order mini-batches take them. Null train_rows:
+    // rows [0, n_train) in order, not copied unless mini-batches need an order.
+    std::vector<index_t> order;
+    if (train_rows != nullptr)
+        order.assign(train_rows, train_rows + n_train);
+    else if (!full) {
+        order.resize(static_cast<std::size_t>(n_train));
+        std::iota(order.begin(), order.end(), index_t{0});
+    }
+    const index_t* const order_ptr = order.empty() ? nullptr : order.data();
+    const RowSet train{order_ptr, n_train};
     LossGradWorkspace ws;
 
     double weight_total = remote ? given->weight_total : 0.0;
-    for (index_t r = 0; r < n_train; ++r)
-        weight_total += sample_weight ? static_cast<double>(sample_weight[train_rows[r]]) : 1.0;
+    if (sample_weight) {
+        for (index_t r = 0; r < n_train; ++r) weight_total += static_cast<double>(sample_weight[train[r]]);
+    } else {
+        weight_total += static_cast<double>(n_train);  // (the sum of as many ones, exactly)
+    }
 
     std::vector<double> C, zbar;
     double S_gram = 0.0;
     const index_t q = p + ky;
     PassPoll poll(cb.interrupted, cb.context);
-    const RowSet train{order.data(), n_train};
     // Conjugate gradient over passes takes no fixed step: no step to derive.
     const bool passes_cg = full && !gram && P.cg_on_passes && P.loss.kind == LossKind::squared_error &&
                            P.penalty.l1_strength() == 0.0;
@@ -206,7 +219,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             // stride-th training row, 32 per moment dimension (at least 8192).
             const index_t stride = (n_train + precond_rows - 1) / precond_rows;
             std::vector<index_t> sample;
-            for (index_t r = 0; r < n_train; r += stride) sample.push_back(order[static_cast<std::size_t>(r)]);
+            for (index_t r = 0; r < n_train; r += stride) sample.push_back(train[r]);
             S_gram = centered_comoments(X, RowSet{sample.data(), static_cast<index_t>(sample.size())}, y, ky,
                                         sample_weight, P.n_threads, poll, zbar.data(), C.data());
         } else {
@@ -331,7 +344,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         std::vector<double> zero(static_cast<std::size_t>(m), 0.0);
         std::copy(theta.begin() + kp, theta.end(), zero.begin() + kp);
         double loss0 = 0.0, S0 = 0.0;
-        if (gradient_at(zero.data(), RowSet{order.data(), n_train}, &loss0, &S0)) initial_grad_norm = grad_norm(zero.data());
+        if (gradient_at(zero.data(), train, &loss0, &S0)) initial_grad_norm = grad_norm(zero.data());
     }
     const auto lr_at = [&](double step, double epoch) {
         return schedule.at(step + 1.0, epoch, base, alpha, t0) * S.lr_scale;
@@ -348,7 +361,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     // set its condition. Standardized coordinates have a diagonal near 1 already.
     const std::vector<double> cg_pinv =
         passes_cg && !remote && !is_standardized(mean, scale, p)
-            ? jacobi_inverse(X, RowSet{order.data(), n_train}, sample_weight, P.n_threads, mean, scale, k, l2)
+            ? jacobi_inverse(X, train, sample_weight, P.n_threads, mean, scale, k, l2)
             : std::vector<double>();
     // Without the co-moments, H d is the gradient at d for targets 0 (one pass).
     zeros.assign(static_cast<std::size_t>(cg && !gram && !remote ? X.n_rows * k : 0), T(0));
@@ -385,7 +398,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             if (lazy) lazy_steps->load(theta.data(), S.m1);
         }
         for (index_t b0 = 0; b0 < n_batched; b0 += B) {
-            const RowSet rows{order.data() + b0, std::min(B, std::max<index_t>(n_train - b0, 0))};
+            const RowSet rows{order_ptr ? order_ptr + b0 : nullptr, std::min(B, std::max<index_t>(n_train - b0, 0))};
             // Shuffled mini-batches read rows at random: start loading the next
             // batch's rows, which arrive while this step computes.
             if (!full && !lazy) {
@@ -674,7 +687,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             if (mean_row_sq_norm < 0.0)
                 mean_row_sq_norm = (remote ? given->mean_row_sq_norm
                                     : gram ? moments_row_sq_norm(C, zbar, S_gram, p, q, mean, scale)
-                                           : row_sq_norm_stats(X, RowSet{order.data(), n_train}, mean, scale,
+                                           : row_sq_norm_stats(X, train, mean, scale,
                                                                P.n_threads).mean) +
                                    (P.fit_intercept ? 1.0 : 0.0);
             // Curvature along the update: a mean gradient over B rows has at least

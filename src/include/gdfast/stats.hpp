@@ -190,27 +190,68 @@ GDFAST_INLINE void panel_syrk_block(const double* A, const double* B, index_t st
         }
 }
 
-// C (ldc = stride) += A^T B over the panel, on and above the diagonal: MR x NB
-// register blocks, trimmed along the diagonal to the vectors that reach it.
+// panel_syrk_block for nv = 1, 2 or 3 vectors of columns.
+template <bool Fma, int W, int MR>
+GDFAST_INLINE void panel_syrk_blocks(const double* A, const double* B, index_t stride, index_t m, index_t a0,
+                                     index_t b0, index_t nv, double* C, Prefetcher& ahead) {
+    if (nv == 3)
+        panel_syrk_block<Fma, W, MR, 3>(A, B, stride, m, a0, b0, C, stride, ahead);
+    else if (nv == 2)
+        panel_syrk_block<Fma, W, MR, 2>(A, B, stride, m, a0, b0, C, stride, ahead);
+    else
+        panel_syrk_block<Fma, W, MR, 1>(A, B, stride, m, a0, b0, C, stride, ahead);
+}
+
+// panel_syrk_blocks for 4, 2 or 1 rows of C.
 template <bool Fma, int W>
-GDFAST_INLINE void panel_syrk(const double* A, const double* B, index_t stride, index_t m, double* C,
+GDFAST_INLINE void panel_syrk_rows(int rows, const double* A, const double* B, index_t stride, index_t m, index_t a0,
+                                   index_t b0, index_t nv, double* C, Prefetcher& ahead) {
+    if (rows == 4)
+        panel_syrk_blocks<Fma, W, 4>(A, B, stride, m, a0, b0, nv, C, ahead);
+    else if (rows == 2)
+        panel_syrk_blocks<Fma, W, 2>(A, B, stride, m, a0, b0, nv, C, ahead);
+    else
+        panel_syrk_blocks<Fma, W, 1>(A, B, stride, m, a0, b0, nv, C, ahead);
+}
+
+// The register block's rows of the dense pass. The columns [0, qm) that fill
+// whole blocks (qm: q rounded down to a multiple of them) form the blocked
+// triangle; the few beyond (the targets' among them) are rows of their own.
+template <int W>
+constexpr index_t syrk_rows() {
+    return W >= 8 ? 8 : 4;
+}
+
+// C (ldc = stride) += A^T B over the panel for q columns: on and above the
+// diagonal of the columns [0, qm) in MR x NB register blocks, trimmed along the
+// diagonal to the vectors that reach it; the q - qm columns beyond as rows of C
+// against every vector up to column q (their entries left of the diagonal
+// stand for those above it). Padding them to a whole block instead multiplies
+// the work of their last vector of columns by MR / (q - qm).
+template <bool Fma, int W>
+GDFAST_INLINE void panel_syrk(const double* A, const double* B, index_t stride, index_t q, index_t m, double* C,
                               Prefetcher& ahead) {
-    constexpr int MR = W >= 8 ? 8 : 4;
-    constexpr int NV = 3;
-    constexpr index_t NB = W * NV;
-    for (index_t b0 = 0; b0 < stride; b0 += NB) {
-        const index_t b1 = std::min(stride, b0 + NB);
+    constexpr int MR = syrk_rows<W>();
+    constexpr index_t NB = W * 3;
+    const index_t qm = q / MR * MR;
+    for (index_t b0 = 0; b0 < qm; b0 += NB) {
+        const index_t b1 = std::min(qm, b0 + NB);
         for (index_t a0 = 0; a0 < b1; a0 += MR) {
             // the first vector holding a column >= a0 (columns left of it are below the diagonal)
             const index_t start = std::max(b0, a0 / W * W);
-            const index_t nv = (b1 - start) / W;
-            if (nv == 3)
-                panel_syrk_block<Fma, W, MR, 3>(A, B, stride, m, a0, start, C, stride, ahead);
-            else if (nv == 2)
-                panel_syrk_block<Fma, W, MR, 2>(A, B, stride, m, a0, start, C, stride, ahead);
-            else
-                panel_syrk_block<Fma, W, MR, 1>(A, B, stride, m, a0, start, C, stride, ahead);
+            panel_syrk_blocks<Fma, W, MR>(A, B, stride, m, a0, start, (b1 - start) / W, C, ahead);
         }
+    }
+    // Left of column qm the roles swap (B's entry times A's vector): each
+    // product is then the one the triangle would have formed for the pair.
+    const index_t qv = (q + W - 1) / W * W;  // the vectors reaching column q
+    for (index_t a0 = qm; a0 < q;) {
+        const int rows = q - a0 >= 4 ? 4 : q - a0 >= 2 ? 2 : 1;
+        for (index_t b0 = 0; b0 < qm; b0 += NB)
+            panel_syrk_rows<Fma, W>(rows, B, A, stride, m, a0, b0, (std::min(qm, b0 + NB) - b0) / W, C, ahead);
+        for (index_t b0 = qm; b0 < qv; b0 += NB)
+            panel_syrk_rows<Fma, W>(rows, A, B, stride, m, a0, b0, (std::min(qv, b0 + NB) - b0) / W, C, ahead);
+        a0 += rows;
     }
 }
 
@@ -318,16 +359,18 @@ GDFAST_INLINE void block_comoments_impl(const Matrix& X, const RowSet& rows, ind
             ahead = Prefetcher{reinterpret_cast<const char*>(first),
                                reinterpret_cast<const char*>(first + std::min(M, r1 - t0 - M) * X.row_stride)};
         }
-        panel_syrk<Fma, W>(A, D, ld, m, Cs, ahead);
+        panel_syrk<Fma, W>(A, D, ld, q, m, Cs, ahead);
     }
     // Center: C = Cs - sum sum^T / weight, zbar = c + sum / weight.
     out[0] = weight;
     if (weight <= 0.0) return;
     double* zbar = out + 1;
     double* C = out + 1 + q;
+    const index_t qm = q / syrk_rows<W>() * syrk_rows<W>();  // (see panel_syrk)
     for (index_t a = 0; a < q; ++a) {
         const double fa = sum[a] / weight;
-        for (index_t b = a; b < q; ++b) C[a * q + b] = Cs[a * ld + b] - fa * sum[b];
+        for (index_t b = a; b < q; ++b)
+            C[a * q + b] = (a < qm && b >= qm ? Cs[b * ld + a] : Cs[a * ld + b]) - fa * sum[b];
         zbar[a] = c[a] + fa;
     }
 }
