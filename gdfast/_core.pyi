@@ -62,6 +62,8 @@ class Record:
     failed_epoch: int
     failed_objective: float
     final_loss: float
+    row_sq_norm_max: float
+    target_abs_max: float
     objectives: list[float]
     validation_scores: list[float]
 

@@ -268,6 +268,21 @@ def regression_loss_bound(
     return _core.mean_constant_loss(np.zeros((1, 1)), np.array([reach]), code, float(epsilon))
 
 
+def extent_loss_bound(record: _core.Record, coef, intercept, loss: str, epsilon: float) -> float:
+    """An upper bound on a model's mean loss over every row of X, summed over
+    its k targets as :func:`returned_model_loss` sums it, from the extent of the
+    rows a fit measured (``record.row_sq_norm_max``, ``record.target_abs_max``):
+    :func:`regression_loss_bound` for each target. NaN when the fit did not
+    measure it (held-out rows, a non-finite row: then X may hold NaN/inf, which
+    the pass reports) or the loss is not a regression loss."""
+    if loss not in _core.REGRESSION_LOSSES:
+        return float("nan")
+    bound = regression_loss_bound(
+        coef, intercept, record.row_sq_norm_max, record.target_abs_max, loss, epsilon
+    )
+    return int(np.size(intercept)) * bound
+
+
 def judge_returned_model(
     name: str,
     loss_value: float,

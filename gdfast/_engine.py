@@ -286,5 +286,5 @@ def run_per_sample(
         state,
         _loop(params, verbose, EpochPrinter),
     )
-    extent = (state.row_sq_norm_max, state.target_abs_max)
+    extent = (record.row_sq_norm_max, record.target_abs_max)
     return PerSampleRun(record, w, state.intercept, aw, state.avg_intercept, state.t, extent)

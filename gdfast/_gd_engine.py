@@ -14,6 +14,7 @@ from gdfast import _core
 from gdfast._config import resolve_n_jobs
 from gdfast._divergence import (
     Advice,
+    extent_loss_bound,
     judge_returned_model,
     raise_if_unrepresentable,
     raise_on_failure,
@@ -253,7 +254,12 @@ class GDEngine:
         )
         final_loss = run.record.final_loss  # from the co-moments, when the fit had them
         if V_report is not V_new or not np.isfinite(final_loss):
-            final_loss = final_loss_of(coef, intercept)
+            # Mini-batches measured every row: a loss bounded well below the
+            # threshold needs no pass (a finite extent: X holds no NaN/inf).
+            bound = extent_loss_bound(
+                run.record, coef, intercept, self._engine_loss, self._loss_epsilon
+            )
+            final_loss = bound if bound < 0.5 * threshold else final_loss_of(coef, intercept)
         judge_returned_model(
             name,
             final_loss,

@@ -13,11 +13,11 @@ from gdfast._base import check_shared_params
 from gdfast._config import resolve_n_jobs
 from gdfast._divergence import (
     Advice,
+    extent_loss_bound,
     judge_returned_model,
     label_loss_bound,
     raise_if_unrepresentable,
     raise_on_failure,
-    regression_loss_bound,
     returned_model_loss,
 )
 from gdfast._engine import EngineState, code, run_descent, run_per_sample, set_shared
@@ -115,14 +115,10 @@ class SGDEngine:
         name = type(self).__name__
         if row_norms is not None:
             bound = label_loss_bound(*returned, row_norms, self.loss, self.epsilon)
-            if bound < 0.5 * out["threshold"]:  # a margin for rounding
-                return
-        elif "extent" in out and self.loss in _core.REGRESSION_LOSSES:
-            # The per-sample epochs measured every row: a finite extent also
-            # means X holds no NaN/inf, whose error the pass would raise.
-            bound = regression_loss_bound(*returned, *out["extent"], self.loss, self.epsilon)
-            if bound < 0.5 * out["threshold"]:
-                return
+        else:  # the rows' extent, when the first epoch measured every row
+            bound = extent_loss_bound(out["record"], *returned, self.loss, self.epsilon)
+        if bound < 0.5 * out["threshold"]:  # a margin for rounding
+            return
         judge_returned_model(
             name,
             returned_model_loss(
@@ -188,7 +184,6 @@ class SGDEngine:
                 np.array([run.avg_intercept]) if averaging else None,
             ),
             "t": start.t + run.record.n_iter * X.shape[0],
-            "extent": run.extent,
         }
 
     def _mini_batch(self, X, y, sample_weight, validation, start: Start, max_iter, params) -> dict:

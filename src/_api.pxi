@@ -75,6 +75,8 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
         int failed_epoch
         double failed_objective
         double final_loss
+        double row_sq_norm_max
+        double target_abs_max
 
     cdef cppclass FieldSet:
         int set(const string& name, double value)

@@ -92,12 +92,15 @@ cdef class GdState(Fields):
 
 
 cdef class Record:
-    """What a fit reported: status, epochs, objectives, validation scores."""
+    """What a fit reported: status, epochs, objectives, validation scores, the
+    final loss when known for free, the rows' extent when measured (FitRecord)."""
     cdef readonly int status
     cdef readonly int n_iter
     cdef readonly int failed_epoch
     cdef readonly double failed_objective
     cdef readonly double final_loss
+    cdef readonly double row_sq_norm_max
+    cdef readonly double target_abs_max
     cdef readonly list objectives
     cdef readonly list validation_scores
 
@@ -109,6 +112,8 @@ cdef Record make_record(Status status, const FitRecord& r):
     out.failed_epoch = r.failed_epoch
     out.failed_objective = r.failed_objective
     out.final_loss = r.final_loss
+    out.row_sq_norm_max = r.row_sq_norm_max
+    out.target_abs_max = r.target_abs_max
     out.objectives = list(r.objectives)
     out.validation_scores = list(r.validation_scores)
     return out

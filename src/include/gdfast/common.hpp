@@ -222,10 +222,13 @@ template <class T, class I>
 struct is_csr<CsrMatrix<T, I>> : std::true_type {};
 
 // Which rows a kernel reads: rows[0..count) when `rows` is set, else the
-// range [0, count). Mini-batches pass the shuffled indices of the batch.
+// range [0, count). Mini-batches pass the shuffled indices of the batch, and
+// in `ahead` how many indices after it (the next batches' rows) can be read:
+// a kernel prefetches through the end of the batch into them.
 struct RowSet {
     const index_t* rows;
     index_t count;
+    index_t ahead = 0;
 
     index_t operator[](index_t r) const { return rows ? rows[r] : r; }
 };

@@ -108,7 +108,7 @@ struct GivenData {
     double mean_row_sq_norm = 0.0;
 };
 
-// No feature shifted or scaled: the working coordinates are X's.
+// Whether a feature is shifted or scaled (else the working coordinates are X's).
 inline bool is_standardized(const double* mean, const double* scale, index_t p) {
     for (index_t j = 0; j < p; ++j)
         if (mean[j] != 0.0 || scale[j] != 1.0) return true;
@@ -273,23 +273,38 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     double last_lr = 0.0;
     index_t last_batch_rows = 0;
     std::vector<T> zeros;  // targets 0, for H d by a pass
+    // The call's first epoch of mini-batches over every row of X (none held
+    // out) measures the rows' extent, which bounds the final model's loss
+    // (FitRecord::set_extent): the pass adds each batch's rows as it reads them.
+    bool measuring = false;
+    RowExtent extent;
     auto batch_weight = [&](const RowSet& rows) {
+        if (!sample_weight) return static_cast<double>(rows.count);  // (a sum of ones, exactly)
         double w = 0.0;
-        for (index_t r = 0; r < rows.count; ++r) w += sample_weight ? static_cast<double>(sample_weight[rows[r]]) : 1.0;
+        for (index_t r = 0; r < rows.count; ++r) w += static_cast<double>(sample_weight[rows[r]]);
         return w;
     };
+    // No feature shifted or scaled: the working coordinates are the raw ones,
+    // and a step converts neither the parameters nor the gradient (the same
+    // values: x / 1 and x - 0 * y are x).
+    const bool raw_coordinates = !is_standardized(mean, scale, p);
     // One pass (or remote_pass): loss sum, batch weight and the gradient `out`
     // (working coordinates, L2 term included unless AdamW decays instead) at th
     // over `rows`, for the targets y (or 0, with zero_targets: H th).
     auto pass_gradient = [&](const double* th, const RowSet& rows, bool zero_targets, double* out,
                              double* loss_sum, double* Sb) -> bool {
-        working_to_raw(th, th + kp, mean, scale, p, k, W.data(), b.data());
+        if (raw_coordinates) {
+            std::copy(th, th + kp, W.begin());
+            std::copy(th + kp, th + kp + k, b.begin());
+        } else {
+            working_to_raw(th, th + kp, mean, scale, p, k, W.data(), b.data());
+        }
         const Status st =
             remote ? (cb.remote_pass(cb.context, W.data(), b.data(), k, zero_targets, 0, loss_sum, G.data(), gb.data())
                           ? status_ok
                           : status_nonfinite)
                    : loss_grad(X, rows, zero_targets ? zeros.data() : y, sample_weight, W.data(), b.data(), k,
-                               P.loss, P.n_threads, ws, loss_sum, G.data(), gb.data());
+                               P.loss, P.n_threads, ws, loss_sum, G.data(), gb.data(), measuring ? &extent : nullptr);
         *Sb = full ? weight_total : batch_weight(rows);
         if (st != status_ok || !std::isfinite(*loss_sum)) return false;
         if (*Sb <= 0.0) return true;
@@ -297,10 +312,13 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         const double norm = P.sum_gradient ? 1.0 : *Sb;
         const double penalty_weight = P.sum_gradient ? static_cast<double>(rows.count) : 1.0;
         for (index_t t = 0; t < k; ++t) {
-            for (index_t j = 0; j < p; ++j)
-                out[t * p + j] =
-                    (G[static_cast<std::size_t>(t * p + j)] - mean[j] * gb[static_cast<std::size_t>(t)]) / scale[j] /
-                    norm;
+            if (raw_coordinates) {
+                for (index_t j = 0; j < p; ++j) out[t * p + j] = G[static_cast<std::size_t>(t * p + j)] / norm;
+            } else {
+                for (index_t j = 0; j < p; ++j)
+                    out[t * p + j] = (G[static_cast<std::size_t>(t * p + j)] - mean[j] * gb[static_cast<std::size_t>(t)]) /
+                                     scale[j] / norm;
+            }
             out[kp + t] =
                 P.fit_intercept ? P.intercept_decay * gb[static_cast<std::size_t>(t)] / norm : 0.0;
         }
@@ -390,6 +408,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     }
     EpochMonitor monitor(rule, cb, S.record, !held_out.empty() || remote_validation,
                          schedule.kind == ScheduleKind::adaptive);
+    measuring = !full && !elsewhere && held_out.empty() && !remote_validation;
     for (int epoch = 0; epoch < P.stop.max_iter; ++epoch) {
         if (!full && P.shuffle) shuffle_indices(order.data(), n_train, P.seed);
         double loss_epoch = 0.0, weight_epoch = 0.0, objective_full = 0.0;
@@ -398,17 +417,18 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             if (lazy) lazy_steps->load(theta.data(), S.m1);
         }
         for (index_t b0 = 0; b0 < n_batched; b0 += B) {
-            const RowSet rows{order_ptr ? order_ptr + b0 : nullptr, std::min(B, std::max<index_t>(n_train - b0, 0))};
-            // Shuffled mini-batches read rows at random: start loading the next
-            // batch's rows, which arrive while this step computes.
-            if (!full && !lazy) {
-                for (index_t r = b0 + B; r < std::min(n_train, b0 + 2 * B); ++r) prefetch_row(X, order[r]);
-            }
+            // The kernels prefetch rows through the batch's end into the next
+            // batches' (shuffled rows are read at random).
+            const index_t count = std::min(B, std::max<index_t>(n_train - b0, 0));
+            const RowSet rows{order_ptr ? order_ptr + b0 : nullptr, count, order_ptr ? n_train - b0 - count : 0};
             if constexpr (is_csr<Matrix>::value) {
                 if (lazy) {
                     double loss_sum = 0.0;
                     const double Sb = batch_weight(rows);
-                    if (Sb <= 0.0) continue;
+                    if (Sb <= 0.0) {
+                        if (measuring) add_rows_to_extent(X, rows, 0, rows.count, y, ky, extent);
+                        continue;
+                    }
                     const double lr = lr_at(S.step, S.epoch);
                     const double beta = P.hyper.momentum;
                     const double norm = P.sum_gradient ? 1.0 : Sb;
@@ -418,6 +438,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                         status = status_nonfinite;
                         break;
                     }
+                    if (measuring) add_rows_to_extent(X, rows, 0, rows.count, y, ky, extent);
                     loss_epoch += loss_sum;
                     weight_epoch += Sb;
                     last_lr = lr;
@@ -675,6 +696,8 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         }
         if (status == status_nonfinite) monitor.fail_within(epoch);
         if (status != status_ok) break;
+        if (measuring) S.record.set_extent(extent);
+        measuring = false;
         if constexpr (is_csr<Matrix>::value) {
             if (lazy) lazy_steps->store(theta.data(), S.m1);
         }

@@ -22,7 +22,23 @@ struct LossGradWorkspace {
     PaddedSlots tiles;             // per thread: predictions and derivatives of a tile
     std::vector<int> flags;        // per block: a prediction was not finite
     std::vector<float> coef_float; // W rounded to float, for float32 rows
+    std::vector<RowExtent> extents; // per block, when the caller measures the rows
 };
+
+// How many rows ahead of the one it computes a kernel reading indexed rows
+// prefetches: enough groups of rows to cover a load from memory.
+constexpr index_t rows_prefetch_distance = 32;
+
+// The targets (and weight) of the row `distance` places after position r of
+// indexed rows: read at random too (y of 200,000 rows is past the L2 cache).
+template <class T>
+GDFAST_INLINE void prefetch_targets(const RowSet& rows, index_t r, index_t distance, const T* y, index_t k,
+                                    const T* sample_weight) {
+    if (rows.rows == nullptr || r + distance >= rows.count + rows.ahead) return;
+    const index_t i = rows.rows[r + distance];
+    prefetch(y + i * k);
+    if (sample_weight) prefetch(sample_weight + i);
+}
 
 // Rows per tile: about 128 KiB of X, so a tile read for the predictions is still
 // in L2 when its gradient is added.
@@ -55,6 +71,7 @@ GDFAST_INLINE void tile_predict(const DenseMatrix<T>& X, const RowSet& rows, ind
         return;
     }
     for (index_t r = 0; r < m; ++r) {
+        prefetch_ahead(X, rows, r0 + r, rows_prefetch_distance);
         const DenseRow<T> x = row_of(X, rows[r0 + r]);
         for (index_t t = 0; t < k; ++t) P[t * m + r] = b[t] + x.dot(W + t * p);
     }
@@ -65,6 +82,7 @@ GDFAST_INLINE void tile_predict(const CsrMatrix<T, I>& X, const RowSet& rows, in
                   const double* b, index_t k, double* P) {
     const index_t p = X.n_cols;
     for (index_t r = 0; r < m; ++r) {
+        prefetch_ahead(X, rows, r0 + r, rows_prefetch_distance);
         const SparseRow<T, I> x = row_of(X, rows[r0 + r]);
         for (index_t t = 0; t < k; ++t) P[t * m + r] = b[t] + x.dot(W + t * p);
     }
@@ -214,10 +232,11 @@ GDFAST_INLINE void loss_grad_group(const DenseMatrix<T>& X, const RowSet& rows, 
 template <bool Fma, LossKind K, class T>
 GDFAST_INLINE int rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
                                  const T* sample_weight, const T* Wt, const double* b, index_t k,
-                                 const Loss& loss_ref, double* part) {
+                                 const Loss& loss_ref, double* part, RowExtent* extent) {
     // Locals, not loads through `part`: the compiler cannot tell that the
     // gradient stores do not alias them, and would reload them every row.
     const Loss loss = loss_ref;
+    RowExtent ext = extent ? *extent : RowExtent{};
     const index_t p = X.n_cols;
     double* gb = part + 1;
     double* G = part + 1 + k;
@@ -230,15 +249,24 @@ GDFAST_INLINE int rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, in
     bool finite = true;
     index_t r = r0;
     for (; r + 4 <= r1; r += 4) {
-        // Shuffled mini-batches read rows at random: start loading the next ones.
-        if (rows.rows != nullptr && r + 12 <= r1) {
-            prefetch_row(X, rows.rows[r + 8]);
-            prefetch_row(X, rows.rows[r + 9]);
-            prefetch_row(X, rows.rows[r + 10]);
-            prefetch_row(X, rows.rows[r + 11]);
+        // Shuffled mini-batches read rows at random: start loading the ones
+        // a few groups on (into the next batch's).
+        for (int u = 0; u < 4; ++u) {
+            prefetch_ahead(X, rows, r + u, rows_prefetch_distance);
+            prefetch_targets(rows, r + u, rows_prefetch_distance, y, k, sample_weight);
         }
         loss_grad_group<Fma, K, false>(X, rows, r, 4, y, sample_weight, Wt, b, k, loss, gb, G, Gf, loss_sum,
                                        finite);
+        if (extent) {  // the rows are in L1 now
+            const T* x[4];
+            double sq[4];
+            for (int u = 0; u < 4; ++u) x[u] = X.row(rows[r + u]);
+            sq_norms_four_rows<Fma>(x, p, sq);
+            for (int u = 0; u < 4; ++u) {
+                ext.add_sq_norm(sq[u]);
+                for (index_t t = 0; t < k; ++t) ext.add_target(static_cast<double>(y[rows[r + u] * k + t]));
+            }
+        }
         if constexpr (float_rows) {
             if (++groups_in_float == 4) {
                 flush_float_accumulator(Gf, G, k * p);
@@ -249,6 +277,7 @@ GDFAST_INLINE int rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, in
     if (r < r1) {
         loss_grad_group<Fma, K, true>(X, rows, r, static_cast<int>(r1 - r), y, sample_weight, Wt, b, k, loss, gb,
                                       G, Gf, loss_sum, finite);
+        if (extent) add_rows_to_extent_impl(X, rows, r, r1, y, k, ext);
         ++groups_in_float;
     }
     bool float_overflow = false;
@@ -261,6 +290,7 @@ GDFAST_INLINE int rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows, in
         float_overflow = !std::isfinite(total);
     }
     part[0] += loss_sum;
+    if (extent) *extent = ext;
     if (!finite) return row_nonfinite;
     return float_overflow ? row_float_overflow : row_ok;
 }
@@ -280,6 +310,10 @@ GDFAST_INLINE bool rows_multinomial(const DenseMatrix<double>& X, const RowSet& 
     double loss_sum = 0.0;
     bool finite = true;
     for (index_t r = r0; r < r1; r += 4) {
+        for (int u = 0; u < 4; ++u) {
+            prefetch_ahead(X, rows, r + u, rows_prefetch_distance);
+            prefetch_targets(rows, r + u, rows_prefetch_distance, y, 1, sample_weight);
+        }
         const int count = static_cast<int>(std::min<index_t>(4, r1 - r));
         index_t idx[4], c[4];
         const double* x[4];
@@ -333,15 +367,20 @@ const T* coef_as(const double* W, index_t n, std::vector<float>& buffer) {
 }
 
 // One block of the fused pass: rows [r0, r1) of `rows`, added to part = [loss,
-// gb, G]. P and D are scratch for a tile. Returns false on a non-finite prediction.
+// gb, G], and to *extent when given. P and D are scratch for a tile. Returns
+// false on a non-finite prediction.
 template <bool Fma, class Matrix, class T>
 GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
                                         const T* sample_weight, const double* W, const T* Wt, const double* b,
                                         index_t k, const Loss& loss, index_t tile, double* P, double* D,
-                                        double* part, bool gradient) {
+                                        double* part, bool gradient, RowExtent* extent) {
+    const index_t ky = is_row_loss(loss.kind) ? 1 : k;  // columns of y
     if constexpr (!is_csr<Matrix>::value && std::is_same_v<T, double>) {
-        if (gradient && X.col_stride == 1 && !X.column_major() && is_row_loss(loss.kind))
-            return rows_multinomial<Fma>(X, rows, r0, r1, y, sample_weight, W, b, k, part);
+        if (gradient && X.col_stride == 1 && !X.column_major() && is_row_loss(loss.kind)) {
+            const bool finite = rows_multinomial<Fma>(X, rows, r0, r1, y, sample_weight, W, b, k, part);
+            if (extent) add_rows_to_extent_impl(X, rows, r0, r1, y, ky, *extent);
+            return finite;
+        }
     }
     if constexpr (!is_csr<Matrix>::value) {
         if (gradient && Wt != nullptr && X.col_stride == 1 && !X.column_major() && !is_row_loss(loss.kind)) {
@@ -350,7 +389,7 @@ GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, ind
             int st = row_ok;
 #define GDFAST_ROWS_CASE(name, code)                                                                           \
     case LossKind::name:                                                                                       \
-        st = rows_loss_grad<Fma, LossKind::name>(X, rows, r0, r1, y, sample_weight, Wt, b, k, loss, part); \
+        st = rows_loss_grad<Fma, LossKind::name>(X, rows, r0, r1, y, sample_weight, Wt, b, k, loss, part, extent); \
         break;
             switch (loss.kind) {
                 GDFAST_LOSSES(GDFAST_ROWS_CASE)
@@ -369,6 +408,7 @@ GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, ind
         tile_predict(X, rows, t0, m, W, b, k, P);
         finite = tile_loss(rows, t0, m, y, sample_weight, k, loss, P, D, part, part + 1) && finite;
         if (gradient) tile_gradient(X, rows, t0, m, D, k, part + 1 + k);
+        if (extent) add_rows_to_extent_impl(X, rows, t0, t0 + m, y, ky, *extent);  // (the tile is in cache)
     }
     return finite;
 }
@@ -396,13 +436,14 @@ GDFAST_MULTIVERSION(block_predict)
 
 // The fused pass over the rows in `rows`. y is (n, k) row-major (n class
 // indices for a row loss) and sample_weight (n,) or null, both indexed by the
-// original row number. Outputs: *loss_out, G_out (k x p) and gb_out (k).
+// original row number. Outputs: *loss_out, G_out (k x p) and gb_out (k); with
+// `extent`, the rows (and targets) are added to it as they are read.
 // Returns status_nonfinite if a prediction was not finite; the sums are still
 // written. A null G_out asks for the loss (and gb) alone: no gradient is summed.
 template <class Matrix, class T = typename Matrix::value_type>
 Status loss_grad(const Matrix& X, const RowSet& rows, const T* y, const T* sample_weight, const double* W,
                  const double* b, index_t k, const Loss& loss, int n_threads, LossGradWorkspace& ws,
-                 double* loss_out, double* G_out, double* gb_out) {
+                 double* loss_out, double* G_out, double* gb_out, RowExtent* extent = nullptr) {
     const index_t p = X.n_cols;
     const bool gradient = G_out != nullptr;
     const index_t width = 1 + k + (gradient ? k * p : 0);
@@ -417,6 +458,7 @@ Status loss_grad(const Matrix& X, const RowSet& rows, const T* y, const T* sampl
     ws.partials.assign(blocks.n_blocks, width + scratch, 0.0);
     ws.flags.assign(static_cast<std::size_t>(blocks.n_blocks), 0);
     ws.tiles.assign(threads, 2 * k * tile, 0.0);
+    if (extent) ws.extents.assign(static_cast<std::size_t>(blocks.n_blocks), RowExtent{});
     const T* Wt = coef_as<T>(W, k * p, ws.coef_float);
 
     parallel_for(blocks.n_blocks, threads, [&](index_t blk) {
@@ -424,7 +466,8 @@ Status loss_grad(const Matrix& X, const RowSet& rows, const T* y, const T* sampl
         double* P = ws.tiles.slot(current_thread());
         double* D = P + k * tile;
         const bool finite = block_loss_grad(X, rows, blocks.begin(blk), blocks.end(blk), y, sample_weight, W, Wt,
-                                            b, k, loss, tile, P, D, part, gradient);
+                                            b, k, loss, tile, P, D, part, gradient,
+                                            extent ? &ws.extents[static_cast<std::size_t>(blk)] : nullptr);
         ws.flags[static_cast<std::size_t>(blk)] = finite ? 0 : 1;
     });
 
@@ -439,6 +482,7 @@ Status loss_grad(const Matrix& X, const RowSet& rows, const T* y, const T* sampl
         if (gradient)
             for (index_t q = 0; q < k * p; ++q) G_out[q] += part[1 + k + q];
         finite = finite && ws.flags[static_cast<std::size_t>(blk)] == 0;
+        if (extent) extent->merge(ws.extents[static_cast<std::size_t>(blk)]);
     }
     return finite ? status_ok : status_nonfinite;
 }

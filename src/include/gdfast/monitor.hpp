@@ -65,6 +65,17 @@ struct FitRecord {
     // Mean training loss of the final parameters, when the driver has it for
     // free (full-batch squared error on the co-moments); NaN otherwise.
     double final_loss = std::numeric_limits<double>::quiet_NaN();
+    // max ||x_i||^2 and max |y_i| over every row of X, when the call's first
+    // epoch read them all (no held-out rows) and they were finite; NaN
+    // otherwise. They bound the final parameters' loss without a pass.
+    double row_sq_norm_max = std::numeric_limits<double>::quiet_NaN();
+    double target_abs_max = std::numeric_limits<double>::quiet_NaN();
+
+    void set_extent(const RowExtent& e) {
+        if (!e.finite) return;
+        row_sq_norm_max = e.row_sq_norm_max;
+        target_abs_max = e.target_abs_max;
+    }
 };
 
 // When a fit stops, and when it has failed.
@@ -231,6 +242,7 @@ class EpochMonitor {
         record_.validation_scores.clear();
         record_.n_iter = 0;
         record_.final_loss = std::numeric_limits<double>::quiet_NaN();
+        record_.row_sq_norm_max = record_.target_abs_max = std::numeric_limits<double>::quiet_NaN();
     }
 
     // Records epoch `epoch` (0-based); flags a non-finite model, or a blown-up

@@ -34,17 +34,11 @@ struct SgdState {
     double intercept = 0.0;
     double avg_intercept = 0.0;
     double t = 1.0;
-    // Out: max ||x_i||^2 and max |y_i| over every row, measured by the call's first
-    // epoch when it read them all (no validation rows); NaN otherwise or when a
-    // row is not finite. They bound the returned model's loss without a pass.
-    double row_sq_norm_max = std::numeric_limits<double>::quiet_NaN();
-    double target_abs_max = std::numeric_limits<double>::quiet_NaN();
     FitRecord record;
 
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
         f("intercept", s.intercept), f("avg_intercept", s.avg_intercept), f("t", s.t);
-        f("row_sq_norm_max", s.row_sq_norm_max), f("target_abs_max", s.target_abs_max);
     }
 };
 
@@ -178,31 +172,6 @@ GDFAST_INLINE void l1_penalty(ScaledWeights& W, double* q, const SparseRow<T, I>
     for (index_t k = 0; k < x.nnz; ++k) l1_truncate(W, q, static_cast<index_t>(x.idx[k]), u);
 }
 
-template <class T>
-GDFAST_INLINE double row_sq_norm(const DenseRow<T>& x) {
-    double s = 0.0;
-    for (index_t j = 0; j < x.n; ++j) s += static_cast<double>(x.x[j * x.stride]) * static_cast<double>(x.x[j * x.stride]);
-    return s;
-}
-
-template <class T, class I>
-GDFAST_INLINE double row_sq_norm(const SparseRow<T, I>& x) {
-    double s = 0.0;
-    for (index_t q = 0; q < x.nnz; ++q) s += static_cast<double>(x.values[q]) * static_cast<double>(x.values[q]);
-    return s;
-}
-
-// sum_j x[j]^2 in whatever order is fastest: for bounds, never for an update.
-template <class T>
-GDFAST_INLINE double sq_norm_any_order(const DenseRow<T>& x) {
-    return x.stride == 1 ? dot_contiguous(x.x, x.x, x.n) : row_sq_norm(x);
-}
-
-template <class T, class I>
-GDFAST_INLINE double sq_norm_any_order(const SparseRow<T, I>& x) {
-    return row_sq_norm(x);
-}
-
 // Mutable per-call state of the epoch loop (scikit-learn keeps these local to one
 // fit/partial_fit call).
 struct SgdRun {
@@ -215,9 +184,7 @@ struct SgdRun {
     bool interrupted = false;
     // Set for the call's first epoch: it measures the rows' extent.
     bool measure = false;
-    double row_sq_norm_max = 0.0;
-    double target_abs_max = 0.0;
-    bool rows_finite = true;
+    RowExtent extent;
 };
 
 // One epoch over the shuffled order idx (validation rows skipped).
@@ -247,11 +214,10 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
     double intercept = S.intercept, avg_intercept = S.avg_intercept, t = S.t;
     double eta = run.eta, u = run.u, count = run.count, loss_sum = run.loss_sum, objective_sum = run.objective_sum;
     const bool measure = run.measure;
-    double sq_max = run.row_sq_norm_max, y_max = run.target_abs_max;
-    bool rows_finite = run.rows_finite;
+    RowExtent extent = run.extent;
     const auto write_back = [&] {
         W_out = W;
-        run.row_sq_norm_max = sq_max, run.target_abs_max = y_max, run.rows_finite = rows_finite;
+        run.extent = extent;
         S.intercept = intercept, S.avg_intercept = avg_intercept, S.t = t;
         run.eta = eta, run.u = u, run.count = count, run.loss_sum = loss_sum, run.objective_sum = objective_sum;
     };
@@ -275,12 +241,7 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
         if (validation != nullptr && validation[i]) continue;
         const auto x = row_of(X, i);
         const double yi = static_cast<double>(y[i]);
-        if (measure) {
-            const double sq = sq_norm_any_order(x), ya = std::fabs(yi);
-            rows_finite = rows_finite && std::isfinite(sq) && std::isfinite(ya);
-            sq_max = std::max(sq_max, sq);
-            y_max = std::max(y_max, ya);
-        }
+        if (measure) extent.add(x, yi);
         const double p = W.wscale * x.dot(W.w) + intercept;
         if (varying_eta) eta = schedule.at(t, 0.0, schedule.eta0, alpha, run.optimal_init);
 
@@ -365,7 +326,6 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
     SgdRun run;
     run.eta = P.schedule.eta0;
     run.measure = true;
-    S.row_sq_norm_max = S.target_abs_max = std::numeric_limits<double>::quiet_NaN();
     if (P.schedule.kind == ScheduleKind::optimal) run.optimal_init = optimal_offset(P.loss, P.penalty.alpha);
 
     EpochMonitor monitor(P.stop, cb, S.record, !held_out.empty(), P.schedule.kind == ScheduleKind::adaptive);
@@ -385,10 +345,7 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
             status = status_interrupted;
             break;
         }
-        if (run.measure && validation == nullptr && run.rows_finite) {
-            S.row_sq_norm_max = run.row_sq_norm_max;
-            S.target_abs_max = run.target_abs_max;
-        }
+        if (run.measure && validation == nullptr) S.record.set_extent(run.extent);
         run.measure = false;
         bool finite = std::isfinite(S.intercept) && std::isfinite(W.wscale);
         for (index_t j = 0; finite && j < n_features; ++j) finite = std::isfinite(W.w[j]);
