@@ -11,6 +11,7 @@
 
 #include "common.hpp"
 #include "losses.hpp"
+#include "row_norms.hpp"
 #include "rowops.hpp"
 
 namespace gdfast {

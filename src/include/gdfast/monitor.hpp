@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "common.hpp"
-#include "rowops.hpp"
+#include "row_norms.hpp"
 
 #include <algorithm>
 #include <utility>

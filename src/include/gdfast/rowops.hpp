@@ -320,39 +320,6 @@ GDFAST_INLINE void dot_four_rows(const T* const x[4], const double* GDFAST_RESTR
     out[3] = a3;
 }
 
-// out[r] = ||x_r||^2 for four rows at once (for bounds: any order). Avx2: the
-// caller is the AVX2 clone.
-#if GDFAST_X86_CLONES
-GDFAST_AVX2 inline void sq_norms_four_rows_avx2(const double* const x[4], index_t n, double out[4]) {
-    __m256d a[4], c[4];
-    for (int u = 0; u < 4; ++u) a[u] = c[u] = _mm256_setzero_pd();
-    index_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int u = 0; u < 4; ++u) {
-            const __m256d lo = _mm256_loadu_pd(x[u] + j), hi = _mm256_loadu_pd(x[u] + j + 4);
-            a[u] = _mm256_fmadd_pd(lo, lo, a[u]);
-            c[u] = _mm256_fmadd_pd(hi, hi, c[u]);
-        }
-    for (; j + 4 <= n; j += 4)
-        for (int u = 0; u < 4; ++u) {
-            const __m256d v = _mm256_loadu_pd(x[u] + j);
-            a[u] = _mm256_fmadd_pd(v, v, a[u]);
-        }
-    _mm256_storeu_pd(out, sum_four_rows_avx2(_mm256_add_pd(a[0], c[0]), _mm256_add_pd(a[1], c[1]),
-                                             _mm256_add_pd(a[2], c[2]), _mm256_add_pd(a[3], c[3])));
-    for (; j < n; ++j)
-        for (int u = 0; u < 4; ++u) out[u] += x[u][j] * x[u][j];
-}
-#endif
-
-template <bool Avx2, class T>
-GDFAST_INLINE void sq_norms_four_rows(const T* const x[4], index_t n, double out[4]) {
-#if GDFAST_X86_CLONES
-    if constexpr (Avx2 && std::is_same_v<T, double>) return sq_norms_four_rows_avx2(x, n, out);
-#endif
-    for (int u = 0; u < 4; ++u) out[u] = dot_contiguous(x[u], x[u], n);
-}
-
 // g += d[0] x_0 + d[1] x_1 + d[2] x_2 + d[3] x_3: one read and write of g for
 // four rows.
 template <bool Fma, class T>
@@ -495,81 +462,6 @@ GDFAST_INLINE SparseRow<T, I> row_of(const CsrMatrix<T, I>& X, index_t i) {
     const index_t stop = static_cast<index_t>(X.indptr[i + 1]);
     return SparseRow<T, I>{X.data + start, X.indices + start, stop - start};
 }
-
-template <class T>
-GDFAST_INLINE double row_sq_norm(const DenseRow<T>& x) {
-    double s = 0.0;
-    for (index_t j = 0; j < x.n; ++j) s += static_cast<double>(x.x[j * x.stride]) * static_cast<double>(x.x[j * x.stride]);
-    return s;
-}
-
-template <class T, class I>
-GDFAST_INLINE double row_sq_norm(const SparseRow<T, I>& x) {
-    double s = 0.0;
-    for (index_t q = 0; q < x.nnz; ++q) s += static_cast<double>(x.values[q]) * static_cast<double>(x.values[q]);
-    return s;
-}
-
-// sum_j x[j]^2 in whatever order is fastest: for bounds, never for an update.
-template <class T>
-GDFAST_INLINE double sq_norm_any_order(const DenseRow<T>& x) {
-    return x.stride == 1 ? dot_contiguous(x.x, x.x, x.n) : row_sq_norm(x);
-}
-
-template <class T, class I>
-GDFAST_INLINE double sq_norm_any_order(const SparseRow<T, I>& x) {
-    return row_sq_norm(x);
-}
-
-// The largest squared norm and target magnitude of the rows seen, and whether
-// every one was finite: over every row of X they bound a linear model's
-// residuals, so its loss, without a pass (regression_loss_bound in
-// gdfast/_divergence.py).
-struct RowExtent {
-    double row_sq_norm_max = 0.0;
-    double target_abs_max = 0.0;
-    bool finite = true;
-
-    template <class Row>
-    GDFAST_INLINE void add_row(const Row& x) {
-        add_sq_norm(sq_norm_any_order(x));
-    }
-    GDFAST_INLINE void add_sq_norm(double sq) {
-        finite = finite && std::isfinite(sq);
-        row_sq_norm_max = std::max(row_sq_norm_max, sq);
-    }
-    GDFAST_INLINE void add_target(double y) {
-        const double ya = std::fabs(y);
-        finite = finite && std::isfinite(ya);
-        target_abs_max = std::max(target_abs_max, ya);
-    }
-    template <class Row>
-    GDFAST_INLINE void add(const Row& x, double y) {
-        add_row(x);
-        add_target(y);
-    }
-    GDFAST_INLINE void merge(const RowExtent& o) {
-        finite = finite && o.finite;
-        row_sq_norm_max = std::max(row_sq_norm_max, o.row_sq_norm_max);
-        target_abs_max = std::max(target_abs_max, o.target_abs_max);
-    }
-};
-
-// Adds the rows at positions [r0, r1) of `rows` and their ky targets (y is
-// n x ky) to e: best while they are in cache (just read). Multiversioned for
-// the drivers, which are compiled for the baseline.
-template <class Matrix, class T>
-GDFAST_INLINE void add_rows_to_extent_impl(const Matrix& X, const RowSet& rows, index_t r0, index_t r1, const T* y,
-                                           index_t ky, RowExtent& e) {
-    RowExtent local = e;  // not reloaded through e for every row
-    for (index_t r = r0; r < r1; ++r) {
-        const index_t i = rows[r];
-        local.add_row(row_of(X, i));
-        for (index_t t = 0; t < ky; ++t) local.add_target(static_cast<double>(y[i * ky + t]));
-    }
-    e = local;
-}
-GDFAST_MULTIVERSION(add_rows_to_extent)
 
 // Start loading a row that will be read soon: shuffled rows are random accesses.
 // Its first four cache lines and its last one: NumPy's data is 16 bytes past a

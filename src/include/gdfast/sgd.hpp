@@ -16,6 +16,7 @@
 #include "losses.hpp"
 #include "monitor.hpp"
 #include "penalty.hpp"
+#include "row_norms.hpp"
 #include "rowops.hpp"
 #include "schedule.hpp"
 #include "settings.hpp"
