@@ -251,9 +251,6 @@ class PerSampleRun:
     avg_coef: np.ndarray | None
     avg_intercept: float
     t: float
-    # max ||x_i||^2 and max |y_i| over every row (NaN unless the first epoch read
-    # them all and they were finite): they bound the returned model's loss.
-    extent: tuple[float, float]
 
 
 def run_per_sample(
@@ -286,5 +283,4 @@ def run_per_sample(
         state,
         _loop(params, verbose, EpochPrinter),
     )
-    extent = (record.row_sq_norm_max, record.target_abs_max)
-    return PerSampleRun(record, w, state.intercept, aw, state.avg_intercept, state.t, extent)
+    return PerSampleRun(record, w, state.intercept, aw, state.avg_intercept, state.t)

@@ -35,6 +35,12 @@ class EstSpec:
     def multi_output(self) -> bool:
         return self.cls == "GD"
 
+    @property
+    def takes_negative_weights(self) -> bool:
+        """Per-sample SGDRegressor takes negative weights, as scikit-learn's does
+        (tests/test_sgd_input.py checks it against scikit-learn)."""
+        return self.cls == "SGD" and dict(self.params)["batch_size"] == 1
+
 
 def est(cls, **params) -> EstSpec:
     base = {"max_iter": 5, "random_state": 0}
@@ -100,6 +106,8 @@ def expected_fit_failure(estspec, n, p, X, y_kind, y, sw_spec, sw) -> str | None
         return "SGDRegressor with several targets"
     if fh.is_unusable(y) or fh.is_nonfinite(y):
         return "y is complex, non-numeric or not finite"
+    if sw_spec.kind == "negative" and estspec.takes_negative_weights:
+        return None
     if sw_spec.bad or sw_spec.kind == "all_zero" or fh.is_nonfinite(sw):
         return f"sample_weight is {sw_spec.kind}"
     return None

@@ -450,7 +450,8 @@ def test_per_sample_extent_is_measured_only_when_every_row_was_read():
     y = X @ rng.standard_normal(7)
 
     def extent(A, validation=None):
-        return per_sample_run(A, y, max_iter=2, validation=validation).extent
+        record = per_sample_run(A, y, max_iter=2, validation=validation).record
+        return record.row_sq_norm_max, record.target_abs_max
 
     sq_max, y_max = extent(X)
     assert sq_max == pytest.approx(np.max(np.sum(X * X, axis=1)), rel=1e-12)

@@ -378,7 +378,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     // features whose scales or nonzero counts differ (sparse columns) no longer
     // set its condition. Standardized coordinates have a diagonal near 1 already.
     const std::vector<double> cg_pinv =
-        passes_cg && !remote && !is_standardized(mean, scale, p)
+        passes_cg && !remote && raw_coordinates
             ? jacobi_inverse(X, train, sample_weight, P.n_threads, mean, scale, k, l2)
             : std::vector<double>();
     // Without the co-moments, H d is the gradient at d for targets 0 (one pass).
