@@ -48,14 +48,16 @@ def divergence_threshold(y: np.ndarray, loss: str, epsilon: float, sample_weight
     y2 = np.ascontiguousarray(np.asarray(y, dtype=np.float64).reshape(len(y), -1))
     if y2.size == 0:
         return float("inf")
+    code = _core.CODES["loss"][loss]
     with np.errstate(over="ignore", invalid="ignore"):  # huge y: an infinite threshold
+        at_zero = _core.mean_constant_loss(y2, np.zeros(y2.shape[1]), code, float(epsilon))
+        if loss == "squared_error" and sample_weight is None:
+            # The mean's squared error is y's variance, never above its second
+            # moment (0's): no second pass over y.
+            return threshold_of(at_zero)
         mean = np.atleast_1d(np.average(y2, axis=0, weights=sample_weight))
-        code = _core.CODES["loss"][loss]
-        reference = max(
-            _core.mean_constant_loss(y2, np.zeros(y2.shape[1]), code, float(epsilon)),
-            _core.mean_constant_loss(y2, np.ascontiguousarray(mean), code, float(epsilon)),
-        )
-    return threshold_of(reference)
+        at_mean = _core.mean_constant_loss(y2, np.ascontiguousarray(mean), code, float(epsilon))
+    return threshold_of(max(at_zero, at_mean))
 
 
 def label_divergence_threshold(

@@ -131,8 +131,9 @@ class GDRegressor(GDEngine, MultiOutputMixin, LinearRegressorBase):
     verbose : int, default=0
         Print epoch, objective, step size and elapsed time after each epoch.
     n_jobs : int, default=None
-        Threads of the kernels (None: OpenMP's limit; -1: all cores). Results
-        do not depend on it.
+        Threads of the kernels (None: OpenMP's limit; -1: all cores); with two
+        or more, a mini-batch epoch of 65,536 rows or more shuffles its order on
+        a second thread. Results do not depend on it.
     on_divergence : {"raise", "warn"}, default="raise"
         What a fit whose returned model is useless (mean training loss above
         ``1e6`` times a constant prediction's) does: raise

@@ -142,6 +142,8 @@ class SGDEngine:
             tol=self.tol,
             seed=seed,
             divergence_threshold=threshold,
+            # the mini-batch passes; the shuffle of each epoch's order (either driver)
+            n_threads=resolve_n_jobs(self.n_jobs),
         )
         # scikit-learn's stopping rule: an objective of exactly best - tol is progress.
         # A blow-up may recover within a fit's max_iter epochs (partial_fit: the
@@ -197,7 +199,6 @@ class SGDEngine:
             # and tol keep their per-sample meaning.
             sum_gradient=True,
             derivative_clip=MAX_DLOSS,
-            n_threads=resolve_n_jobs(self.n_jobs),
             cosine_epochs=max_iter,
         )
         n_features = X.shape[1]

@@ -347,7 +347,8 @@ def test_early_stopping_records_validation_scores():
 
 @pytest.mark.parametrize("batch_size", [None, 50])
 def test_results_do_not_depend_on_n_jobs(batch_size):
-    X, y, _ = make_regression_data(n=30_000, p=8, seed=14)
+    # 70,000 rows: mini-batch epochs then shuffle on a second thread (n_jobs > 1)
+    X, y, _ = make_regression_data(n=70_000, p=8, seed=14)
     kw = dict(batch_size=batch_size, precompute=False, max_iter=5, tol=None, random_state=0)
     a = GDRegressor(n_jobs=1, **kw).fit(X, y)
     b = GDRegressor(n_jobs=2, **kw).fit(X, y)

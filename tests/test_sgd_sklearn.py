@@ -323,6 +323,26 @@ def test_get_set_params_include_extensions():
     assert est.alpha == 0.5
 
 
+@pytest.mark.parametrize("fmt", DENSE_SPARSE)
+def test_shuffle_on_a_thread_of_its_own_is_sklearns_order(fmt):
+    """From 65,536 rows, with n_jobs > 1, an epoch's order is shuffled on a second
+    thread while the epoch reads the places already final: scikit-learn's order
+    still (its model), and the model of one thread, bit for bit; mini-batches too."""
+    X, y = make_data(n=70_000, p=3, fmt=fmt)
+    params = {"random_state": 0, "max_iter": 2, "tol": None}
+    ref = SkSGDRegressor(**params).fit(X, y)
+    one = SGDRegressor(n_jobs=1, **params).fit(X, y)
+    two = SGDRegressor(n_jobs=2, **params).fit(X, y)
+    assert_same_fit(two, ref, X, y)
+    np.testing.assert_array_equal(two.coef_, one.coef_)
+    np.testing.assert_array_equal(two.intercept_, one.intercept_)
+    batched = {"batch_size": 16, **params}
+    one = SGDRegressor(n_jobs=1, **batched).fit(X, y)
+    two = SGDRegressor(n_jobs=2, **batched).fit(X, y)
+    np.testing.assert_array_equal(two.coef_, one.coef_)
+    np.testing.assert_array_equal(two.intercept_, one.intercept_)
+
+
 @pytest.mark.parametrize("average", [False, True])
 def test_pickle_round_trip_mid_training(average):
     """A model pickled after 2 partial_fit calls continues bitwise like one never pickled."""

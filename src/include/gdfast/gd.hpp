@@ -43,7 +43,6 @@ struct GdParams : FitSettings {
     // step count advancing by samples, so that eta0, the schedules and tol mean
     // what they mean per sample.
     bool sum_gradient = false;
-    int n_threads = 1;
     bool use_gram = false;
     // Full-batch squared error on the co-moments: the smooth part is quadratic,
     // and an exact solver replaces the optimizer: conjugate gradient (the optimal
@@ -66,7 +65,7 @@ struct GdParams : FitSettings {
     static void fields(Self& s, F&& f) {
         FitSettings::fields(s, f), OptimizerHyper::fields(s.hyper, f), f("optimizer", s.optimizer);
         f("momentum_restart", s.momentum_restart), f("auto_lr", s.auto_lr), f("min_lr_scale", s.min_lr_scale);
-        f("batch_size", s.batch_size), f("sum_gradient", s.sum_gradient), f("n_threads", s.n_threads);
+        f("batch_size", s.batch_size), f("sum_gradient", s.sum_gradient);
         f("use_gram", s.use_gram), f("solve_on_gram", s.solve_on_gram), f("cg_on_passes", s.cg_on_passes);
         f("standardize_from_moments", s.standardize_from_moments), f("center", s.center);
         f("precondition", s.precondition);
@@ -410,7 +409,12 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                          schedule.kind == ScheduleKind::adaptive);
     measuring = !full && !elsewhere && held_out.empty() && !remote_validation;
     for (int epoch = 0; epoch < P.stop.max_iter; ++epoch) {
-        if (!full && P.shuffle) shuffle_indices(order.data(), n_train, P.seed);
+        // Shuffled on the other core when there is one to spare: each batch waits
+        // for its rows' places (and those its prefetches read) to be final.
+        std::optional<ShuffleAhead<index_t>> shuffle;
+        if (!full && P.shuffle)
+            shuffle.emplace(order.data(), n_train, P.seed, ShuffleAhead<index_t>::worth_a_thread(n_train, P.n_threads));
+        index_t ready = shuffle ? 0 : n_train;  // the leading places of `order` that are final
         double loss_epoch = 0.0, weight_epoch = 0.0, objective_full = 0.0;
         index_t steps_in_epoch = 0;
         if constexpr (is_csr<Matrix>::value) {
@@ -420,7 +424,9 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             // The kernels prefetch rows through the batch's end into the next
             // batches' (shuffled rows are read at random).
             const index_t count = std::min(B, std::max<index_t>(n_train - b0, 0));
-            const RowSet rows{order_ptr ? order_ptr + b0 : nullptr, count, order_ptr ? n_train - b0 - count : 0};
+            if (ready < b0 + count + 2 * rows_prefetch_distance && ready < n_train)
+                ready = shuffle->wait_for(b0 + count + 2 * rows_prefetch_distance);
+            const RowSet rows{order_ptr ? order_ptr + b0 : nullptr, count, order_ptr ? ready - b0 - count : 0};
             if constexpr (is_csr<Matrix>::value) {
                 if (lazy) {
                     double loss_sum = 0.0;
@@ -433,7 +439,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                     const double beta = P.hyper.momentum;
                     const double norm = P.sum_gradient ? 1.0 : Sb;
                     const double lambda = (P.sum_gradient ? static_cast<double>(rows.count) : 1.0) * l2;
-                    if (!lazy_steps->step(rows, n_train - b0, y, sample_weight, P.loss, theta.data() + kp,
+                    if (!lazy_steps->step(rows, ready - b0, y, sample_weight, P.loss, theta.data() + kp,
                                           linear_step(P.optimizer, lr, lambda, beta), norm, &loss_sum, gb.data())) {
                         status = status_nonfinite;
                         break;
@@ -694,6 +700,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                 break;
             }
         }
+        if (shuffle) shuffle->finish();  // the order is read whole from here on
         if (status == status_nonfinite) monitor.fail_within(epoch);
         if (status != status_ok) break;
         if (measuring) S.record.set_extent(extent);

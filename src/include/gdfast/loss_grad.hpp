@@ -26,19 +26,22 @@ struct LossGradWorkspace {
     std::vector<RowExtent> extents; // per block, when the caller measures the rows
 };
 
-// How many rows ahead of the one it computes a kernel reading indexed rows
-// prefetches: enough groups of rows to cover a load from memory.
-constexpr index_t rows_prefetch_distance = 32;
-
-// The targets (and weight) of the row `distance` places after position r of
-// indexed rows: read at random too (y of 200,000 rows is past the L2 cache).
+// The targets (and weight) of indexed rows, in the two stages of prefetch_ahead:
+// read at random too (y of 200,000 rows is past the L2 cache).
 template <class T>
-GDFAST_INLINE void prefetch_targets(const RowSet& rows, index_t r, index_t distance, const T* y, index_t k,
-                                    const T* sample_weight) {
-    if (rows.rows == nullptr || r + distance >= rows.count + rows.ahead) return;
-    const index_t i = rows.rows[r + distance];
-    prefetch(y + i * k);
-    if (sample_weight) prefetch(sample_weight + i);
+GDFAST_INLINE void prefetch_targets(const RowSet& rows, index_t r, const T* y, index_t k, const T* sample_weight) {
+    if (rows.rows == nullptr) return;
+    const index_t known = rows.count + rows.ahead;
+    if (r + rows_prefetch_distance < known) {
+        const index_t i = rows.rows[r + rows_prefetch_distance];
+        prefetch(y + i * k);
+        if (sample_weight) prefetch(sample_weight + i);
+    }
+    if (r + near_prefetch_distance < known) {
+        const index_t i = rows.rows[r + near_prefetch_distance];
+        prefetch<CacheLevel::l1>(y + i * k);
+        if (sample_weight) prefetch<CacheLevel::l1>(sample_weight + i);
+    }
 }
 
 // Rows per tile: about 128 KiB of X, so a tile read for the predictions is still
@@ -72,7 +75,7 @@ GDFAST_INLINE void tile_predict(const DenseMatrix<T>& X, const RowSet& rows, ind
         return;
     }
     for (index_t r = 0; r < m; ++r) {
-        prefetch_ahead(X, rows, r0 + r, rows_prefetch_distance);
+        prefetch_ahead(X, rows, r0 + r);
         const DenseRow<T> x = row_of(X, rows[r0 + r]);
         for (index_t t = 0; t < k; ++t) P[t * m + r] = b[t] + x.dot(W + t * p);
     }
@@ -83,7 +86,7 @@ GDFAST_INLINE void tile_predict(const CsrMatrix<T, I>& X, const RowSet& rows, in
                   const double* b, index_t k, double* P) {
     const index_t p = X.n_cols;
     for (index_t r = 0; r < m; ++r) {
-        prefetch_ahead(X, rows, r0 + r, rows_prefetch_distance);
+        prefetch_ahead(X, rows, r0 + r);
         const SparseRow<T, I> x = row_of(X, rows[r0 + r]);
         for (index_t t = 0; t < k; ++t) P[t * m + r] = b[t] + x.dot(W + t * p);
     }
@@ -257,8 +260,8 @@ GDFAST_INLINE int rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows_ref
         // Shuffled mini-batches read rows at random: start loading the ones
         // a few groups on (into the next batch's).
         for (int u = 0; u < 4; ++u) {
-            prefetch_ahead(X, rows, r + u, rows_prefetch_distance);
-            prefetch_targets(rows, r + u, rows_prefetch_distance, y, k, sample_weight);
+            prefetch_ahead(X, rows, r + u);
+            prefetch_targets(rows, r + u, y, k, sample_weight);
         }
         loss_grad_group<Fma, K, false>(X, rows, r, 4, y, sample_weight, Wt, b, k, loss, gb, G, Gf, loss_sum,
                                        finite);
@@ -316,8 +319,8 @@ GDFAST_INLINE bool rows_multinomial(const DenseMatrix<double>& X, const RowSet& 
     bool finite = true;
     for (index_t r = r0; r < r1; r += 4) {
         for (int u = 0; u < 4; ++u) {
-            prefetch_ahead(X, rows, r + u, rows_prefetch_distance);
-            prefetch_targets(rows, r + u, rows_prefetch_distance, y, 1, sample_weight);
+            prefetch_ahead(X, rows, r + u);
+            prefetch_targets(rows, r + u, y, 1, sample_weight);
         }
         const int count = static_cast<int>(std::min<index_t>(4, r1 - r));
         index_t idx[4], c[4];
@@ -465,7 +468,7 @@ Status loss_grad(const Matrix& X, const RowSet& rows, const T* y, const T* sampl
 
     ws.partials.assign(blocks.n_blocks, width + scratch, 0.0);
     ws.flags.assign(static_cast<std::size_t>(blocks.n_blocks), 0);
-    ws.tiles.assign(threads, 2 * k * tile, 0.0);
+    ws.tiles.reserve(threads, 2 * k * tile);  // predictions and derivatives, written before read
     if (extent) ws.extents.assign(static_cast<std::size_t>(blocks.n_blocks), RowExtent{});
     const T* Wt = coef_as<T>(W, k * p, ws.coef_float);
 

@@ -119,4 +119,33 @@ GDFAST_INLINE void sq_norms_four_rows(const T* const x[4], index_t n, double out
     for (int u = 0; u < 4; ++u) out[u] = dot_contiguous(x[u], x[u], n);
 }
 
+// x . w, with x and its target y added to the extent from the same loads of x
+// (the same values as x.dot(w) and e.add(x, y)). A per-sample epoch measuring
+// in a read of its own took 20-25% longer on shuffled rows (Zen 4).
+template <class T>
+GDFAST_INLINE double dot_measuring(const DenseRow<T>& x, const double* w, double y, RowExtent& e) {
+    if (x.stride != 1) {
+        e.add(x, y);
+        return x.dot(w);
+    }
+    double sq;
+    const double d = dot_and_sq_norm(x.x, w, x.n, &sq);
+    e.add_sq_norm(sq);
+    e.add_target(y);
+    return d;
+}
+
+template <class T, class I>
+GDFAST_INLINE double dot_measuring(const SparseRow<T, I>& x, const double* w, double y, RowExtent& e) {
+    double d = 0.0, sq = 0.0;
+    for (index_t q = 0; q < x.nnz; ++q) {
+        const double v = static_cast<double>(x.values[q]);
+        d += v * w[x.idx[q]];
+        sq += v * v;
+    }
+    e.add_sq_norm(sq);
+    e.add_target(y);
+    return d;
+}
+
 }  // namespace gdfast

@@ -146,20 +146,22 @@ GDFAST_INLINE double dot_contiguous(const T* x, const U* w, index_t n) {
     return s;
 }
 
-// Like dot_contiguous, also returning sum_j x[j]^2 in *sq_norm (one read of x).
+// dot_contiguous(x, w, n), and in *sq_norm dot_contiguous(x, x, n), from one
+// read of x: each sum in the same order as there, so both are the same values.
 template <class T>
 GDFAST_INLINE double dot_and_sq_norm(const T* x, const double* w, index_t n, double* sq_norm) {
-    double acc[4] = {0, 0, 0, 0};
-    double sq[4] = {0, 0, 0, 0};
+    vdouble4 lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0}, sq_lo = {0, 0, 0, 0}, sq_hi = {0, 0, 0, 0};
     index_t j = 0;
-    for (; j + 4 <= n; j += 4)
-        for (int u = 0; u < 4; ++u) {
-            const double v = static_cast<double>(x[j + u]);
-            acc[u] += v * w[j + u];
-            sq[u] += v * v;
-        }
-    double s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
-    double q = (sq[0] + sq[2]) + (sq[1] + sq[3]);
+    for (; j + 8 <= n; j += 8) {
+        const vdouble4 a = vload4(x + j), c = vload4(x + j + 4);
+        lo += a * vload4(w + j);
+        hi += c * vload4(w + j + 4);
+        sq_lo += a * a;
+        sq_hi += c * c;
+    }
+    const vdouble4 half = lo + hi, sq_half = sq_lo + sq_hi;
+    double s = (half[0] + half[1]) + (half[2] + half[3]);
+    double q = (sq_half[0] + sq_half[1]) + (sq_half[2] + sq_half[3]);
     for (; j < n; ++j) {
         const double v = static_cast<double>(x[j]);
         s += v * w[j];
@@ -469,36 +471,37 @@ GDFAST_INLINE SparseRow<T, I> row_of(const CsrMatrix<T, I>& X, index_t i) {
 // costs a full memory latency per sample. Beyond that, the hardware's stream
 // prefetcher takes over. Straight-line code: GCC deletes a loop that only
 // prefetches.
-template <class T>
+template <CacheLevel Level = CacheLevel::l2, class T>
 GDFAST_INLINE void prefetch_row(const DenseMatrix<T>& X, index_t i) {
     const char* p = reinterpret_cast<const char*>(X.row(i));
     const index_t bytes = X.n_cols * static_cast<index_t>(sizeof(T));
     if (bytes <= 0) return;
-    prefetch(p);
-    if (bytes > 64) prefetch(p + 64);
-    if (bytes > 128) prefetch(p + 128);
-    if (bytes > 192) prefetch(p + 192);
-    prefetch(p + bytes - 1);
+    prefetch<Level>(p);
+    if (bytes > 64) prefetch<Level>(p + 64);
+    if (bytes > 128) prefetch<Level>(p + 128);
+    if (bytes > 192) prefetch<Level>(p + 192);
+    prefetch<Level>(p + bytes - 1);
 }
 
 // The first and last bytes of [first, first + bytes) and the lines between them,
 // up to four: the lines of a short sparse row's values or indices.
+template <CacheLevel Level = CacheLevel::l2>
 GDFAST_INLINE void prefetch_span(const char* first, index_t bytes) {
     if (bytes <= 0) return;
-    prefetch(first);
-    if (bytes > 64) prefetch(first + 64);
-    if (bytes > 128) prefetch(first + 128);
-    prefetch(first + bytes - 1);
+    prefetch<Level>(first);
+    if (bytes > 64) prefetch<Level>(first + 64);
+    if (bytes > 128) prefetch<Level>(first + 128);
+    prefetch<Level>(first + bytes - 1);
 }
 
 // A CSR row's values and indices. Its extent comes from indptr, itself a random
 // read: prefetch_row_extent, called earlier, starts loading that.
-template <class T, class I>
+template <CacheLevel Level = CacheLevel::l2, class T, class I>
 GDFAST_INLINE void prefetch_row(const CsrMatrix<T, I>& X, index_t i) {
     const index_t start = static_cast<index_t>(X.indptr[i]);
     const index_t nnz = static_cast<index_t>(X.indptr[i + 1]) - start;
-    prefetch_span(reinterpret_cast<const char*>(X.data + start), nnz * static_cast<index_t>(sizeof(T)));
-    prefetch_span(reinterpret_cast<const char*>(X.indices + start), nnz * static_cast<index_t>(sizeof(I)));
+    prefetch_span<Level>(reinterpret_cast<const char*>(X.data + start), nnz * static_cast<index_t>(sizeof(T)));
+    prefetch_span<Level>(reinterpret_cast<const char*>(X.indices + start), nnz * static_cast<index_t>(sizeof(I)));
 }
 
 template <class T>
@@ -510,17 +513,23 @@ GDFAST_INLINE void prefetch_row_extent(const CsrMatrix<T, I>& X, index_t i) {
     prefetch(X.indptr + i + 1);
 }
 
-// The row `distance` places after position r of a set of indexed rows, when
-// its index is known (in the set or in its `ahead`), and the extent of the one
-// twice as far (a CSR row's, from indptr). Rows in order need none.
+// Rows read at random are prefetched into L2 this many rows ahead of the one
+// being read (enough to cover a load from memory), and the extent of a CSR row
+// twice as far; then into L1 near_prefetch_distance rows ahead (an L2 load).
+constexpr index_t rows_prefetch_distance = 32;
+constexpr index_t near_prefetch_distance = 8;
+
+// The two stages for position r of a set of indexed rows, for the rows whose
+// index is known (in the set or in its `ahead`). Rows in order need none.
 template <class Matrix>
-GDFAST_INLINE void prefetch_ahead(const Matrix& X, const RowSet& rows, index_t r, index_t distance) {
+GDFAST_INLINE void prefetch_ahead(const Matrix& X, const RowSet& rows, index_t r) {
     if (rows.rows == nullptr) return;
     const index_t known = rows.count + rows.ahead;
     if constexpr (is_csr<Matrix>::value) {
-        if (r + 2 * distance < known) prefetch_row_extent(X, rows.rows[r + 2 * distance]);
+        if (r + 2 * rows_prefetch_distance < known) prefetch_row_extent(X, rows.rows[r + 2 * rows_prefetch_distance]);
     }
-    if (r + distance < known) prefetch_row(X, rows.rows[r + distance]);
+    if (r + rows_prefetch_distance < known) prefetch_row(X, rows.rows[r + rows_prefetch_distance]);
+    if (r + near_prefetch_distance < known) prefetch_row<CacheLevel::l1>(X, rows.rows[r + near_prefetch_distance]);
 }
 
 }  // namespace gdfast

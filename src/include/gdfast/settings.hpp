@@ -21,12 +21,15 @@ struct FitSettings {
     double average = 0.0;          // 0: off; else averaging starts at this update
     bool shuffle = true;
     std::uint32_t seed = 0;
+    // Threads the fit may use (a mini-batch's pass; the shuffle of an epoch's order).
+    int n_threads = 1;
 
     template <class Self, class F>
     static void fields(Self& s, F&& f) {
         Loss::fields(s.loss, f), Penalty::fields(s.penalty, f), Schedule::fields(s.schedule, f);
         StopRule::fields(s.stop, f), f("fit_intercept", s.fit_intercept), f("intercept_decay", s.intercept_decay);
         f("average", s.average), f("shuffle", s.shuffle), f("seed", s.seed);
+        f("n_threads", s.n_threads);
     }
 };
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 
 #include "common.hpp"
 #include "losses.hpp"
@@ -188,11 +189,12 @@ struct SgdRun {
     RowExtent extent;
 };
 
-// One epoch over the shuffled order idx (validation rows skipped).
+// One epoch over the order idx (validation rows skipped), its places final as
+// `shuffle` says (null: all of them).
 template <class Matrix, class T, class Index>
 GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_weight, const std::uint8_t* validation,
-                                  const Index* idx, const SgdParams& P, ScaledWeights& W_out, SgdState& S, double* q,
-                                  SgdRun& run, const Callbacks& cb) {
+                                  const Index* idx, const ShuffleAhead<Index>* shuffle, const SgdParams& P,
+                                  ScaledWeights& W_out, SgdState& S, double* q, SgdRun& run, const Callbacks& cb) {
     // The weights' scale and norms in a local copy, for the same reason as the
     // scalars below: through W_out every store to w could alias them (8% of a
     // dense epoch on Zen 4). The coefficients themselves stay where they are.
@@ -222,16 +224,24 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
         S.intercept = intercept, S.avg_intercept = avg_intercept, S.t = t;
         run.eta = eta, run.u = u, run.count = count, run.loss_sum = loss_sum, run.objective_sum = objective_sum;
     };
-    constexpr index_t ahead = 8;
+    constexpr index_t far = rows_prefetch_distance, near = near_prefetch_distance;
+    index_t ready = shuffle ? 0 : n;  // the leading places of idx that are final
     for (index_t r = 0; r < n; ++r) {
-        if (r + 2 * ahead < n) prefetch_row_extent(X, static_cast<index_t>(idx[r + 2 * ahead]));
-        if (r + ahead < n) {
-            // The next samples' row, target and weight are random reads: each would
-            // otherwise cost a full memory latency.
-            const index_t next = static_cast<index_t>(idx[r + ahead]);
+        if (r + 2 * far >= ready && ready < n) ready = shuffle->wait_for(r + 2 * far + 1);
+        // The next samples' rows, targets and weights are random reads: each would
+        // otherwise cost a full memory latency. Into L2 far ahead, then into L1.
+        if (r + 2 * far < n) prefetch_row_extent(X, static_cast<index_t>(idx[r + 2 * far]));
+        if (r + far < n) {
+            const index_t next = static_cast<index_t>(idx[r + far]);
             prefetch_row(X, next);
             prefetch(y + next);
             if (sample_weight) prefetch(sample_weight + next);
+        }
+        if (r + near < n) {
+            const index_t next = static_cast<index_t>(idx[r + near]);
+            prefetch_row<CacheLevel::l1>(X, next);
+            prefetch<CacheLevel::l1>(y + next);
+            if (sample_weight) prefetch<CacheLevel::l1>(sample_weight + next);
         }
         if ((r & 0xFFFF) == 0xFFFF && cb.poll_interrupt()) {
             run.interrupted = true;
@@ -242,8 +252,7 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
         if (validation != nullptr && validation[i]) continue;
         const auto x = row_of(X, i);
         const double yi = static_cast<double>(y[i]);
-        if (measure) extent.add(x, yi);
-        const double p = W.wscale * x.dot(W.w) + intercept;
+        const double p = W.wscale * (measure ? dot_measuring(x, W.w, yi, extent) : x.dot(W.w)) + intercept;
         if (varying_eta) eta = schedule.at(t, 0.0, schedule.eta0, alpha, run.optimal_init);
 
         double dloss;
@@ -335,12 +344,18 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
         run.objective_sum = 0.0;
         run.loss_sum = 0.0;
         double* qp = q.empty() ? nullptr : q.data();
+        // The shuffle runs on the other core when there is one to spare.
+        const bool threaded = ShuffleAhead<index_t>::worth_a_thread(n, P.n_threads);
         if (narrow) {
-            if (P.shuffle) shuffle_indices(idx32.data(), n, P.seed);
-            sgd_epoch(X, y, sample_weight, validation, idx32.data(), P, W, S, qp, run, cb);
+            std::optional<ShuffleAhead<std::uint32_t>> shuffle;
+            if (P.shuffle) shuffle.emplace(idx32.data(), n, P.seed, threaded);
+            sgd_epoch(X, y, sample_weight, validation, idx32.data(), shuffle ? &*shuffle : nullptr, P, W, S, qp, run,
+                      cb);
         } else {
-            if (P.shuffle) shuffle_indices(idx64.data(), n, P.seed);
-            sgd_epoch(X, y, sample_weight, validation, idx64.data(), P, W, S, qp, run, cb);
+            std::optional<ShuffleAhead<index_t>> shuffle;
+            if (P.shuffle) shuffle.emplace(idx64.data(), n, P.seed, threaded);
+            sgd_epoch(X, y, sample_weight, validation, idx64.data(), shuffle ? &*shuffle : nullptr, P, W, S, qp, run,
+                      cb);
         }
         if (run.interrupted) {
             status = status_interrupted;
