@@ -432,7 +432,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                     double loss_sum = 0.0;
                     const double Sb = batch_weight(rows);
                     if (Sb <= 0.0) {
-                        if (measuring) add_rows_to_extent(X, rows, 0, rows.count, y, ky, extent);
+                        if (measuring) add_rows_to_extent(X, rows, 0, rows.count, extent);
                         continue;
                     }
                     const double lr = lr_at(S.step, S.epoch);
@@ -444,7 +444,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                         status = status_nonfinite;
                         break;
                     }
-                    if (measuring) add_rows_to_extent(X, rows, 0, rows.count, y, ky, extent);
+                    if (measuring) add_rows_to_extent(X, rows, 0, rows.count, extent);
                     loss_epoch += loss_sum;
                     weight_epoch += Sb;
                     last_lr = lr;
@@ -703,7 +703,10 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         if (shuffle) shuffle->finish();  // the order is read whole from here on
         if (status == status_nonfinite) monitor.fail_within(epoch);
         if (status != status_ok) break;
-        if (measuring) S.record.set_extent(extent);
+        if (measuring) {
+            add_targets_to_extent(y, ky, train, extent);
+            S.record.set_extent(extent);
+        }
         measuring = false;
         if constexpr (is_csr<Matrix>::value) {
             if (lazy) lazy_steps->store(theta.data(), S.m1);

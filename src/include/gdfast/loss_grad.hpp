@@ -193,11 +193,13 @@ enum RowStatus : int { row_ok = 0, row_nonfinite = 1, row_float_overflow = 2 };
 // derivatives and the gradient update. Padded groups (the block's last, with
 // count < 4) repeat their first row with weight 0; full groups compile without
 // those checks.
-template <bool Fma, LossKind K, bool Padded, class T>
+// Norms: the rows' squared norms into sq as well (from the first target's
+// predictions' loads where the build can).
+template <bool Fma, LossKind K, bool Padded, class T, bool Norms = false>
 GDFAST_INLINE void loss_grad_group(const DenseMatrix<T>& X, const RowSet& rows, index_t r, int count, const T* y,
                                    const T* sample_weight, const T* Wt, const double* b, index_t k,
                                    const Loss& loss, double* gb, double* G, float* Gf, double& loss_sum,
-                                   bool& finite) {
+                                   bool& finite, double* sq = nullptr) {
     const index_t p = X.n_cols;
     index_t idx[4];
     const T* x[4];
@@ -210,7 +212,10 @@ GDFAST_INLINE void loss_grad_group(const DenseMatrix<T>& X, const RowSet& rows, 
     }
     for (index_t t = 0; t < k; ++t) {
         double pred[4], d[4];
-        dot_four_rows<Fma>(x, Wt + t * p, p, pred);
+        if (Norms && t == 0)
+            dot_and_norms_four_rows<Fma>(x, Wt, p, pred, sq);
+        else
+            dot_four_rows<Fma>(x, Wt + t * p, p, pred);
         double g = 0.0, pu[4], yu[4], v[4], du[4];
         for (int u = 0; u < 4; ++u) {
             pu[u] = pred[u] + b[t];
@@ -263,18 +268,11 @@ GDFAST_INLINE int rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows_ref
             prefetch_ahead(X, rows, r + u);
             prefetch_targets(rows, r + u, y, k, sample_weight);
         }
-        loss_grad_group<Fma, K, false>(X, rows, r, 4, y, sample_weight, Wt, b, k, loss, gb, G, Gf, loss_sum,
-                                       finite);
-        if constexpr (Measure) {  // the rows are in L1 now
-            const T* x[4];
-            double sq[4];
-            for (int u = 0; u < 4; ++u) x[u] = X.row(rows[r + u]);
-            sq_norms_four_rows<Fma>(x, p, sq);
-            for (int u = 0; u < 4; ++u) {
-                ext.add_sq_norm(sq[u]);
-                for (index_t t = 0; t < k; ++t) ext.add_target(static_cast<double>(y[rows[r + u] * k + t]));
-            }
-        }
+        double sq[4];
+        loss_grad_group<Fma, K, false, T, Measure>(X, rows, r, 4, y, sample_weight, Wt, b, k, loss, gb, G, Gf,
+                                                   loss_sum, finite, sq);
+        if constexpr (Measure)
+            for (int u = 0; u < 4; ++u) ext.add_sq_norm(sq[u]);
         if constexpr (float_rows) {
             if (++groups_in_float == 4) {
                 flush_float_accumulator(Gf, G, k * p);
@@ -285,7 +283,7 @@ GDFAST_INLINE int rows_loss_grad(const DenseMatrix<T>& X, const RowSet& rows_ref
     if (r < r1) {
         loss_grad_group<Fma, K, true>(X, rows, r, static_cast<int>(r1 - r), y, sample_weight, Wt, b, k, loss, gb,
                                       G, Gf, loss_sum, finite);
-        if constexpr (Measure) add_rows_to_extent_impl(X, rows, r, r1, y, k, ext);
+        if constexpr (Measure) add_rows_to_extent_impl(X, rows, r, r1, ext);
         ++groups_in_float;
     }
     bool float_overflow = false;
@@ -382,11 +380,10 @@ GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, ind
                                         const T* sample_weight, const double* W, const T* Wt, const double* b,
                                         index_t k, const Loss& loss, index_t tile, double* P, double* D,
                                         double* part, bool gradient, RowExtent* extent) {
-    const index_t ky = is_row_loss(loss.kind) ? 1 : k;  // columns of y
     if constexpr (!is_csr<Matrix>::value && std::is_same_v<T, double>) {
         if (gradient && X.col_stride == 1 && !X.column_major() && is_row_loss(loss.kind)) {
             const bool finite = rows_multinomial<Fma>(X, rows, r0, r1, y, sample_weight, W, b, k, part);
-            if (extent) add_rows_to_extent_impl(X, rows, r0, r1, y, ky, *extent);
+            if (extent) add_rows_to_extent_impl(X, rows, r0, r1, *extent);
             return finite;
         }
     }
@@ -419,7 +416,7 @@ GDFAST_INLINE bool block_loss_grad_impl(const Matrix& X, const RowSet& rows, ind
         tile_predict(X, rows, t0, m, W, b, k, P);
         finite = tile_loss(rows, t0, m, y, sample_weight, k, loss, P, D, part, part + 1) && finite;
         if (gradient) tile_gradient(X, rows, t0, m, D, k, part + 1 + k);
-        if (extent) add_rows_to_extent_impl(X, rows, t0, t0 + m, y, ky, *extent);  // (the tile is in cache)
+        if (extent) add_rows_to_extent_impl(X, rows, t0, t0 + m, *extent);  // (the tile is in cache)
     }
     return finite;
 }
@@ -448,7 +445,7 @@ GDFAST_MULTIVERSION(block_predict)
 // The fused pass over the rows in `rows`. y is (n, k) row-major (n class
 // indices for a row loss) and sample_weight (n,) or null, both indexed by the
 // original row number. Outputs: *loss_out, G_out (k x p) and gb_out (k); with
-// `extent`, the rows (and targets) are added to it as they are read.
+// `extent`, the rows are added to it as they are read (their targets: add_targets_to_extent).
 // Returns status_nonfinite if a prediction was not finite; the sums are still
 // written. A null G_out asks for the loss (and gb) alone: no gradient is summed.
 template <class Matrix, class T = typename Matrix::value_type>

@@ -204,43 +204,68 @@ GDFAST_AVX2 GDFAST_INLINE __m256d sum_four_rows_avx2(__m256d a0, __m256d a1, __m
     return _mm256_add_pd(_mm256_permute2f128_pd(h01, h23, 0x20), _mm256_permute2f128_pd(h01, h23, 0x31));
 }
 
+// Norms: also the rows' squared norms into sq (any order: for bounds), from the
+// same loads of the rows.
+template <bool Norms = false>
 GDFAST_AVX2 inline void dot_four_rows_avx2(const double* const x[4], const double* GDFAST_RESTRICT w,
-                                                  index_t n, double out[4]) {
+                                                  index_t n, double out[4], double* sq = nullptr) {
     const double* GDFAST_RESTRICT x0 = x[0];
     const double* GDFAST_RESTRICT x1 = x[1];
     const double* GDFAST_RESTRICT x2 = x[2];
     const double* GDFAST_RESTRICT x3 = x[3];
     __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
     __m256d c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+    __m256d q0 = a0, q1 = a0, q2 = a0, q3 = a0;  // Norms: the squares
     index_t j = 0;
     for (; j + 8 <= n; j += 8) {
         const __m256d w0 = _mm256_loadu_pd(w + j);
         const __m256d w1 = _mm256_loadu_pd(w + j + 4);
-        a0 = _mm256_fmadd_pd(_mm256_loadu_pd(x0 + j), w0, a0);
-        a1 = _mm256_fmadd_pd(_mm256_loadu_pd(x1 + j), w0, a1);
-        a2 = _mm256_fmadd_pd(_mm256_loadu_pd(x2 + j), w0, a2);
-        a3 = _mm256_fmadd_pd(_mm256_loadu_pd(x3 + j), w0, a3);
-        c0 = _mm256_fmadd_pd(_mm256_loadu_pd(x0 + j + 4), w1, c0);
-        c1 = _mm256_fmadd_pd(_mm256_loadu_pd(x1 + j + 4), w1, c1);
-        c2 = _mm256_fmadd_pd(_mm256_loadu_pd(x2 + j + 4), w1, c2);
-        c3 = _mm256_fmadd_pd(_mm256_loadu_pd(x3 + j + 4), w1, c3);
+        const __m256d l0 = _mm256_loadu_pd(x0 + j), l1 = _mm256_loadu_pd(x1 + j);
+        const __m256d l2 = _mm256_loadu_pd(x2 + j), l3 = _mm256_loadu_pd(x3 + j);
+        const __m256d h0 = _mm256_loadu_pd(x0 + j + 4), h1 = _mm256_loadu_pd(x1 + j + 4);
+        const __m256d h2 = _mm256_loadu_pd(x2 + j + 4), h3 = _mm256_loadu_pd(x3 + j + 4);
+        a0 = _mm256_fmadd_pd(l0, w0, a0);
+        a1 = _mm256_fmadd_pd(l1, w0, a1);
+        a2 = _mm256_fmadd_pd(l2, w0, a2);
+        a3 = _mm256_fmadd_pd(l3, w0, a3);
+        c0 = _mm256_fmadd_pd(h0, w1, c0);
+        c1 = _mm256_fmadd_pd(h1, w1, c1);
+        c2 = _mm256_fmadd_pd(h2, w1, c2);
+        c3 = _mm256_fmadd_pd(h3, w1, c3);
+        if constexpr (Norms) {
+            q0 = _mm256_fmadd_pd(h0, h0, _mm256_fmadd_pd(l0, l0, q0));
+            q1 = _mm256_fmadd_pd(h1, h1, _mm256_fmadd_pd(l1, l1, q1));
+            q2 = _mm256_fmadd_pd(h2, h2, _mm256_fmadd_pd(l2, l2, q2));
+            q3 = _mm256_fmadd_pd(h3, h3, _mm256_fmadd_pd(l3, l3, q3));
+        }
     }
     if (j + 4 <= n) {
         const __m256d w0 = _mm256_loadu_pd(w + j);
-        a0 = _mm256_fmadd_pd(_mm256_loadu_pd(x0 + j), w0, a0);
-        a1 = _mm256_fmadd_pd(_mm256_loadu_pd(x1 + j), w0, a1);
-        a2 = _mm256_fmadd_pd(_mm256_loadu_pd(x2 + j), w0, a2);
-        a3 = _mm256_fmadd_pd(_mm256_loadu_pd(x3 + j), w0, a3);
+        const __m256d l0 = _mm256_loadu_pd(x0 + j), l1 = _mm256_loadu_pd(x1 + j);
+        const __m256d l2 = _mm256_loadu_pd(x2 + j), l3 = _mm256_loadu_pd(x3 + j);
+        a0 = _mm256_fmadd_pd(l0, w0, a0);
+        a1 = _mm256_fmadd_pd(l1, w0, a1);
+        a2 = _mm256_fmadd_pd(l2, w0, a2);
+        a3 = _mm256_fmadd_pd(l3, w0, a3);
+        if constexpr (Norms) {
+            q0 = _mm256_fmadd_pd(l0, l0, q0);
+            q1 = _mm256_fmadd_pd(l1, l1, q1);
+            q2 = _mm256_fmadd_pd(l2, l2, q2);
+            q3 = _mm256_fmadd_pd(l3, l3, q3);
+        }
         j += 4;
     }
     _mm256_storeu_pd(out, sum_four_rows_avx2(_mm256_add_pd(a0, c0), _mm256_add_pd(a1, c1), _mm256_add_pd(a2, c2),
                                              _mm256_add_pd(a3, c3)));
+    if constexpr (Norms) _mm256_storeu_pd(sq, sum_four_rows_avx2(q0, q1, q2, q3));
     for (; j < n; ++j) {
         const double wj = w[j];
         out[0] = std::fma(x0[j], wj, out[0]);
         out[1] = std::fma(x1[j], wj, out[1]);
         out[2] = std::fma(x2[j], wj, out[2]);
         out[3] = std::fma(x3[j], wj, out[3]);
+        if constexpr (Norms)
+            for (int u = 0; u < 4; ++u) sq[u] += x[u][j] * x[u][j];
     }
 }
 
