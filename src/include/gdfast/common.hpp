@@ -412,14 +412,19 @@ public:
             ready_.store(n, std::memory_order_relaxed);
             return;
         }
-        worker_ = std::thread([this, idx, n, seed] {
-            std::uint32_t state = seed;
-            for (index_t i = 0; i + 1 < n; ++i) {
-                shuffle_step(idx, n, i, &state);
-                if ((i & 1023) == 1023) ready_.store(i + 1, std::memory_order_release);
-            }
-            ready_.store(n, std::memory_order_release);
-        });
+        try {
+            worker_ = std::thread([this, idx, n, seed] {
+                std::uint32_t state = seed;
+                for (index_t i = 0; i + 1 < n; ++i) {
+                    shuffle_step(idx, n, i, &state);
+                    if ((i & 1023) == 1023) ready_.store(i + 1, std::memory_order_release);
+                }
+                ready_.store(n, std::memory_order_release);
+            });
+        } catch (...) {  // no thread to be had (a process limit): shuffle here
+            shuffle_indices(idx, n, seed);
+            ready_.store(n, std::memory_order_relaxed);
+        }
     }
     ShuffleAhead(const ShuffleAhead&) = delete;
     ShuffleAhead& operator=(const ShuffleAhead&) = delete;
