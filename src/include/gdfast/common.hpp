@@ -323,7 +323,7 @@ class PaddedSlots {
    public:
     // n_slots slots of `width` doubles each, set to `value`.
     void assign(index_t n_slots, index_t width, double value) {
-        stride_ = (std::max<index_t>(width, 1) + 7) / 8 * 8;
+        stride_ = stride_for(width);
         buffer_.assign(static_cast<std::size_t>(n_slots * stride_ + 8), value);
         const auto address = reinterpret_cast<std::uintptr_t>(buffer_.data());
         offset_ = static_cast<index_t>(((64 - address % 64) % 64) / sizeof(double));
@@ -331,7 +331,7 @@ class PaddedSlots {
     // As assign, the contents left as they are: for scratch written before it is
     // read (a loop calling a kernel once per mini-batch then fills nothing).
     void reserve(index_t n_slots, index_t width) {
-        const index_t stride = (std::max<index_t>(width, 1) + 7) / 8 * 8;
+        const index_t stride = stride_for(width);
         if (stride != stride_ || buffer_.size() < static_cast<std::size_t>(n_slots * stride + 8))
             assign(n_slots, width, 0.0);
     }
@@ -339,6 +339,9 @@ class PaddedSlots {
     const double* slot(index_t i) const { return buffer_.data() + offset_ + i * stride_; }
 
    private:
+    // Slots start on cache lines: a whole number of 8 doubles.
+    static index_t stride_for(index_t width) { return (std::max<index_t>(width, 1) + 7) / 8 * 8; }
+
     std::vector<double> buffer_;
     index_t stride_ = 8;
     index_t offset_ = 0;
@@ -397,7 +400,8 @@ inline void shuffle_indices(Index* idx, index_t n, std::uint32_t seed) {
     for (index_t i = 0; i + 1 < n; ++i) shuffle_step(idx, n, i, &seed);
 }
 
-// shuffle_indices, on a thread of its own when `threaded`: the epoch reading
+// shuffle_indices, on a thread of its own when the fit may use n_threads > 1
+// and the order is long enough to repay starting one: the epoch reading
 // idx takes each position once it is final (ready()), while the rest is
 // shuffled. The shuffle's 10 cycles a row of random swaps (2.8 ms of a
 // 1,000,000-row epoch on Zen 4) then run on the other core; spread into the
@@ -406,8 +410,10 @@ inline void shuffle_indices(Index* idx, index_t n, std::uint32_t seed) {
 template <class Index>
 class ShuffleAhead {
 public:
-    ShuffleAhead(Index* idx, index_t n, std::uint32_t seed, bool threaded) : n_(n) {
-        if (!threaded || n < 2) {
+    ShuffleAhead(Index* idx, index_t n, std::uint32_t seed, int n_threads) : n_(n) {
+        // Fewer rows stay on the calling thread: starting a thread costs tens of
+        // microseconds.
+        if (n_threads < 2 || n < 65536) {
             shuffle_indices(idx, n, seed);
             ready_.store(n, std::memory_order_relaxed);
             return;
@@ -449,10 +455,6 @@ public:
     void finish() {
         if (worker_.joinable()) worker_.join();
     }
-
-    // Shuffles of fewer rows stay on the calling thread: starting a thread
-    // costs tens of microseconds.
-    static bool worth_a_thread(index_t n, int n_threads) { return n_threads > 1 && n >= 65536; }
 
 private:
     static void spin_pause() {

@@ -413,7 +413,7 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         // for its rows' places (and those its prefetches read) to be final.
         std::optional<ShuffleAhead<index_t>> shuffle;
         if (!full && P.shuffle)
-            shuffle.emplace(order.data(), n_train, P.seed, ShuffleAhead<index_t>::worth_a_thread(n_train, P.n_threads));
+            shuffle.emplace(order.data(), n_train, P.seed, P.n_threads);
         index_t ready = shuffle ? 0 : n_train;  // the leading places of `order` that are final
         double loss_epoch = 0.0, weight_epoch = 0.0, objective_full = 0.0;
         index_t steps_in_epoch = 0;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <type_traits>
 
 #include "common.hpp"
 #include "losses.hpp"
@@ -345,18 +346,17 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
         run.loss_sum = 0.0;
         double* qp = q.empty() ? nullptr : q.data();
         // The shuffle runs on the other core when there is one to spare.
-        const bool threaded = ShuffleAhead<index_t>::worth_a_thread(n, P.n_threads);
-        if (narrow) {
-            std::optional<ShuffleAhead<std::uint32_t>> shuffle;
-            if (P.shuffle) shuffle.emplace(idx32.data(), n, P.seed, threaded);
-            sgd_epoch(X, y, sample_weight, validation, idx32.data(), shuffle ? &*shuffle : nullptr, P, W, S, qp, run,
+        const auto epoch_over = [&](auto& idx) {
+            using Index = typename std::decay_t<decltype(idx)>::value_type;
+            std::optional<ShuffleAhead<Index>> shuffle;
+            if (P.shuffle) shuffle.emplace(idx.data(), n, P.seed, P.n_threads);
+            sgd_epoch(X, y, sample_weight, validation, idx.data(), shuffle ? &*shuffle : nullptr, P, W, S, qp, run,
                       cb);
-        } else {
-            std::optional<ShuffleAhead<index_t>> shuffle;
-            if (P.shuffle) shuffle.emplace(idx64.data(), n, P.seed, threaded);
-            sgd_epoch(X, y, sample_weight, validation, idx64.data(), shuffle ? &*shuffle : nullptr, P, W, S, qp, run,
-                      cb);
-        }
+        };
+        if (narrow)
+            epoch_over(idx32);
+        else
+            epoch_over(idx64);
         if (run.interrupted) {
             status = status_interrupted;
             break;
