@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from sklearn.utils import assert_all_finite
 
 from gdfast import _core
+from gdfast._numeric import coef_norm
 from gdfast._validation import matrix_of
 
 # A model whose training objective is this many times worse than predicting a
@@ -234,7 +235,7 @@ def label_loss_bound(
     of that interval. NaN when X (its mean row norm) or the model is not finite."""
     mean_sq, max_sq = row_norms
     with np.errstate(over="ignore", invalid="ignore"):
-        norm = float(np.linalg.norm(np.asarray(coef, dtype=np.float64)))
+        norm = coef_norm(coef)
         reach = norm * np.sqrt(max_sq) + float(np.max(np.abs(intercept)))
     if not (np.isfinite(mean_sq) and np.isfinite(reach)):
         return float("nan")
@@ -261,7 +262,7 @@ def regression_loss_bound(
     regression loss is a non-decreasing function of |residual|. NaN when a
     measure or the model is not finite."""
     with np.errstate(over="ignore", invalid="ignore"):
-        norm = float(np.linalg.norm(np.asarray(coef, dtype=np.float64)))
+        norm = coef_norm(coef)
         reach = norm * np.sqrt(row_sq_norm_max) + float(np.max(np.abs(intercept)))
         reach += target_abs_max
     if not np.isfinite(reach):

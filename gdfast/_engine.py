@@ -19,6 +19,7 @@ import numpy as np
 
 from gdfast import _core
 from gdfast._base import EpochPrinter
+from gdfast._numeric import rows_dot
 from gdfast._validation import matrix_of
 
 Params = _core.SgdParams | _core.GdParams
@@ -110,14 +111,14 @@ def starts_at_best_constant(loss: str, fit_intercept: bool, optimizer: str) -> b
 def to_working(coef: np.ndarray, intercept: np.ndarray, mean, scale):
     """Original-unit (coef (k, p), intercept (k,)) to working coordinates."""
     V = coef * scale
-    c = intercept + coef @ mean
+    c = intercept + rows_dot(coef, mean)
     return V, c
 
 
 def to_original(V: np.ndarray, c: np.ndarray, mean, scale):
     """Working coordinates (V (k, p), c (k,)) to original-unit coef and intercept."""
     coef = V / scale
-    intercept = c - coef @ mean
+    intercept = c - rows_dot(coef, mean)
     return coef, intercept
 
 

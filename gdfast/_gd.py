@@ -133,7 +133,8 @@ class GDRegressor(GDEngine, MultiOutputMixin, LinearRegressorBase):
     n_jobs : int, default=None
         Threads of the kernels (None: OpenMP's limit; -1: all cores); with two
         or more, a mini-batch epoch of 65,536 rows or more shuffles its order on
-        a second thread. Results do not depend on it.
+        a second thread, which on CSR data also copies each batch's rows ahead of
+        the steps. Results do not depend on it.
     on_divergence : {"raise", "warn"}, default="raise"
         What a fit whose returned model is useless (mean training loss above
         ``1e6`` times a constant prediction's) does: raise

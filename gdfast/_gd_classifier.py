@@ -48,7 +48,7 @@ def class_sums(y2: np.ndarray, weight, n_classes: int, multinomial: bool) -> np.
     w = np.ones(y2.shape[0]) if weight is None else np.asarray(weight, dtype=np.float64)
     if multinomial:
         return np.bincount(y2[:, 0].astype(np.intp), weights=w, minlength=n_classes)
-    positive = w @ (y2 > 0)
+    positive = np.array([w[column > 0].sum() for column in y2.T])  # (no BLAS: _numeric)
     if n_classes == 2:
         return np.array([w.sum() - positive[0], positive[0]])
     return positive

@@ -186,6 +186,66 @@ def test_sparse_mini_batch_is_identical_across_threads():
     assert fits[0].intercept_ == fits[1].intercept_
 
 
+# 70,000 rows: with n_jobs > 1 a second thread shuffles the order and copies
+# each batch's rows, targets and weights ahead of the epoch (staging), which then
+# reads the copies: the same values in the same order, so the same model.
+STAGED_ROWS = 70_000
+
+
+@pytest.mark.parametrize(
+    "case", ["standardized_momentum", "raw_sgd", "weighted_multi_output_float32", "in_order"]
+)
+def test_staged_batches_give_the_model_of_one_thread(case):
+    dtype = np.float32 if case.endswith("float32") else np.float64
+    k = 3 if "multi_output" in case else None
+    X, y = sparse_problem(n=STAGED_ROWS, p=400, k=k, density=0.02, seed=11, dtype=dtype)
+    params = dict(batch_size=100, max_iter=3, tol=None, random_state=0)
+    fit_params = {}
+    if case == "standardized_momentum":
+        params.update(optimizer="momentum")
+    if case == "raw_sgd":
+        params.update(optimizer="sgd", standardize=False, learning_rate="constant", eta0=0.002)
+    if case.startswith("weighted"):
+        sw = np.random.default_rng(11).uniform(0, 2, STAGED_ROWS)
+        sw[:300] = 0.0  # whole batches of weight 0 (skipped) with shuffle=False
+        params.update(shuffle=False)
+        fit_params["sample_weight"] = sw
+    if case == "in_order":
+        params.update(shuffle=False)
+    one, two = (GDRegressor(n_jobs=n, **params).fit(X, y, **fit_params) for n in (1, 2))
+    np.testing.assert_array_equal(one.coef_, two.coef_)
+    np.testing.assert_array_equal(one.intercept_, two.intercept_)
+    np.testing.assert_array_equal(one.loss_curve_, two.loss_curve_)
+    if case == "standardized_momentum":  # and the steps are the dense fit's
+        dense = GDRegressor(n_jobs=2, **params).fit(X.toarray(), y)
+        np.testing.assert_allclose(
+            two.coef_, dense.coef_, rtol=1e-9, atol=1e-12 * np.abs(dense.coef_).max()
+        )
+
+
+def test_staged_classifier_batches_give_the_model_of_one_thread():
+    """Multinomial log loss (one class index per row) and one-vs-rest hinge."""
+    X, _ = sparse_problem(n=STAGED_ROWS, p=200, density=0.03, seed=12)
+    labels = np.argmax(X @ np.random.default_rng(12).standard_normal((200, 3)), axis=1)
+    for loss, multi_class in (("log_loss", "multinomial"), ("hinge", "ovr")):
+        params = dict(
+            loss=loss, multi_class=multi_class, batch_size=64, max_iter=2, tol=None, random_state=0
+        )
+        one, two = (GDClassifier(n_jobs=n, **params).fit(X, labels) for n in (1, 2))
+        np.testing.assert_array_equal(one.coef_, two.coef_)
+        np.testing.assert_array_equal(one.intercept_, two.intercept_)
+
+
+def test_staged_fit_stopped_mid_epoch_reports_divergence():
+    """The epoch stops while the stager is ahead: the error, no hang."""
+    X, y = sparse_problem(n=STAGED_ROWS, p=100, density=0.05, seed=13)
+    params = dict(
+        optimizer="momentum", batch_size=16, learning_rate="constant", eta0=1e3, max_iter=50
+    )
+    with pytest.raises(DivergenceError):
+        GDRegressor(n_jobs=2, **params).fit(X, y)
+
+
 def test_sparse_mini_batch_divergence_is_reported():
     """A step far too long overflows: the same clear error as on dense data, and
     the caller's matrix is untouched."""

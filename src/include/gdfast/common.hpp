@@ -400,6 +400,22 @@ inline void shuffle_indices(Index* idx, index_t n, std::uint32_t seed) {
     for (index_t i = 0; i + 1 < n; ++i) shuffle_step(idx, n, i, &seed);
 }
 
+// Waits until ready() holds, spinning briefly, then yielding: with more threads
+// than cores (one-vs-rest problems side by side) the thread it waits for needs
+// the core.
+template <class Ready>
+inline void wait_until(Ready&& ready) {
+    for (int spins = 0; !ready(); ++spins) {
+        if (spins < 256) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            std::this_thread::yield();
+        }
+    }
+}
+
 // shuffle_indices, on a thread of its own when the fit may use n_threads > 1
 // and the order is long enough to repay starting one: the epoch reading
 // idx takes each position once it is final (ready()), while the rest is
@@ -407,13 +423,16 @@ inline void shuffle_indices(Index* idx, index_t n, std::uint32_t seed) {
 // 1,000,000-row epoch on Zen 4) then run on the other core; spread into the
 // epoch's own loop they had competed with its row loads for the miss queues.
 // The permutation is the same either way.
+// Whether an epoch over n rows with n_threads gives a thread of its own to
+// the shuffle (and the staging of CSR batches): below 65,536 rows they stay on
+// the calling thread (starting a thread costs tens of microseconds).
+inline bool threaded_epoch(int n_threads, index_t n) { return n_threads >= 2 && n >= 65536; }
+
 template <class Index>
 class ShuffleAhead {
 public:
     ShuffleAhead(Index* idx, index_t n, std::uint32_t seed, int n_threads) : n_(n) {
-        // Fewer rows stay on the calling thread: starting a thread costs tens of
-        // microseconds.
-        if (n_threads < 2 || n < 65536) {
+        if (!threaded_epoch(n_threads, n)) {
             shuffle_indices(idx, n, seed);
             ready_.store(n, std::memory_order_relaxed);
             return;
@@ -436,19 +455,11 @@ public:
     ShuffleAhead& operator=(const ShuffleAhead&) = delete;
     ~ShuffleAhead() { finish(); }
 
-    // How many leading positions are final, at least min(end, n): waits for them
-    // (spinning briefly, then yielding: with more threads than cores, as when
-    // one-vs-rest problems run side by side, the shuffle needs the core).
+    // How many leading positions are final, at least min(end, n): waits for them.
     index_t wait_for(index_t end) const {
         end = std::min(end, n_);
         index_t r = ready_.load(std::memory_order_acquire);
-        for (int spins = 0; r < end; ++spins) {
-            if (spins < 256)
-                spin_pause();
-            else
-                std::this_thread::yield();
-            r = ready_.load(std::memory_order_acquire);
-        }
+        wait_until([&] { return r >= end || (r = ready_.load(std::memory_order_acquire)) >= end; });
         return r;
     }
     // Every position final.
@@ -457,12 +468,6 @@ public:
     }
 
 private:
-    static void spin_pause() {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
-
     index_t n_;
     std::atomic<index_t> ready_{0};
     std::thread worker_;

@@ -415,6 +415,12 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         if (!full && P.shuffle)
             shuffle.emplace(order.data(), n_train, P.seed, P.n_threads);
         index_t ready = shuffle ? 0 : n_train;  // the leading places of `order` that are final
+        // CSR mini-batches: the batches' rows copied ahead, in order, on that core.
+        std::optional<typename LazyStepsFor<Matrix>::stager> stager;
+        if constexpr (is_csr<Matrix>::value) {
+            if (lazy && threaded_epoch(P.n_threads, n_train) && decltype(stager)::value_type::worth_it(X, B))
+                stager.emplace(X, order_ptr, n_train, B, y, ky, sample_weight, shuffle ? &*shuffle : nullptr);
+        }
         double loss_epoch = 0.0, weight_epoch = 0.0, objective_full = 0.0;
         index_t steps_in_epoch = 0;
         if constexpr (is_csr<Matrix>::value) {
@@ -431,20 +437,25 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                 if (lazy) {
                     double loss_sum = 0.0;
                     const double Sb = batch_weight(rows);
+                    const index_t batch = b0 / B;
+                    const auto* staged = stager ? stager->acquire(batch) : nullptr;
                     if (Sb <= 0.0) {
                         if (measuring) add_rows_to_extent(X, rows, 0, rows.count, extent);
+                        if (stager) stager->release(batch);
                         continue;
                     }
                     const double lr = lr_at(S.step, S.epoch);
                     const double beta = P.hyper.momentum;
                     const double norm = P.sum_gradient ? 1.0 : Sb;
                     const double lambda = (P.sum_gradient ? static_cast<double>(rows.count) : 1.0) * l2;
-                    if (!lazy_steps->step(rows, ready - b0, y, sample_weight, P.loss, theta.data() + kp,
-                                          linear_step(P.optimizer, lr, lambda, beta), norm, &loss_sum, gb.data())) {
+                    const bool finite = lazy_steps->step(rows, ready - b0, y, sample_weight, staged, P.loss,
+                                                         theta.data() + kp, linear_step(P.optimizer, lr, lambda, beta),
+                                                         norm, &loss_sum, gb.data(), measuring ? &extent : nullptr);
+                    if (stager) stager->release(batch);
+                    if (!finite) {
                         status = status_nonfinite;
                         break;
                     }
-                    if (measuring) add_rows_to_extent(X, rows, 0, rows.count, extent);
                     loss_epoch += loss_sum;
                     weight_epoch += Sb;
                     last_lr = lr;

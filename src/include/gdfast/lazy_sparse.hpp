@@ -29,7 +29,9 @@
 #include "loss_grad.hpp"
 #include "losses.hpp"
 #include "optimizers.hpp"
+#include "row_norms.hpp"
 #include "rowops.hpp"
+#include "staging.hpp"
 
 namespace gdfast {
 
@@ -96,9 +98,12 @@ public:
     // *loss_sum and the summed derivatives to gb (k), then the coefficients'
     // update by L, the gradient being divided by norm. False if a prediction
     // was not finite. rows.rows[0, available) are the rows to come (this
-    // batch's and the next ones'), for prefetching.
-    bool step(const RowSet& rows, index_t available, const T* y, const T* sample_weight, const Loss& loss, const double* c,
-              const LinearStep& L, double norm, double* loss_sum, double* gb) {
+    // batch's and the next ones'), for prefetching. `staged`, when not null,
+    // holds a copy of the batch's rows, targets and weights, read instead.
+    // The rows' squared norms go into *extent when it is not null.
+    bool step(const RowSet& rows, index_t available, const T* y, const T* sample_weight,
+              const StagedBatch<T, I>* staged, const Loss& loss, const double* c, const LinearStep& L, double norm,
+              double* loss_sum, double* gb, RowExtent* extent) {
         const index_t m = rows.count;
         for (index_t t = 0; t < k_; ++t) {
             const double* Yt = Y_.data() + t * d_;
@@ -106,11 +111,20 @@ public:
             braw_[static_cast<std::size_t>(t)] = c[t] - MY - q_[static_cast<std::size_t>(t * d_)] * K_;
         }
         const index_t y_stride = is_row_loss(loss.kind) ? 1 : k_;
+        const FromX from_x{*this, rows, available, y, y_stride};
+        RowExtent e;
         dispatch([&](auto dim, auto scaled) {
-            predict<decltype(dim)::value, decltype(scaled)::value>(rows, available, y, y_stride);
+            constexpr int D = decltype(dim)::value;
+            constexpr bool S = decltype(scaled)::value;
+            staged ? predict<D, S>(FromStaged{*this, *staged}, m, e) : predict<D, S>(from_x, m, e);
         });
+        if (extent != nullptr) extent->merge(e);
         for (index_t t = 0; t < k_; ++t) gb[t] = 0.0;
-        if (!tile_loss(rows, 0, m, y, sample_weight, k_, loss, P_.data(), D_.data(), loss_sum, gb)) return false;
+        const bool finite = staged ? tile_loss(RowSet{nullptr, m}, 0, m, staged->y.data(),
+                                               staged->w.empty() ? nullptr : staged->w.data(), k_, loss, P_.data(),
+                                               D_.data(), loss_sum, gb)
+                                   : tile_loss(rows, 0, m, y, sample_weight, k_, loss, P_.data(), D_.data(), loss_sum, gb);
+        if (!finite) return false;
         // M <- A M, q_t <- A q_t - f R_t.
         double Mn[2][2];
         for (int a = 0; a < 2; ++a)
@@ -133,7 +147,11 @@ public:
             kappa[0] = (M_[1][1] * L.f[0] - M_[0][1] * L.f[1]) / (det * norm);
             kappa[1] = (M_[0][0] * L.f[1] - M_[1][0] * L.f[0]) / (det * norm);
         }
-        dispatch([&](auto dim, auto scaled) { scatter<decltype(dim)::value, decltype(scaled)::value>(rows, kappa); });
+        dispatch([&](auto dim, auto scaled) {
+            constexpr int D = decltype(dim)::value;
+            constexpr bool S = decltype(scaled)::value;
+            staged ? scatter<D, S>(FromStaged{*this, *staged}, m, kappa) : scatter<D, S>(from_x, m, kappa);
+        });
         return true;
     }
 
@@ -194,34 +212,65 @@ private:
 
     // Shuffled rows are random reads, prefetched in three stages as the rows
     // are predicted: the row's extent in indptr, then its values and indices
-    // (and its target), then the lines of its features. Spread over the loop,
-    // the requests never fill the miss queue (a burst of a whole batch's would).
+    // (and its target) into L2, then its values and the lines of its features
+    // into L1 (in L2 they still cost the predictions a third of an epoch).
+    // Spread over the loop, the requests never fill the miss queue (a burst
+    // of a whole batch's would). Staged rows are read in order: their
+    // features alone are prefetched.
     static constexpr index_t extent_ahead = 24, row_ahead = 12, feature_ahead = 4;
 
-    GDFAST_INLINE void prefetch_ahead(const index_t* order, index_t r, index_t available, const T* y,
-                                      index_t y_stride) const {
-        if (r + extent_ahead < available) prefetch_row_extent(X_, order[r + extent_ahead]);
-        if (r + row_ahead < available) {
-            const index_t i = order[r + row_ahead];
-            prefetch_row(X_, i);
-            prefetch(y + i * y_stride);
-        }
-        if (r + feature_ahead < available) {
-            const SparseRow<T, I> x = row_of(X_, order[r + feature_ahead]);
-            for (index_t z = 0; z < x.nnz; ++z) prefetch(feature(static_cast<index_t>(x.idx[z])));
-        }
+    GDFAST_INLINE void prefetch_features(const SparseRow<T, I>& x) const {
+        for (index_t z = 0; z < x.nnz; ++z) prefetch<CacheLevel::l1>(feature(static_cast<index_t>(x.idx[z])));
     }
 
-    // P[t * m + r] = x_r . W_t + b_t, and xc_[r] = x_r . ct.
-    template <int Dim, bool Scaled>
-    void predict(const RowSet& rows, index_t available, const T* y, index_t y_stride) {
-        const index_t m = rows.count, kd = k_ * Dim, st = stride_;
+    // A step's rows: X's, at the batch's places in the order (rows.rows[0,
+    // available) final, for prefetching), or a staged copy of them.
+    struct FromX {
+        const LazySparseSteps& s;
+        const RowSet& rows;
+        index_t available;
+        const T* y;
+        index_t y_stride;
+
+        GDFAST_INLINE SparseRow<T, I> row(index_t r) const { return row_of(s.X_, rows[r]); }
+        GDFAST_INLINE void prefetch_ahead(index_t r) const {
+            const index_t* order = rows.rows;
+            if (r + extent_ahead < available) prefetch_row_extent(s.X_, order[r + extent_ahead]);
+            if (r + row_ahead < available) {
+                const index_t i = order[r + row_ahead];
+                prefetch_row(s.X_, i);
+                prefetch(y + i * y_stride);
+            }
+            if (r + feature_ahead < available) {
+                const SparseRow<T, I> x = row_of(s.X_, order[r + feature_ahead]);
+                prefetch_span<CacheLevel::l1>(reinterpret_cast<const char*>(x.values),
+                                              x.nnz * static_cast<index_t>(sizeof(T)));
+                s.prefetch_features(x);
+            }
+        }
+    };
+    struct FromStaged {
+        const LazySparseSteps& s;
+        const StagedBatch<T, I>& batch;
+
+        GDFAST_INLINE SparseRow<T, I> row(index_t r) const { return batch.row(r); }
+        GDFAST_INLINE void prefetch_ahead(index_t r) const {
+            if (r + feature_ahead < batch.count) s.prefetch_features(batch.row(r + feature_ahead));
+        }
+    };
+
+    // P[t * m + r] = x_r . W_t + b_t, and xc_[r] = x_r . ct; the rows'
+    // squared norms into e.
+    template <int Dim, bool Scaled, class Rows>
+    void predict(const Rows& src, index_t m, RowExtent& e) {
+        const index_t kd = k_ * Dim, st = stride_;
+        RowExtent local = e;  // not reloaded through e for every row
         const double* GDFAST_RESTRICT Lp = L_.data();
         const double M00 = M_[0][0], M01 = M_[0][1];
         for (index_t r = 0; r < m; ++r) {
-            prefetch_ahead(rows.rows, r, available, y, y_stride);
-            const SparseRow<T, I> x = row_of(X_, rows[r]);
-            double xc = 0.0;
+            src.prefetch_ahead(r);
+            const SparseRow<T, I> x = src.row(r);
+            double xc = 0.0, sq = 0.0;
             if (k_ == 1) {
                 double a0 = 0.0, a1 = 0.0;
                 for (index_t z = 0; z < x.nnz; ++z) {
@@ -230,6 +279,7 @@ private:
                     a0 += v * f[0];
                     if constexpr (Dim == 2) a1 += v * f[1];
                     if constexpr (Scaled) xc += v * f[Dim];
+                    sq += v * v;
                 }
                 P_[static_cast<std::size_t>(r)] = M00 * a0 + (Dim == 2 ? M01 * a1 : 0.0) + q_[0] * xc + braw_[0];
             } else {
@@ -240,6 +290,7 @@ private:
                     const double* f = Lp + static_cast<index_t>(x.idx[z]) * st;
                     for (index_t a = 0; a < kd; ++a) acc[a] += v * f[a];
                     if constexpr (Scaled) xc += v * f[kd];
+                    sq += v * v;
                 }
                 for (index_t t = 0; t < k_; ++t) {
                     const double* at = acc + t * Dim;
@@ -249,18 +300,20 @@ private:
                 }
             }
             xc_[static_cast<std::size_t>(r)] = xc;
+            local.add_sq_norm(sq);
         }
+        e = local;
     }
 
     // ut_tj += kappa x_rj D_tr / sigma_j^2 over the batch's nonzeros, and Y_t
     // by the same change: kappa sum_r D_tr xc_r.
-    template <int Dim, bool Scaled>
-    void scatter(const RowSet& rows, const double* kappa) {
-        const index_t m = rows.count, kd = k_ * Dim, st = stride_;
+    template <int Dim, bool Scaled, class Rows>
+    void scatter(const Rows& src, index_t m, const double* kappa) {
+        const index_t kd = k_ * Dim, st = stride_;
         double* GDFAST_RESTRICT Lp = L_.data();
         const double k0 = kappa[0], k1 = kappa[1];
         for (index_t r = 0; r < m; ++r) {
-            const SparseRow<T, I> x = row_of(X_, rows[r]);
+            const SparseRow<T, I> x = src.row(r);
             if (k_ == 1) {
                 const double Dr = D_[static_cast<std::size_t>(r)];
                 if (Dr == 0.0) continue;
@@ -310,14 +363,16 @@ private:
     index_t since_fold_ = 0, fold_every_ = 16;
 };
 
-// The lazy steps of a matrix type: none for dense matrices.
+// The lazy steps of a matrix type (and their stager): none for dense matrices.
 template <class Matrix>
 struct LazyStepsFor {
     struct type {};
+    struct stager {};
 };
 template <class T, class I>
 struct LazyStepsFor<CsrMatrix<T, I>> {
     using type = LazySparseSteps<T, I>;
+    using stager = BatchStager<T, I>;
 };
 
 }  // namespace gdfast
