@@ -416,6 +416,11 @@ inline void wait_until(Ready&& ready) {
     }
 }
 
+// Whether an epoch over n rows with n_threads gives a thread of its own to
+// the shuffle (and the staging of CSR batches): below 65,536 rows they stay on
+// the calling thread (starting a thread costs tens of microseconds).
+inline bool threaded_epoch(int n_threads, index_t n) { return n_threads >= 2 && n >= 65536; }
+
 // shuffle_indices, on a thread of its own when the fit may use n_threads > 1
 // and the order is long enough to repay starting one: the epoch reading
 // idx takes each position once it is final (ready()), while the rest is
@@ -423,11 +428,6 @@ inline void wait_until(Ready&& ready) {
 // 1,000,000-row epoch on Zen 4) then run on the other core; spread into the
 // epoch's own loop they had competed with its row loads for the miss queues.
 // The permutation is the same either way.
-// Whether an epoch over n rows with n_threads gives a thread of its own to
-// the shuffle (and the staging of CSR batches): below 65,536 rows they stay on
-// the calling thread (starting a thread costs tens of microseconds).
-inline bool threaded_epoch(int n_threads, index_t n) { return n_threads >= 2 && n >= 65536; }
-
 template <class Index>
 class ShuffleAhead {
 public:
