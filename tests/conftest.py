@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import _thread
+import signal
+import threading
+import time
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -88,3 +94,56 @@ def scheduler(request):
         c = request.getfixturevalue("dask_client")
         with c.as_current():
             yield c
+
+
+def _signal_status(native_id: int) -> str:
+    """The kernel's view of one thread's signals (pending, blocked and ignored
+    masks), from /proc: readable from any thread."""
+    try:
+        with open(f"/proc/self/task/{native_id}/status") as f:
+            fields = ("SigBlk", "SigPnd", "ShdPnd", "SigIgn")
+            return " ".join(line.strip().replace("\t", "") for line in f if line.startswith(fields))
+    except OSError:
+        return "(no /proc)"
+
+
+@contextmanager
+def ctrl_c_after(seconds: float, real_signal: bool = False):
+    """Ctrl-C the main thread ``seconds`` into the block, which must end in
+    KeyboardInterrupt (swallowed here). Yields a dict: ``at``, when the
+    interrupt was sent, and ``stopped``, when it arrived (perf_counter).
+
+    ``real_signal``: a SIGINT sent to the main thread (what a terminal does),
+    else ``_thread.interrupt_main()``. If no KeyboardInterrupt arrives, the
+    failure says whether the interrupt was sent, the SIGINT handler, and the
+    main thread's signal masks then and now: a lost interrupt must say why.
+    """
+    main = threading.main_thread()
+    times: dict = {}
+
+    def fire():
+        times["at"] = time.perf_counter()
+        times["status_at_send"] = _signal_status(main.native_id)
+        if real_signal:
+            signal.pthread_kill(main.ident, signal.SIGINT)
+        else:
+            _thread.interrupt_main()
+
+    timer = threading.Timer(seconds, fire)
+    started = time.perf_counter()
+    timer.start()
+    try:
+        yield times
+    except KeyboardInterrupt:
+        times["stopped"] = time.perf_counter()
+    else:
+        sent = f"sent {times['at'] - started:.2f} s in" if "at" in times else "never sent"
+        pytest.fail(
+            f"no KeyboardInterrupt after {time.perf_counter() - started:.2f} s: the interrupt "
+            f"was {sent}; SIGINT handler {signal.getsignal(signal.SIGINT)!r}; main thread at "
+            f"send: {times.get('status_at_send')}; now: {_signal_status(main.native_id)}; "
+            f"threads: {[t.name for t in threading.enumerate()]}"
+        )
+    finally:
+        timer.cancel()
+        timer.join()
