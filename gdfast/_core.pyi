@@ -32,6 +32,7 @@ class Matrix:
     """A validated dense float32/float64 array (any strides) or CSR matrix."""
 
     source: object
+    canonical: bool | None
     def __init__(self, X: object, structure_checked: bool = False) -> None: ...
     @property
     def n_rows(self) -> int: ...

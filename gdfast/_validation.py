@@ -111,9 +111,13 @@ def kernel_ready(X: Any):
     variances and row norms are those of the matrix it stands for."""
     if sp.issparse(X):
         X = _check_csr(X, "X")
-        _core.Matrix(X)  # raises for a malformed structure
-        if not X.has_canonical_format:
+        # Raises for a malformed structure; tells whether X is canonical from
+        # the same pass (scipy's cached flag could be stale after an in-place change).
+        if not _core.Matrix(X).canonical:
             X = X.copy()
+            X.has_sorted_indices = (
+                False  # a flag cached before an in-place change would skip the sort
+            )
             X.sum_duplicates()
         _remember(X)
     elif not (X.flags.c_contiguous or X.flags.f_contiguous):

@@ -20,7 +20,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
         int size
 
     CodeTable code_table(const string& family)
-    int csr_defect(const MatrixView& v, index_t stored, index_t* where)
+    int csr_defect(const MatrixView& v, index_t stored, index_t* where, cbool* canonical)
 
     cdef enum class Element(int):
         float32

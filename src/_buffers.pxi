@@ -82,6 +82,9 @@ cdef class Matrix:
     cdef MatrixView c
     cdef Buffer data_buffer, indices_buffer, indptr_buffer
     cdef readonly object source
+    # A checked CSR matrix: whether its rows' indices strictly increase
+    # (scipy's canonical format); None when not checked here, or dense.
+    cdef readonly object canonical
 
     def __cinit__(self, X, bint structure_checked=False):
         # structure_checked: a CSR X whose index arrays this process checked in
@@ -130,13 +133,15 @@ cdef class Matrix:
         self.c.indptr = indptr.ptr()
         cdef index_t where = 0, stored = data.items()
         cdef int defect
+        cdef cbool canonical = False
         if structure_checked:
             return 0
         with nogil:
-            defect = csr_defect(self.c, stored, &where)
+            defect = csr_defect(self.c, stored, &where, &canonical)
         if defect:
             raise ValueError("X is a malformed CSR matrix: " + CSR_DEFECTS[defect].format(
                 where=where, n_cols=self.c.n_cols, nnz=data.items()))
+        self.canonical = bool(canonical)
         return 0
 
     @property

@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 from conftest import ctrl_c_after
 
-from gdfast import GDRegressor, SGDRegressor
+from gdfast import GDRegressor, SGDRegressor, _core
 
 
 def _sparse_problem(n=3000, p=40, k=None, density=0.1, seed=0):
@@ -105,3 +105,38 @@ def test_ctrl_c_reaches_the_comoments_pass():
         time.sleep(5)  # a fit that ended before the signal still meets it here
     assert ctrl_c["stopped"] - ctrl_c["at"] < 0.5  # a responsiveness bound, not a speed measurement
     assert not hasattr(model, "coef_")
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_the_structure_check_tells_canonical_rows_as_scipy_does(index_dtype):
+    """Canonical (every row's indices strictly increasing) is read from the
+    structure check's own pass: rows' boundaries, empty rows, a duplicate,
+    an unsorted pair and a first or last entry each decide it correctly."""
+    rng = np.random.default_rng(3)
+    dense = rng.standard_normal((40, 9)) * (rng.random((40, 9)) < 0.3)
+    dense[5:9] = 0.0  # empty rows inside
+    base = sp.csr_matrix(dense)
+    for trial in range(300):
+        X = base.copy()
+        X.indices = X.indices.astype(index_dtype)
+        X.indptr = X.indptr.astype(index_dtype)
+        if trial % 3:  # break one row: a duplicate or an unsorted pair, anywhere in it
+            row = rng.choice(np.flatnonzero(np.diff(X.indptr) >= 2))
+            q = rng.integers(X.indptr[row], X.indptr[row + 1] - 1)
+            if trial % 3 == 1:
+                X.indices[q + 1] = X.indices[q]
+            else:
+                X.indices[q], X.indices[q + 1] = X.indices[q + 1], X.indices[q]
+        fresh = sp.csr_matrix((X.data, X.indices, X.indptr), shape=X.shape)
+        assert _core.Matrix(X).canonical == fresh.has_canonical_format
+
+
+def test_a_matrix_made_non_canonical_in_place_is_summed_still():
+    """scipy caches has_canonical_format; a fit decides from X's indices as they
+    are, so duplicates written in place after the flag was cached still add up."""
+    X, y = _sparse_problem(n=600, p=12, density=0.3)
+    stale = _with_duplicates(X)
+    stale.has_canonical_format = True  # as cached before the duplicates were written in place
+    a = SGDRegressor(max_iter=5, tol=None, random_state=0).fit(stale, y)
+    b = SGDRegressor(max_iter=5, tol=None, random_state=0).fit(X, y)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-9, atol=1e-10)

@@ -83,26 +83,58 @@ enum CsrDefect : int {
     csr_index_range = 4,        // a column index outside [0, n_cols)
 };
 
+// One pass over the indices, in blocks of 4096 whose checks are branch-free
+// (they vectorize): a block with an offender is read again for its place.
+// *canonical (when no defect): every row's indices strictly increase, i.e.
+// sorted and free of duplicates, scipy's canonical format.
 template <class I>
 int csr_defect_of(const I* indptr, const I* indices, index_t n_rows, index_t n_cols, index_t stored,
-                  index_t* where) {
+                  index_t* where, bool* canonical) {
     if (indptr[0] != 0) return *where = 0, csr_indptr_start;
-    for (index_t i = 0; i < n_rows; ++i)
-        if (indptr[i + 1] < indptr[i]) return *where = i, csr_indptr_decreasing;
+    bool decreasing = false;
+    for (index_t i = 0; i < n_rows; ++i) decreasing |= indptr[i + 1] < indptr[i];
+    if (decreasing)
+        for (index_t i = 0; i < n_rows; ++i)
+            if (indptr[i + 1] < indptr[i]) return *where = i, csr_indptr_decreasing;
     const index_t nnz = static_cast<index_t>(indptr[n_rows]);
     if (nnz > stored) return *where = n_rows, csr_indptr_overrun;
-    for (index_t q = 0; q < nnz; ++q)
-        if (indices[q] < 0 || static_cast<index_t>(indices[q]) >= n_cols) return *where = q, csr_index_range;
+    // Unsigned, a negative index is out of range too; a 32-bit index below
+    // 2^31 is within any n_cols of 2^31 or more.
+    using U = std::make_unsigned_t<I>;
+    const U limit = static_cast<U>(std::min<std::uint64_t>(static_cast<std::uint64_t>(n_cols),
+                                                           static_cast<std::uint64_t>(std::numeric_limits<I>::max()) + 1));
+    constexpr index_t block = 4096;
+    index_t not_increasing = 0;  // adjacent pairs q-1, q with indices[q] <= indices[q-1], rows' boundaries included
+    if (nnz > 0 && static_cast<U>(indices[0]) >= limit) return *where = 0, csr_index_range;
+    for (index_t q0 = 1; q0 < nnz; q0 += block) {
+        const index_t q1 = std::min(nnz, q0 + block);
+        U outside = 0, down = 0;  // counts in the indices' own width: the loop vectorizes
+        for (index_t q = q0; q < q1; ++q) {
+            outside |= static_cast<U>(static_cast<U>(indices[q]) >= limit);
+            down += static_cast<U>(indices[q] <= indices[q - 1]);
+        }
+        if (outside != 0)
+            for (index_t q = q0; q < q1; ++q)
+                if (static_cast<U>(indices[q]) >= limit) return *where = q, csr_index_range;
+        not_increasing += static_cast<index_t>(down);
+    }
+    // The pairs across a boundary (a row's first entry and the one before it)
+    // do not count.
+    for (index_t i = 0; i < n_rows; ++i) {
+        const index_t p = static_cast<index_t>(indptr[i]);
+        if (p > 0 && p < static_cast<index_t>(indptr[i + 1])) not_increasing -= indices[p] <= indices[p - 1];
+    }
+    *canonical = not_increasing == 0;
     return csr_ok;
 }
 
 // The defect of a CSR view with `stored` entries in data and indices.
-inline int csr_defect(const MatrixView& v, index_t stored, index_t* where) {
+inline int csr_defect(const MatrixView& v, index_t stored, index_t* where, bool* canonical) {
     if (v.wide_indices)
         return csr_defect_of(static_cast<const std::int64_t*>(v.indptr), static_cast<const std::int64_t*>(v.indices),
-                             v.n_rows, v.n_cols, stored, where);
+                             v.n_rows, v.n_cols, stored, where, canonical);
     return csr_defect_of(static_cast<const std::int32_t*>(v.indptr), static_cast<const std::int32_t*>(v.indices),
-                         v.n_rows, v.n_cols, stored, where);
+                         v.n_rows, v.n_cols, stored, where, canonical);
 }
 
 // f(M) with M the typed matrix behind the view.
