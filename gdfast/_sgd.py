@@ -348,4 +348,7 @@ class SGDRegressor(SGDEngine, LinearRegressorBase):
         seed = self._draw_seed(draws=2)
         train_y = y if validation is None else y[validation == 0]
         threshold = divergence_threshold(train_y, self.loss, self.epsilon)
-        return self._run_epochs(X, y, sample_weight, validation, start, max_iter, seed, threshold)
+        n_threads = resolve_n_jobs(self.n_jobs)
+        return self._run_epochs(
+            X, y, sample_weight, validation, start, max_iter, seed, threshold, n_threads
+        )

@@ -403,11 +403,14 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
             y_i = np.where(y == classes_[i], 1.0, -1.0).astype(dtype, copy=False)
             weights = _class_weighted(y_i, sample_weight, pos, neg) if weighted else None
             out = self._fit_binary(
-                X, y_i, weights, sample_weight, validation, random_state, start, max_iter
+                X, y_i, weights, sample_weight, validation, random_state, start, max_iter, threads
             )
             return y_i, out
 
         workers = min(n_classes if n_classes > 2 else 1, resolve_n_jobs(self.n_jobs or 1))
+        # The threads each problem may use besides its own (the shuffle, the
+        # CSR rows' copies ahead): the problems running at once share them.
+        threads = max(1, resolve_n_jobs(self.n_jobs) // workers)
         if workers > 1:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 results = list(pool.map(run, problems))
@@ -422,7 +425,16 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
         return self
 
     def _fit_binary(
-        self, X, y_i, weights, sample_weight, validation, random_state, start: Start, max_iter
+        self,
+        X,
+        y_i,
+        weights,
+        sample_weight,
+        validation,
+        random_state,
+        start: Start,
+        max_iter,
+        n_threads,
     ) -> dict:
         """One binary problem (labels +1/-1 in ``y_i``), with scikit-learn's draws
         in its order: the dataset's seed (unused), the validation split (stratified
@@ -436,7 +448,9 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
         threshold = label_divergence_threshold(
             y_i[train], self.loss, self.epsilon, None if weights is None else weights[train]
         )
-        out = self._run_epochs(X, y_i, weights, validation, start, max_iter, seed, threshold)
+        out = self._run_epochs(
+            X, y_i, weights, validation, start, max_iter, seed, threshold, n_threads
+        )
         coef, intercept, avg_coef, avg_intercept = out["params"]
         averaged = self.average and self.average <= out["t"] - 1.0
         out["returned"] = (avg_coef, avg_intercept) if averaged else (coef, intercept)

@@ -77,16 +77,16 @@ class SGDEngine:
         return 0.0 if self.l1_ratio is None else float(self.l1_ratio)
 
     def _run_epochs(
-        self, X, y, sample_weight, validation, start: Start, max_iter, seed, threshold
+        self, X, y, sample_weight, validation, start: Start, max_iter, seed, threshold, n_threads
     ) -> dict:
-        """The epochs from ``start`` on rows not flagged in ``validation``; a
-        DivergenceError if they failed. Returns the new parameters, the record,
-        the new t_ and the divergence ``threshold``."""
+        """The epochs from ``start`` on rows not flagged in ``validation``, on
+        ``n_threads``; a DivergenceError if they failed. Returns the new
+        parameters, the record, the new t_ and the divergence ``threshold``."""
         run = self._per_sample if self.batch_size == 1 else self._mini_batch
         # scikit-learn's rule: only non-finite coefficients stop a fit; with
         # on_divergence="raise" a step that stays hopeless stops it too.
         early = threshold if self.on_divergence == "raise" else float("inf")
-        params = self._engine_params(max_iter, seed, early, sp.issparse(X))
+        params = self._engine_params(max_iter, seed, early, sp.issparse(X), n_threads)
         out = run(X, y, sample_weight, validation, start, max_iter, params)
         name, advice = type(self).__name__, self._divergence_advice()
         raise_on_failure(name, out["record"], early, X, advice)
@@ -131,8 +131,9 @@ class SGDEngine:
             raise_error=final_check and self.on_divergence == "raise",
         )
 
-    def _engine_params(self, max_iter, seed, threshold, sparse):
-        """The settings both drivers share, as a struct of the driver to run."""
+    def _engine_params(self, max_iter, seed, threshold, sparse, n_threads=None):
+        """The settings both drivers share, as a struct of the driver to run, on
+        ``n_threads`` (None: the estimator's n_jobs)."""
         P = _core.SgdParams() if self.batch_size == 1 else _core.GdParams()
         set_shared(
             P,
@@ -142,8 +143,9 @@ class SGDEngine:
             tol=self.tol,
             seed=seed,
             divergence_threshold=threshold,
-            # the mini-batch passes; the shuffle of each epoch's order (either driver)
-            n_threads=resolve_n_jobs(self.n_jobs),
+            # the mini-batch passes; the shuffle of each epoch's order and the
+            # copies of its CSR rows ahead (either driver)
+            n_threads=resolve_n_jobs(self.n_jobs) if n_threads is None else n_threads,
         )
         # scikit-learn's stopping rule: an objective of exactly best - tol is progress.
         # A blow-up may recover within a fit's max_iter epochs (partial_fit: the

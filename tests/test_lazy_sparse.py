@@ -15,8 +15,18 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import ctrl_c_after
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import SGDRegressor as SkSGDRegressor
 
-from gdfast import DivergenceError, GDClassifier, GDRegressor, SGDRegressor, reference
+from gdfast import (
+    DivergenceError,
+    GDClassifier,
+    GDRegressor,
+    SGDClassifier,
+    SGDRegressor,
+    reference,
+)
 
 LINEAR = ["sgd", "momentum", "nesterov"]
 
@@ -244,6 +254,62 @@ def test_staged_fit_stopped_mid_epoch_reports_divergence():
     )
     with pytest.raises(DivergenceError):
         GDRegressor(n_jobs=2, **params).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "case", ["default", "elasticnet_averaged_weighted", "early_stopping", "in_order", "float32"]
+)
+def test_staged_per_sample_epochs_give_the_model_of_one_thread(case):
+    """Per-sample SGD on CSR stages its rows the same way (runs of 256 samples):
+    the same iterates, so the same model, and scikit-learn's."""
+    dtype = np.float32 if case == "float32" else np.float64
+    X, y = sparse_problem(n=STAGED_ROWS, p=400, density=0.02, seed=14, dtype=dtype)
+    params = dict(max_iter=2, tol=None, random_state=0)
+    fit_params = {}
+    if case == "elasticnet_averaged_weighted":
+        params.update(penalty="elasticnet", average=1000)
+        fit_params["sample_weight"] = np.random.default_rng(14).uniform(0, 2, STAGED_ROWS)
+    if case == "early_stopping":
+        params.update(early_stopping=True, tol=1e-3, max_iter=5)
+    if case == "in_order":
+        params.update(shuffle=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one, two = (SGDRegressor(n_jobs=n, **params).fit(X, y, **fit_params) for n in (1, 2))
+        ref = SkSGDRegressor(**params).fit(X, y, **fit_params)
+    np.testing.assert_array_equal(one.coef_, two.coef_)
+    np.testing.assert_array_equal(one.intercept_, two.intercept_)
+    assert one.n_iter_ == two.n_iter_ == ref.n_iter_
+    if dtype == np.float64:  # scikit-learn computes float32 input in float32
+        np.testing.assert_allclose(two.coef_, ref.coef_, rtol=0, atol=1e-10)
+
+
+def test_staged_one_vs_all_problems_at_once_give_the_model_of_one_thread():
+    """SGDClassifier's one-vs-all problems on two threads, each staging its rows
+    with the threads left to it."""
+    X, _ = sparse_problem(n=STAGED_ROWS, p=200, density=0.03, seed=15)
+    labels = np.argmax(X @ np.random.default_rng(15).standard_normal((200, 3)), axis=1)
+    params = dict(max_iter=2, tol=None, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one, two = (SGDClassifier(n_jobs=n, **params).fit(X, labels) for n in (1, 2))
+    np.testing.assert_array_equal(one.coef_, two.coef_)
+    np.testing.assert_array_equal(one.intercept_, two.intercept_)
+
+
+def test_ctrl_c_stops_a_staged_per_sample_fit_mid_epoch():
+    """The epoch returns while the stager is ahead (it polls every 65,536
+    samples): KeyboardInterrupt, no hang, and the estimator still fits."""
+    X, y = sparse_problem(n=4 * STAGED_ROWS, p=100, density=0.05, seed=16)
+    model = SGDRegressor(n_jobs=2, max_iter=100_000, tol=None, random_state=0)
+    with ctrl_c_after(0.3) as ctrl_c:
+        model.fit(X, y)  # would run for minutes
+    assert ctrl_c["stopped"] - ctrl_c["at"] < 1.0  # a responsiveness bound
+    assert not hasattr(model, "coef_")
+    model.set_params(max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert np.isfinite(model.fit(X, y).predict(X[:10])).all()
 
 
 def test_sparse_mini_batch_divergence_is_reported():

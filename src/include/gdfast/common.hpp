@@ -33,10 +33,13 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define GDFAST_INLINE inline __attribute__((always_inline))
+#define GDFAST_INLINE_LAMBDA __attribute__((always_inline))  // after a lambda's parameters
 #elif defined(_MSC_VER)
 #define GDFAST_INLINE __forceinline
+#define GDFAST_INLINE_LAMBDA
 #else
 #define GDFAST_INLINE inline
+#define GDFAST_INLINE_LAMBDA
 #endif
 
 #if defined(_MSC_VER)

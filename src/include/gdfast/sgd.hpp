@@ -22,6 +22,7 @@
 #include "rowops.hpp"
 #include "schedule.hpp"
 #include "settings.hpp"
+#include "staging.hpp"
 #include "stats.hpp"
 
 namespace gdfast {
@@ -190,12 +191,26 @@ struct SgdRun {
     RowExtent extent;
 };
 
+// A CSR epoch's rows copied ahead, in order, on a core to spare (staging.hpp),
+// in runs of this many samples; dense epochs stage nothing.
+constexpr index_t sgd_staged_run = 256;
+template <class Matrix, class Index>
+struct SgdStagerFor {
+    struct type {};
+};
+template <class T, class I, class Index>
+struct SgdStagerFor<CsrMatrix<T, I>, Index> {
+    using type = BatchStager<T, I, Index>;
+};
+
 // One epoch over the order idx (validation rows skipped), its places final as
-// `shuffle` says (null: all of them).
-template <class Matrix, class T, class Index>
+// `shuffle` says (null: all of them); the rows, targets and weights from
+// `stager`'s copies when there is one (the same values: the same iterates).
+template <class Matrix, class T, class Index, class Stager>
 GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_weight, const std::uint8_t* validation,
-                                  const Index* idx, const ShuffleAhead<Index>* shuffle, const SgdParams& P,
-                                  ScaledWeights& W_out, SgdState& S, double* q, SgdRun& run, const Callbacks& cb) {
+                                  const Index* idx, const ShuffleAhead<Index>* shuffle, Stager* stager,
+                                  const SgdParams& P, ScaledWeights& W_out, SgdState& S, double* q, SgdRun& run,
+                                  const Callbacks& cb) {
     // The weights' scale and norms in a local copy, for the same reason as the
     // scalars below: through W_out every store to w could alias them (8% of a
     // dense epoch on Zen 4). The coefficients themselves stay where they are.
@@ -225,34 +240,8 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
         S.intercept = intercept, S.avg_intercept = avg_intercept, S.t = t;
         run.eta = eta, run.u = u, run.count = count, run.loss_sum = loss_sum, run.objective_sum = objective_sum;
     };
-    constexpr index_t far = rows_prefetch_distance, near = near_prefetch_distance;
-    index_t ready = shuffle ? 0 : n;  // the leading places of idx that are final
-    for (index_t r = 0; r < n; ++r) {
-        if (r + 2 * far >= ready && ready < n) ready = shuffle->wait_for(r + 2 * far + 1);
-        // The next samples' rows, targets and weights are random reads: each would
-        // otherwise cost a full memory latency. Into L2 far ahead, then into L1.
-        if (r + 2 * far < n) prefetch_row_extent(X, static_cast<index_t>(idx[r + 2 * far]));
-        if (r + far < n) {
-            const index_t next = static_cast<index_t>(idx[r + far]);
-            prefetch_row(X, next);
-            prefetch(y + next);
-            if (sample_weight) prefetch(sample_weight + next);
-        }
-        if (r + near < n) {
-            const index_t next = static_cast<index_t>(idx[r + near]);
-            prefetch_row<CacheLevel::l1>(X, next);
-            prefetch<CacheLevel::l1>(y + next);
-            if (sample_weight) prefetch<CacheLevel::l1>(sample_weight + next);
-        }
-        if ((r & 0xFFFF) == 0xFFFF && cb.poll_interrupt()) {
-            run.interrupted = true;
-            write_back();
-            return;
-        }
-        const index_t i = static_cast<index_t>(idx[r]);
-        if (validation != nullptr && validation[i]) continue;
-        const auto x = row_of(X, i);
-        const double yi = static_cast<double>(y[i]);
+    // One sample: its row x, target yi and weight si (when weighted).
+    const auto sample = [&](const auto& x, double yi, double si) GDFAST_INLINE_LAMBDA {
         const double p = W.wscale * (measure ? dot_measuring(x, W.w, yi, extent) : x.dot(W.w)) + intercept;
         if (varying_eta) eta = schedule.at(t, 0.0, schedule.eta0, alpha, run.optimal_init);
 
@@ -266,7 +255,7 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
         double update;
         if (pa1) {
             update = row_sq_norm(x);
-            if (update == 0.0) continue;
+            if (update == 0.0) return;
             update = std::min(schedule.eta0, cur / update);
         } else if (pa) {
             update = cur / (row_sq_norm(x) + 0.5 / schedule.eta0);
@@ -276,7 +265,7 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
         }
         // Passive-aggressive: toward the label (classification) or the target.
         if (pa && (margin ? yi < 0.0 : yi - p < 0.0)) update = -update;
-        if (sample_weight) update *= static_cast<double>(sample_weight[i]);
+        if (sample_weight) update *= si;
 
         if (l2_shrink) W.scale(std::max(0.0, 1.0 - (1.0 - l1_ratio) * eta * alpha));
         if (update != 0.0) {
@@ -294,6 +283,52 @@ GDFAST_INLINE void sgd_epoch_impl(const Matrix& X, const T* y, const T* sample_w
         }
         t += 1.0;
         count += 1.0;
+    };
+    // Ctrl-C, every 65,536 samples.
+    const auto interrupted = [&](index_t r) {
+        if ((r & 0xFFFF) != 0xFFFF || !cb.poll_interrupt()) return false;
+        run.interrupted = true;
+        write_back();
+        return true;
+    };
+    index_t r = 0;
+    if constexpr (is_csr<Matrix>::value) {
+        for (; stager != nullptr && r < n;) {
+            const index_t run_index = r / sgd_staged_run;
+            const auto* staged = stager->acquire(run_index);
+            if (staged == nullptr) break;  // the stager failed: X is read from here on
+            for (index_t j = 0; j < staged->count; ++j, ++r) {
+                if (interrupted(r)) return;
+                if (validation != nullptr && validation[idx[r]]) continue;
+                sample(staged->row(j), static_cast<double>(staged->y[static_cast<std::size_t>(j)]),
+                       sample_weight ? static_cast<double>(staged->w[static_cast<std::size_t>(j)]) : 1.0);
+            }
+            stager->release(run_index);
+        }
+    }
+    constexpr index_t far = rows_prefetch_distance, near = near_prefetch_distance;
+    index_t ready = shuffle ? 0 : n;  // the leading places of idx that are final
+    for (; r < n; ++r) {
+        if (r + 2 * far >= ready && ready < n) ready = shuffle->wait_for(r + 2 * far + 1);
+        // The next samples' rows, targets and weights are random reads: each would
+        // otherwise cost a full memory latency. Into L2 far ahead, then into L1.
+        if (r + 2 * far < n) prefetch_row_extent(X, static_cast<index_t>(idx[r + 2 * far]));
+        if (r + far < n) {
+            const index_t next = static_cast<index_t>(idx[r + far]);
+            prefetch_row(X, next);
+            prefetch(y + next);
+            if (sample_weight) prefetch(sample_weight + next);
+        }
+        if (r + near < n) {
+            const index_t next = static_cast<index_t>(idx[r + near]);
+            prefetch_row<CacheLevel::l1>(X, next);
+            prefetch<CacheLevel::l1>(y + next);
+            if (sample_weight) prefetch<CacheLevel::l1>(sample_weight + next);
+        }
+        if (interrupted(r)) return;
+        const index_t i = static_cast<index_t>(idx[r]);
+        if (validation != nullptr && validation[i]) continue;
+        sample(row_of(X, i), static_cast<double>(y[i]), sample_weight ? static_cast<double>(sample_weight[i]) : 1.0);
     }
     write_back();
 }
@@ -346,12 +381,18 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
         run.loss_sum = 0.0;
         double* qp = q.empty() ? nullptr : q.data();
         // The shuffle runs on the other core when there is one to spare.
+        // So do a CSR epoch's row copies (see SgdStagerFor).
         const auto epoch_over = [&](auto& idx) {
             using Index = typename std::decay_t<decltype(idx)>::value_type;
             std::optional<ShuffleAhead<Index>> shuffle;
             if (P.shuffle) shuffle.emplace(idx.data(), n, P.seed, P.n_threads);
-            sgd_epoch(X, y, sample_weight, validation, idx.data(), shuffle ? &*shuffle : nullptr, P, W, S, qp, run,
-                      cb);
+            std::optional<typename SgdStagerFor<Matrix, Index>::type> stager;
+            if constexpr (is_csr<Matrix>::value) {
+                if (threaded_epoch(P.n_threads, n) && decltype(stager)::value_type::worth_it(X, sgd_staged_run))
+                    stager.emplace(X, idx.data(), n, sgd_staged_run, y, 1, sample_weight, shuffle ? &*shuffle : nullptr);
+            }
+            sgd_epoch(X, y, sample_weight, validation, idx.data(), shuffle ? &*shuffle : nullptr,
+                      stager ? &*stager : nullptr, P, W, S, qp, run, cb);
         };
         if (narrow)
             epoch_over(idx32);

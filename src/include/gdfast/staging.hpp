@@ -34,13 +34,15 @@ struct StagedBatch {
     }
 };
 
-template <class T, class I>
+// Index: the order's element type (the per-sample epoch's order is 32-bit
+// when the rows allow).
+template <class T, class I, class Index = index_t>
 class BatchStager {
 public:
     // The batches of B rows of order[0, n) (shuffled by `shuffle`, or final
     // when it is null), rows of X with y_stride targets each.
-    BatchStager(const CsrMatrix<T, I>& X, const index_t* order, index_t n, index_t B, const T* y, index_t y_stride,
-                const T* sample_weight, const ShuffleAhead<index_t>* shuffle)
+    BatchStager(const CsrMatrix<T, I>& X, const Index* order, index_t n, index_t B, const T* y, index_t y_stride,
+                const T* sample_weight, const ShuffleAhead<Index>* shuffle)
         : X_(X), order_(order), n_(n), B_(B), y_(y), y_stride_(y_stride), w_(sample_weight), shuffle_(shuffle) {
         try {
             worker_ = std::thread([this] { run(); });
@@ -103,7 +105,7 @@ private:
     }
 
     void fill(StagedBatch<T, I>& s, index_t b0, index_t count, index_t ready) {
-        const index_t* rows = order_ + b0;
+        const Index* rows = order_ + b0;
         const index_t known = ready - b0;  // positions of rows final from b0 on
         s.count = count;
         s.start.resize(static_cast<std::size_t>(count) + 1);
@@ -111,13 +113,14 @@ private:
         s.w.resize(w_ ? static_cast<std::size_t>(count) : 0);
         index_t used = 0;
         for (index_t r = 0; r < count; ++r) {
-            if (r + 2 * ahead < known) prefetch_row_extent(X_, rows[r + 2 * ahead]);
+            if (r + 2 * ahead < known) prefetch_row_extent(X_, static_cast<index_t>(rows[r + 2 * ahead]));
             if (r + ahead < known) {
-                prefetch_row(X_, rows[r + ahead]);
-                prefetch(y_ + rows[r + ahead] * y_stride_);
-                if (w_) prefetch(w_ + rows[r + ahead]);
+                const index_t next = static_cast<index_t>(rows[r + ahead]);
+                prefetch_row(X_, next);
+                prefetch(y_ + next * y_stride_);
+                if (w_) prefetch(w_ + next);
             }
-            const index_t i = rows[r];
+            const index_t i = static_cast<index_t>(rows[r]);
             const SparseRow<T, I> x = row_of(X_, i);
             if (used + x.nnz > static_cast<index_t>(s.values.size())) {  // capacity kept from batch to batch
                 const std::size_t grown = static_cast<std::size_t>(std::max(2 * (used + x.nnz), index_t{1024}));
@@ -137,12 +140,12 @@ private:
     }
 
     const CsrMatrix<T, I>& X_;
-    const index_t* order_;
+    const Index* order_;
     index_t n_, B_;
     const T* y_;
     index_t y_stride_;
     const T* w_;
-    const ShuffleAhead<index_t>* shuffle_;
+    const ShuffleAhead<Index>* shuffle_;
     StagedBatch<T, I> slots_[slots];
     std::atomic<index_t> staged_{0}, consumed_{0};
     std::atomic<bool> stop_{false}, failed_{false};
