@@ -95,7 +95,8 @@ class SGDRegressor(SGDEngine, LinearRegressorBase):
         Threads for mini-batch gradients, validation scores and ``predict``
         (None: OpenMP's limit; -1: all cores). Per-sample SGD is sequential;
         with two threads or more, an epoch of 65,536 rows or more shuffles its
-        order on a second one (the same order). Results do not depend on it.
+        order on a second one (the same order) and, on CSR input, copies its
+        rows ahead there. Results do not depend on it.
     on_divergence : {"warn", "raise"}, default="warn"
         What a fit that returns a useless model does: warn with
         :class:`DivergenceWarning` and keep the model (scikit-learn returns it

@@ -99,8 +99,9 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
         Width of the Huber and epsilon-insensitive losses.
     n_jobs : int, default=None
         One-vs-all problems run at a time (None: one, as in scikit-learn;
-        -1: one per core), and threads of ``predict`` and of the model checks
-        (None: OpenMP's limit). Results do not depend on it.
+        -1: one per core), and threads of ``predict``, of the model checks and
+        of each problem's shuffle and CSR row copies, shared by the problems
+        run at once (None: OpenMP's limit). Results do not depend on it.
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffling and the validation split.
     learning_rate : {"constant", "optimal", "invscaling", "adaptive", "pa1", "pa2"}, \
