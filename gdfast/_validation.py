@@ -115,9 +115,8 @@ def kernel_ready(X: Any):
         # the same pass (scipy's cached flag could be stale after an in-place change).
         if not _core.Matrix(X).canonical:
             X = X.copy()
-            X.has_sorted_indices = (
-                False  # a flag cached before an in-place change would skip the sort
-            )
+            # scipy skips the sort when its cached flag (maybe stale) says sorted
+            X.has_sorted_indices = False
             X.sum_duplicates()
         _remember(X)
     elif not (X.flags.c_contiguous or X.flags.f_contiguous):

@@ -416,9 +416,9 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
             shuffle.emplace(order.data(), n_train, P.seed, P.n_threads);
         index_t ready = shuffle ? 0 : n_train;  // the leading places of `order` that are final
         // CSR mini-batches: the batches' rows copied ahead, in order, on that core.
-        std::optional<typename LazyStepsFor<Matrix>::stager> stager;
+        std::optional<typename StagerFor<Matrix>::type> stager;
         if constexpr (is_csr<Matrix>::value) {
-            if (lazy && threaded_epoch(P.n_threads, n_train) && decltype(stager)::value_type::worth_it(X, B))
+            if (lazy && decltype(stager)::value_type::worth_it(X, B, P.n_threads, n_train))
                 stager.emplace(X, order_ptr, n_train, B, y, ky, sample_weight, shuffle ? &*shuffle : nullptr);
         }
         double loss_epoch = 0.0, weight_epoch = 0.0, objective_full = 0.0;

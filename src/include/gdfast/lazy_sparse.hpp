@@ -363,16 +363,14 @@ private:
     index_t since_fold_ = 0, fold_every_ = 16;
 };
 
-// The lazy steps of a matrix type (and their stager): none for dense matrices.
+// The lazy steps of a matrix type: none for dense matrices.
 template <class Matrix>
 struct LazyStepsFor {
     struct type {};
-    struct stager {};
 };
 template <class T, class I>
 struct LazyStepsFor<CsrMatrix<T, I>> {
     using type = LazySparseSteps<T, I>;
-    using stager = BatchStager<T, I>;
 };
 
 }  // namespace gdfast

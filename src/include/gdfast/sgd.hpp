@@ -194,14 +194,6 @@ struct SgdRun {
 // A CSR epoch's rows copied ahead, in order, on a core to spare (staging.hpp),
 // in runs of this many samples; dense epochs stage nothing.
 constexpr index_t sgd_staged_run = 256;
-template <class Matrix, class Index>
-struct SgdStagerFor {
-    struct type {};
-};
-template <class T, class I, class Index>
-struct SgdStagerFor<CsrMatrix<T, I>, Index> {
-    using type = BatchStager<T, I, Index>;
-};
 
 // One epoch over the order idx (validation rows skipped), its places final as
 // `shuffle` says (null: all of them); the rows, targets and weights from
@@ -381,14 +373,14 @@ Status sgd_fit(const Matrix& X, const T* y, const T* sample_weight, const std::u
         run.loss_sum = 0.0;
         double* qp = q.empty() ? nullptr : q.data();
         // The shuffle runs on the other core when there is one to spare.
-        // So do a CSR epoch's row copies (see SgdStagerFor).
+        // So do a CSR epoch's row copies (sgd_staged_run).
         const auto epoch_over = [&](auto& idx) {
             using Index = typename std::decay_t<decltype(idx)>::value_type;
             std::optional<ShuffleAhead<Index>> shuffle;
             if (P.shuffle) shuffle.emplace(idx.data(), n, P.seed, P.n_threads);
-            std::optional<typename SgdStagerFor<Matrix, Index>::type> stager;
+            std::optional<typename StagerFor<Matrix, Index>::type> stager;
             if constexpr (is_csr<Matrix>::value) {
-                if (threaded_epoch(P.n_threads, n) && decltype(stager)::value_type::worth_it(X, sgd_staged_run))
+                if (decltype(stager)::value_type::worth_it(X, sgd_staged_run, P.n_threads, n))
                     stager.emplace(X, idx.data(), n, sgd_staged_run, y, 1, sample_weight, shuffle ? &*shuffle : nullptr);
             }
             sgd_epoch(X, y, sample_weight, validation, idx.data(), shuffle ? &*shuffle : nullptr,

@@ -50,11 +50,12 @@ public:
             failed_.store(true, std::memory_order_relaxed);
         }
     }
-    // Whether batches of B rows are worth staging: a slot of at most 4 MB (on
-    // average), so that the slots stay a few MB; a batch that large takes long
-    // enough for its own prefetches to keep the misses in flight.
-    static bool worth_it(const CsrMatrix<T, I>& X, index_t B) {
-        if (X.n_rows <= 0) return false;
+    // Whether an epoch of n rows, with n_threads, stages batches of B rows:
+    // it has a thread to spare (threaded_epoch), and a slot holds at most 4 MB
+    // (on average), so that the slots stay a few MB; a batch that large takes
+    // long enough for its own prefetches to keep the misses in flight.
+    static bool worth_it(const CsrMatrix<T, I>& X, index_t B, int n_threads, index_t n) {
+        if (!threaded_epoch(n_threads, n) || X.n_rows <= 0) return false;
         const double nnz_row = static_cast<double>(X.indptr[X.n_rows]) / static_cast<double>(X.n_rows);
         return nnz_row * static_cast<double>(B) * static_cast<double>(sizeof(T) + sizeof(I)) <= 4.0 * (1 << 20);
     }
@@ -150,6 +151,17 @@ private:
     std::atomic<index_t> staged_{0}, consumed_{0};
     std::atomic<bool> stop_{false}, failed_{false};
     std::thread worker_;
+};
+
+// The stager of a matrix type's epochs (an order of Index): none for dense
+// matrices, whose rows are read in place.
+template <class Matrix, class Index = index_t>
+struct StagerFor {
+    struct type {};
+};
+template <class T, class I, class Index>
+struct StagerFor<CsrMatrix<T, I>, Index> {
+    using type = BatchStager<T, I, Index>;
 };
 
 }  // namespace gdfast
