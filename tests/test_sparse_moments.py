@@ -140,3 +140,38 @@ def test_a_matrix_made_non_canonical_in_place_is_summed_still():
     a = SGDRegressor(max_iter=5, tol=None, random_state=0).fit(stale, y)
     b = SGDRegressor(max_iter=5, tol=None, random_state=0).fit(X, y)
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_column_statistics_of_csr_are_the_dense_matrix_s(dtype, index_dtype, weighted):
+    # Several row blocks (merged pairwise), a column stored in every row far
+    # from zero with a tiny spread (cancellation would lose it), an empty
+    # column, explicitly stored zeros, and rows of weight zero.
+    n, p = 6000, 12
+    rng = np.random.default_rng(3)
+    D = sp.random(n, p, density=0.3, format="csr", random_state=4).toarray() * 5.0 - 1.0
+    D[D == -1.0] = 0.0
+    D[:, 2] = 1000.0 + 1e-3 * rng.standard_normal(n)
+    D[:, 5] = 0.0
+    X = sp.csr_matrix(D.astype(dtype))
+    X.data[::7] = 0.0  # stored zeros: the same matrix
+    D = X.toarray().astype(np.float64)
+    X.indices = X.indices.astype(index_dtype)
+    X.indptr = X.indptr.astype(index_dtype)
+    w = rng.uniform(0.0, 2.0, n).astype(dtype) if weighted else None
+    if weighted:
+        w[::5] = 0.0
+    s = np.ones(n) if w is None else w.astype(np.float64)
+    mean = s @ D / s.sum()
+    var = s @ (D - mean) ** 2 / s.sum()
+    got_mean, got_var = _core.column_stats(_core.Matrix(X), w, 1)
+    np.testing.assert_allclose(got_mean, mean, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(got_var, var, rtol=1e-9, atol=1e-16)
+    assert got_var[5] == 0.0 and got_mean[5] == 0.0
+    dense_mean, dense_var = _core.column_stats(_core.Matrix(X.toarray()), w, 1)
+    np.testing.assert_allclose(got_mean, dense_mean, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(got_var, dense_var, rtol=1e-9, atol=1e-16)
+    two_mean, two_var = _core.column_stats(_core.Matrix(X), w, 2)  # the same blocks: the same bits
+    assert np.array_equal(two_mean, got_mean) and np.array_equal(two_var, got_var)

@@ -17,15 +17,16 @@ template <class Matrix, class T = typename Matrix::value_type>
 void column_stats(const Matrix& X, const RowSet& rows, const T* sample_weight, int n_threads, double* mean,
                   double* var) {
     const index_t p = X.n_cols;
+    constexpr bool csr = is_csr<Matrix>::value;
+    // per block: [weight, then dense: mean (p), m2 (p); CSR: per column its
+    // mean and m2 side by side, so that an entry (a random column) touches one
+    // place, not two arrays]
     const RowBlocks blocks = make_row_blocks(rows.count, 2 * p + 1);
     const int threads = threads_for_work(n_threads, 3.0 * static_cast<double>(rows.count) * p, blocks.n_blocks);
-    // per block: [weight, mean (p), m2 (p)]
     PaddedSlots part;
     part.assign(blocks.n_blocks, 2 * p + 1, 0.0);
     parallel_for(blocks.n_blocks, threads, [&](index_t blk) {
         double* w = part.slot(blk);
-        double* mu = w + 1;
-        double* m2 = mu + p;
         double total = 0.0;
         for (index_t r = blocks.begin(blk); r < blocks.end(blk); ++r) {
             const index_t i = rows[r];
@@ -35,29 +36,47 @@ void column_stats(const Matrix& X, const RowSet& rows, const T* sample_weight, i
         w[0] = total;
         if (total <= 0.0) return;
         // Two passes over the block (it is in cache): the mean, then the spread.
-        for (index_t r = blocks.begin(blk); r < blocks.end(blk); ++r) {
-            const index_t i = rows[r];
-            const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
-            if (s != 0.0) row_of(X, i).axpy(s / total, mu);
-        }
-        if constexpr (is_csr<Matrix>::value) {
-            // sum s (x - mu)^2 over the stored entries, plus the zeros' share
-            // (their weight times mu^2): no cancellation, unlike sum s x^2 - total mu^2.
-            std::vector<double> stored_weight(static_cast<std::size_t>(p), 0.0);
+        if constexpr (csr) {
+            // The zeros' share of sum s (x - mu)^2 (their weight times mu^2),
+            // then the stored entries' s (x - mu)^2: no cancellation, unlike
+            // sum s x^2 - total mu^2. The first pass sums the stored entries'
+            // weight where m2 will be.
+            double* col = w + 1;
             for (index_t r = blocks.begin(blk); r < blocks.end(blk); ++r) {
                 const index_t i = rows[r];
                 const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
+                if (s == 0.0) continue;
+                const double f = s / total;
                 const auto x = row_of(X, i);
                 for (index_t q = 0; q < x.nnz; ++q) {
-                    const auto j = x.idx[q];
-                    const double d = static_cast<double>(x.values[q]) - mu[j];
-                    m2[j] += s * d * d;
-                    stored_weight[static_cast<std::size_t>(j)] += s;
+                    double* c = col + 2 * static_cast<index_t>(x.idx[q]);
+                    c[0] += f * static_cast<double>(x.values[q]);
+                    c[1] += s;
                 }
             }
-            for (index_t j = 0; j < p; ++j)
-                m2[j] += std::max(0.0, total - stored_weight[static_cast<std::size_t>(j)]) * mu[j] * mu[j];
+            for (index_t j = 0; j < p; ++j) {
+                double* c = col + 2 * j;
+                c[1] = std::max(0.0, total - c[1]) * c[0] * c[0];
+            }
+            for (index_t r = blocks.begin(blk); r < blocks.end(blk); ++r) {
+                const index_t i = rows[r];
+                const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
+                if (s == 0.0) continue;
+                const auto x = row_of(X, i);
+                for (index_t q = 0; q < x.nnz; ++q) {
+                    double* c = col + 2 * static_cast<index_t>(x.idx[q]);
+                    const double d = static_cast<double>(x.values[q]) - c[0];
+                    c[1] += s * d * d;
+                }
+            }
         } else {
+            double* mu = w + 1;
+            double* m2 = mu + p;
+            for (index_t r = blocks.begin(blk); r < blocks.end(blk); ++r) {
+                const index_t i = rows[r];
+                const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
+                if (s != 0.0) row_of(X, i).axpy(s / total, mu);
+            }
             for (index_t r = blocks.begin(blk); r < blocks.end(blk); ++r) {
                 const index_t i = rows[r];
                 const double s = sample_weight ? static_cast<double>(sample_weight[i]) : 1.0;
@@ -69,6 +88,8 @@ void column_stats(const Matrix& X, const RowSet& rows, const T* sample_weight, i
             }
         }
     });
+    // A block's mean and m2 of column j.
+    const index_t step = csr ? 2 : 1, m2_at = csr ? 2 : 1 + p;
     double total = 0.0;
     std::fill(mean, mean + p, 0.0);
     std::fill(var, var + p, 0.0);
@@ -77,10 +98,12 @@ void column_stats(const Matrix& X, const RowSet& rows, const T* sample_weight, i
         const double wb = w[0];
         if (wb <= 0.0) continue;
         const double merged = total + wb;
+        const double* mb = w + 1;
+        const double* m2b = w + m2_at;
         for (index_t j = 0; j < p; ++j) {
-            const double delta = w[1 + j] - mean[j];
+            const double delta = mb[j * step] - mean[j];
             mean[j] += delta * wb / merged;
-            var[j] += w[1 + p + j] + delta * delta * total * wb / merged;
+            var[j] += m2b[j * step] + delta * delta * total * wb / merged;
         }
         total = merged;
     }
