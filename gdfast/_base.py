@@ -24,7 +24,7 @@ from gdfast import _core
 from gdfast._config import resolve_n_jobs
 from gdfast._divergence import ON_DIVERGENCE
 from gdfast._sklearn_compat import Interval, StrOptions, _fit_context
-from gdfast._validation import kernel_ready, matrix_of
+from gdfast._validation import all_finite, kernel_ready, matrix_of
 
 # scikit-learn draws its seeds below this bound (np.int32 max).
 MAX_SEED = int(np.iinfo(np.int32).max)
@@ -74,7 +74,7 @@ def targets_as(y: np.ndarray, dtype) -> np.ndarray:
     infinities). Only a cast can make them non-finite: y of X's dtype is not read."""
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(y, dtype=dtype)
-    if out.dtype != np.asarray(y).dtype and out.size and not np.isfinite(out).all():
+    if out.dtype != np.asarray(y).dtype and out.size and not all_finite(out):
         raise ValueError(
             f"y has values beyond the range of {np.dtype(dtype).name}, the dtype of X "
             "(the model is computed in X's dtype): pass float64 X or rescale y."

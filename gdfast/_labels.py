@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from gdfast._base import linear_predict
+from gdfast._validation import all_finite
 
 # The losses whose scores are probabilities (scikit-learn's rule).
 PROBABILISTIC_LOSSES = ("log_loss", "modified_huber")
@@ -27,7 +28,7 @@ def check_classification_targets_of(estimator, y) -> tuple[np.ndarray, np.ndarra
         )
     y = column_or_1d(y, warn=True)
     kind = y.dtype.kind
-    if kind == "f" and not np.isfinite(y).all():
+    if kind == "f" and not all_finite(y):
         raise ValueError(f"Input y contains {'NaN' if np.isnan(y).any() else 'infinity'}.")
     if kind not in "biuf":
         # strings, objects, mixed types: scikit-learn's own (slower) checks

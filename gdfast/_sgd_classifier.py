@@ -33,7 +33,7 @@ from gdfast._labels import (
 )
 from gdfast._sgd_engine import DEFAULT_EPSILON, LEARNING_RATES, SGDEngine, Start
 from gdfast._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
-from gdfast._validation import kernel_ready, matrix_of
+from gdfast._validation import all_finite, kernel_ready, matrix_of
 
 # scikit-learn's SGDClassifier losses: kernel code and the arguments of its table.
 LOSS_ARGS = {
@@ -544,6 +544,6 @@ def _initial_block(value, shape: tuple, dtype, name: str) -> np.ndarray:
         # scikit-learn's words: ``coef_`` for several classes' coef_init
         what = "``coef_``" if name == "coef_init" and shape[0] > 1 else name
         raise ValueError(f"Provided {what} does not match dataset. ")
-    if not np.isfinite(arr).all():
+    if not all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinity.")
     return np.array(arr, dtype=dtype)

@@ -21,6 +21,7 @@ from gdfast._divergence import (
     returned_model_loss,
 )
 from gdfast._engine import EngineState, code, run_descent, run_per_sample, set_shared
+from gdfast._validation import all_finite
 
 # scikit-learn's learning-rate schedules (the engine has more; GDRegressor offers them).
 LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive", "pa1", "pa2")
@@ -256,6 +257,6 @@ def initial_params(value, shape: tuple, dtype, name: str) -> np.ndarray:
     arr = arr.ravel() if name == "coef_init" else arr.reshape(1) if arr.shape == () else arr
     if arr.shape != shape:
         raise ValueError(f"Provided {name} does not match dataset.")
-    if not np.isfinite(arr).all():
+    if not all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinity.")
     return arr

@@ -8,12 +8,14 @@ update formulas themselves are in ``optimizers.hpp`` and, readably, in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
 import numpy as np
 
+from gdfast import _core
 from gdfast._validation import _numeric_array, check_finite
 
 
@@ -53,17 +55,17 @@ def check_optimizer_arrays(params: Any, grad: Any, *states: Any) -> tuple[np.nda
         check_finite(a, name)
     # The update reads and writes every array in one pass: overlapping memory
     # (a view of params passed as its own state or gradient) would mix old and
-    # new values.
+    # new values. All are C-contiguous here: their extents are their bytes.
     flat = [params, g, *states]
-    labels = ["params", "grad", *names[1:]]
-    for i in range(len(flat)):
-        for j in range(i + 1, len(flat)):
-            if np.may_share_memory(flat[i], flat[j]) and np.shares_memory(flat[i], flat[j]):
-                raise ValueError(
-                    f"{labels[i]} and {labels[j]} overlap in memory; the step reads and writes "
-                    "them in one pass: pass separate arrays."
-                )
-    return tuple(a.reshape(-1) for a in (params, g, *states))
+    pair = _core.first_overlap(flat)
+    if pair is not None:
+        labels = ["params", "grad", *names[1:]]
+        i, j = pair
+        raise ValueError(
+            f"{labels[i]} and {labels[j]} overlap in memory; the step reads and writes "
+            "them in one pass: pass separate arrays."
+        )
+    return tuple(a.reshape(-1) for a in flat)
 
 
 def check_hyperparameter(
@@ -76,12 +78,12 @@ def check_hyperparameter(
     high_open: bool = True,
 ) -> float:
     """A finite real number in the given interval, or a ValueError/TypeError naming it."""
-    if isinstance(value, bool) or not isinstance(value, Real):
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, Real)):
         raise TypeError(f"{name} must be a real number; got {value!r}.")
     v = float(value)
     too_low = v <= low if low_open else v < low
     too_high = high is not None and (v >= high if high_open else v > high)
-    if not np.isfinite(v) or too_low or too_high:
+    if not math.isfinite(v) or too_low or too_high:
         lo = "(" if low_open else "["
         hi = ")" if high_open else "]"
         raise ValueError(
@@ -97,6 +99,18 @@ def check_step(step: Any) -> int:
             f"step must be an integer >= 1 and <= 2**53 (the count of this update); got {step!r}."
         )
     return int(step)
+
+
+# The interval of each hyper-parameter (check_hyperparameter's arguments).
+HYPER_RULES: dict[str, dict[str, Any]] = {
+    "learning_rate": dict(low=0.0),
+    "weight_decay": dict(low=0.0),
+    "momentum": dict(low=0.0, high=1.0),
+    "rho": dict(low=0.0, high=1.0),
+    "beta_1": dict(low=0.0, high=1.0),
+    "beta_2": dict(low=0.0, high=1.0),
+    "eps": dict(low=0.0, low_open=True),
+}
 
 
 def check_optimizer_call(
@@ -115,16 +129,7 @@ def check_optimizer_call(
     ``rho``, ``beta_1`` and ``beta_2`` in [0, 1), ``eps`` > 0, ``step`` an int >= 1.
     """
     arrays = check_optimizer_arrays(params, grad, *states)
-    rules = {
-        "learning_rate": dict(low=0.0),
-        "weight_decay": dict(low=0.0),
-        "momentum": dict(low=0.0, high=1.0),
-        "rho": dict(low=0.0, high=1.0),
-        "beta_1": dict(low=0.0, high=1.0),
-        "beta_2": dict(low=0.0, high=1.0),
-        "eps": dict(low=0.0, low_open=True),
-    }
-    checked = {k: check_hyperparameter(v, k, **rules[k]) for k, v in hyper.items()}
+    checked = {k: check_hyperparameter(v, k, **HYPER_RULES[k]) for k, v in hyper.items()}
     if step is not None:
         checked["step"] = float(check_step(step))
     return arrays, checked

@@ -11,6 +11,7 @@ function here writes to an array it was given.
 
 from __future__ import annotations
 
+import math
 import weakref
 from numbers import Real
 from typing import Any, NamedTuple
@@ -147,9 +148,16 @@ def matrix_of(X) -> _core.Matrix:
     return _core.Matrix(X)
 
 
+def all_finite(a: np.ndarray) -> bool:
+    """Whether ``a`` holds no NaN or infinity: read in place (compiled, without a
+    temporary) when it is a C-contiguous float array, else through NumPy."""
+    ok = _core.all_finite(a)
+    return bool(np.isfinite(a).all()) if ok is None else ok
+
+
 def check_finite(a: np.ndarray, name: str) -> None:
     """ValueError naming ``name`` if ``a`` holds NaN or infinity."""
-    if a.size and not np.isfinite(a).all():
+    if a.size and not all_finite(a):
         kind = "NaN" if np.isnan(a).any() else "infinity"
         raise ValueError(f"{name} contains {kind}; all values must be finite.")
 
@@ -239,7 +247,7 @@ def check_loss(loss: Any, epsilon: Any) -> tuple[int, float]:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}; got {loss!r}.")
     if isinstance(epsilon, bool) or not isinstance(epsilon, Real):
         raise TypeError(f"epsilon must be a real number; got {epsilon!r}.")
-    if not np.isfinite(epsilon) or epsilon < 0:
+    if not math.isfinite(epsilon) or epsilon < 0:
         raise ValueError(f"epsilon must be finite and >= 0; got {epsilon!r}.")
     return LOSSES[loss], float(epsilon)
 
@@ -338,7 +346,7 @@ def nonfinite_error(X, what: str) -> Exception:
     cost) is a ValueError; finite input that overflowed is a FloatingPointError.
     """
     data = X.data if sp.issparse(X) else X
-    if data.size and not np.isfinite(data).all():
+    if data.size and not all_finite(data):
         kind = "NaN" if np.isnan(data).any() else "infinity"
         return ValueError(f"X contains {kind}; all values must be finite.")
     return FloatingPointError(

@@ -11,6 +11,7 @@ data add up to the result on the whole.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,12 @@ import numpy as np
 from gdfast import _core
 from gdfast._config import resolve_n_jobs
 from gdfast._steps import KERNEL_API, check_step_arguments, documented_step, step_overflow_error
-from gdfast._validation import check_loss_grad_args, check_predict_args, nonfinite_error
+from gdfast._validation import (
+    all_finite,
+    check_loss_grad_args,
+    check_predict_args,
+    nonfinite_error,
+)
 
 __all__ = list(KERNEL_API)
 
@@ -134,7 +140,7 @@ def loss_grad(
         threads,
     )
     if status != _core.STATUS_OK or not (
-        np.isfinite(value) and np.isfinite(grad).all() and np.isfinite(grad_b).all()
+        math.isfinite(value) and all_finite(grad) and all_finite(grad_b)
     ):
         raise nonfinite_error(a.X, "loss_grad")
     if a.multi_output:

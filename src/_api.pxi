@@ -160,6 +160,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
     index_t loss_target_columns(int kind, index_t k)
     void standardize_from_stats(index_t p, cbool center, double* mean, double* var)
     double read_sum_kernel(Element element, const void* x, index_t n, int n_threads)
+    cbool all_finite_kernel(Element element, const void* x, index_t n)
 
     cbool openmp_enabled()
     int simd_level_code()

@@ -362,6 +362,49 @@ def mean_constant_loss(const double[:, ::1] y, const double[::1] c, int loss_kin
     return mean_constant_loss_kernel(loss_kind, epsilon, &y[0, 0], y.shape[0], y.shape[1], &c[0])
 
 
+def all_finite(x):
+    """Whether every value of x is finite (NaN and infinities are not), read in
+    place without the GIL; None when x is not a C-contiguous float32/float64
+    array (the caller then checks it another way)."""
+    cdef Buffer b
+    try:
+        b = acquire(x, False, False)
+    except (BufferError, TypeError, ValueError):
+        return None
+    if b.kind != b"f" or b.view.itemsize not in (4, 8):
+        return None
+    cdef Element element = Element.float32 if b.view.itemsize == 4 else Element.float64
+    cdef Py_ssize_t n = b.items()
+    cdef const void* x_ptr = b.ptr()
+    cdef cbool ok = True
+    if n == 0:
+        return True
+    with nogil:
+        ok = all_finite_kernel(element, x_ptr, n)
+    return bool(ok)
+
+
+def first_overlap(arrays):
+    """The first pair (i, j) of the C-contiguous arrays whose memory overlaps,
+    or None (a contiguous array's bytes are exactly its extent)."""
+    cdef list held = [acquire(a, False, False) for a in arrays]
+    cdef Py_ssize_t i, j, n = len(held)
+    cdef Buffer bi, bj
+    cdef char* start_i
+    cdef char* start_j
+    for i in range(n):
+        bi = held[i]
+        if bi.view.len == 0:
+            continue
+        start_i = <char*>bi.view.buf
+        for j in range(i + 1, n):
+            bj = held[j]
+            start_j = <char*>bj.view.buf
+            if bj.view.len and start_i < start_j + bj.view.len and start_j < start_i + bi.view.len:
+                return i, j
+    return None
+
+
 def read_sum(x, int n_threads):
     """Sum of a contiguous float array read once, in parallel: the bandwidth yardstick."""
     cdef Buffer b = acquire(x, False, False)

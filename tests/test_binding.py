@@ -199,3 +199,38 @@ def test_gd_fit_without_train_rows_is_every_row_in_order(monkeypatch, csr, weigh
     assert implicit.intercept_ == explicit.intercept_
     assert implicit.n_iter_ == explicit.n_iter_
     assert np.array_equal(implicit.loss_curve_, explicit.loss_curve_)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_all_finite_reads_the_bits_as_numpy_does(dtype):
+    # Every NaN and infinity (signed, quiet, signalling, any payload) at every
+    # place around the kernel's block edges of 512, and finite extremes that
+    # must pass: the answer is NumPy's isfinite.
+    info = np.finfo(dtype)
+    bits = np.uint64 if dtype == np.float64 else np.uint32
+    inf_bits = np.array([np.inf], dtype=dtype).view(bits)
+    payload_nan = (inf_bits | bits(1)).view(dtype)[0]  # all-ones exponent, a nonzero fraction
+    specials = [np.nan, -np.nan, np.inf, -np.inf, payload_nan]
+    finite = [info.max, -info.max, info.tiny, info.smallest_subnormal, 0.0, -0.0]
+    base = np.linspace(-3, 3, 1500, dtype=dtype)
+    for at in (0, 1, 511, 512, 513, 1023, 1024, 1499):
+        for value in specials + finite:
+            a = base.copy()
+            a[at] = value
+            assert _core.all_finite(a) == bool(np.isfinite(a).all()), (at, value)
+            assert _core.all_finite(a[:at]) is True
+    assert _core.all_finite(np.empty(0, dtype)) is True
+    assert _core.all_finite(base.reshape(30, 50)) is True  # any C-contiguous shape
+    assert _core.all_finite(base[::2]) is None  # not contiguous: the caller checks
+    assert _core.all_finite(base.astype(np.float16)) is None
+    assert _core.all_finite(np.arange(4)) is None
+
+
+def test_first_overlap_finds_the_pair_sharing_memory():
+    buf = np.zeros(20)
+    a, b, c = buf[:8], buf[8:16], buf[16:]
+    assert _core.first_overlap([a, b, c]) is None
+    assert _core.first_overlap([a, buf[7:9], c]) == (0, 1)
+    assert _core.first_overlap([a, b, buf[15:17]]) == (1, 2)
+    assert _core.first_overlap([a, b, a]) == (0, 2)
+    assert _core.first_overlap([buf[:0], buf[:0], a]) is None  # empty arrays share nothing

@@ -289,6 +289,11 @@ inline bool loss_is_margin(int kind) { return is_margin_loss(static_cast<LossKin
 // The columns of y for k outputs of a loss (1 for a row loss: class indices).
 inline index_t loss_target_columns(int kind, index_t k) { return target_columns(static_cast<LossKind>(kind), k); }
 
+inline bool all_finite_kernel(Element element, const void* x, index_t n) {
+    if (element == Element::float32) return all_finite(static_cast<const float*>(x), n);
+    return all_finite(static_cast<const double*>(x), n);
+}
+
 inline double read_sum_kernel(Element element, const void* x, index_t n, int n_threads) {
     if (element == Element::float32) return stream_sum(static_cast<const float*>(x), n, n_threads);
     return stream_sum(static_cast<const double*>(x), n, n_threads);
