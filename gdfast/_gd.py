@@ -92,7 +92,12 @@ class GDRegressor(GDEngine, MultiOutputMixin, LinearRegressorBase):
         Standardize the features inside the kernels: ``(x - mean) / std`` is
         applied implicitly, X is never copied, and the coefficients are
         reported in the original units. The penalty applies to the
-        standardized coefficients.
+        standardized coefficients. With ``False`` the penalty applies to the
+        raw coefficients; the default full-batch solver (on a cold start) then
+        still works in coordinates that change no objective (standardized
+        without a penalty, centred with one), so that features far from 0 or
+        on extreme scales reach the optimum; other step rules run on the raw
+        features.
     max_iter : int, default=10000
         Maximum number of epochs (full batch: steps).
     tol : float, None or "auto", default="auto"
@@ -160,7 +165,11 @@ class GDRegressor(GDEngine, MultiOutputMixin, LinearRegressorBase):
         The base step size used (the one ``auto`` derived, or ``eta0``); NaN when
         conjugate gradient ran on passes (wide or sparse data), which takes no fixed step.
     feature_mean_, feature_scale_ : ndarray of shape (n_features,)
-        The implicit standardization (0 and 1 when ``standardize=False``).
+        The shift and scale of the descent's working coordinates: the
+        implicit standardization; with ``standardize=False``, 0 and 1, except
+        on a cold start of the default full-batch solver, which standardizes
+        without a penalty and centres (scale 1) with one and an intercept,
+        changing no objective (see ``standardize``).
     optimizer_state_ : dict
         Moments, step count and schedule position: what ``partial_fit`` resumes.
     n_features_in_ : int

@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.model_selection import StratifiedShuffleSplit
-from sklearn.utils import compute_class_weight
 from sklearn.utils.validation import validate_data
 
 from gdfast import _core
@@ -23,6 +22,7 @@ from gdfast._gd_engine import GDEngine
 from gdfast._labels import (
     LinearClassifierPredictions,
     check_classification_targets_of,
+    class_weights_of,
     classes_of_call,
 )
 from gdfast._sklearn_compat import StrOptions, _check_sample_weight, _fit_context
@@ -161,7 +161,11 @@ shuffle, average, random_state, verbose, n_jobs, on_divergence
     learning_rate_ : float
         The base step size used (1 for preconditioned steps).
     feature_mean_, feature_scale_ : ndarray of shape (n_features,)
-        The implicit standardization (0 and 1 when ``standardize=False``).
+        The shift and scale of the descent's working coordinates: the
+        implicit standardization; with ``standardize=False``, 0 and 1, except
+        on a cold start of the default full-batch solver, which standardizes
+        without a penalty and centres (scale 1) with one and an intercept,
+        changing no objective (see ``standardize``).
     optimizer_state_ : dict
         What ``partial_fit`` resumes.
     n_features_in_ : int
@@ -352,7 +356,7 @@ shuffle, average, random_state, verbose, n_jobs, on_divergence
                 sample_weight, X, dtype=X.dtype, ensure_non_negative=True
             )
         if self.class_weight is not None:
-            weights = compute_class_weight(self.class_weight, classes=classes_, y=y)
+            weights = class_weights_of(self, classes_, y)
             factor = weights[index].astype(X.dtype)
             sample_weight = factor if sample_weight is None else factor * sample_weight
         multinomial, k = self._set_encoding(classes_, first_call)

@@ -141,9 +141,15 @@ class GDEngine:
         if first_call:
             # A cold start on the co-moments takes the standardization from
             # them (the engine fills mean and scale): X is read once.
-            from_moments = bool(self.standardize and params.use_gram and not warm)
-            params.update(standardize_from_moments=from_moments, center=self.fit_intercept)
-            if self.standardize and not from_moments:
+            working = self._working_coordinates(params, warm)
+            standardize = working == "standardize"
+            from_moments = bool(standardize and params.use_gram and not warm)
+            params.update(
+                standardize_from_moments=from_moments,
+                center=self.fit_intercept,
+                center_raw=working == "center",
+            )
+            if standardize and not from_moments:
                 mean, scale = standardization(
                     X, train_rows, sample_weight, threads, center=self.fit_intercept
                 )
@@ -196,6 +202,13 @@ class GDEngine:
         where descent starts there)."""
         n_features = mean.shape[0]
         if warm:
+            shape = np.shape(self.coef_)
+            if np.size(self.coef_) != k * n_features or np.size(self.intercept_) != k:
+                raise ValueError(
+                    f"warm_start=True resumes the previous fit, whose coef_ has shape {shape}; "
+                    f"this fit has {n_features} features and {k} output(s). Set "
+                    "warm_start=False (or use a new estimator) to fit data of another shape."
+                )
             coef0 = np.asarray(self.coef_, dtype=np.float64).reshape(k, n_features)
             intercept0 = np.asarray(self.intercept_, dtype=np.float64).reshape(k)
             V, c = to_working(coef0, intercept0, mean, scale)
@@ -295,6 +308,40 @@ class GDEngine:
             )
         return self
 
+    def _working_coordinates(self, params: _core.GdParams, warm: bool) -> str | None:
+        """How the descent's working coordinates shift and scale the features
+        (``feature_mean_``, ``feature_scale_``): "standardize" (the means and
+        standard deviations; root mean squares without an intercept), "center"
+        (the means, scale 1; the engine takes them from its first pass) or None
+        (the raw features).
+
+        ``standardize=True`` standardizes. Without it, a cold start of the
+        default full-batch solver (whose iterates are its own business) still
+        changes coordinates where that changes no objective: without a penalty
+        it standardizes (the optimum is the same in any coordinates); with one
+        and an intercept it centers (the penalty is on the coefficients either
+        way, the shift moves into the intercept). Features far from 0, whose
+        intercept couples with them, or on extreme scales then no longer stall
+        the solvers."""
+        if self.standardize:
+            return "standardize"
+        if warm or params.batch_size != 0 or not self._default_solver():
+            return None
+        if self.penalty is None or self.alpha == 0:
+            return "standardize"
+        return "center" if self.fit_intercept else None
+
+    def _default_solver(self) -> bool:
+        """Whether the step rule is the defaults' (nesterov, momentum and step
+        size "auto", no averaging): the one the exact and quasi-Newton solvers
+        replace on a full batch."""
+        return (
+            self.optimizer == "nesterov"
+            and self.momentum == "auto"
+            and self.learning_rate == "auto"
+            and not self.average
+        )
+
     def _uses_gram(self, n_features: int, full_batch: bool) -> bool:
         """Whether the descent runs on the co-moments of [X, y] (precompute)."""
         if self._engine_loss != "squared_error":
@@ -321,12 +368,7 @@ class GDEngine:
         # On the co-moments the smooth part is quadratic: the defaults solve it
         # (conjugate gradient, or coordinate descent with an L1 term), to rounding
         # level with tol="auto".
-        defaults = (
-            self.optimizer == "nesterov"
-            and self.momentum == "auto"
-            and self.learning_rate == "auto"
-            and not self.average
-        )
+        defaults = self._default_solver()
         solve_on_gram = use_gram and defaults
         l1_term = self.penalty in ("l1", "elasticnet")
         l1_active = l1_term and self.alpha > 0

@@ -264,9 +264,42 @@ def test_standardization_is_implicit_and_reported_in_original_units():
     np.testing.assert_allclose(m.predict(X), X @ m.coef_ + m.intercept_, rtol=1e-12)
     with warnings.catch_warnings():  # unscaled, this is ill-conditioned: max_iter is fine
         warnings.simplefilter("ignore", ConvergenceWarning)
-        plain = GDRegressor(standardize=False, max_iter=10).fit(X, y)
+        plain = GDRegressor(
+            standardize=False, max_iter=10, optimizer="sgd", learning_rate="constant", eta0=1e-6
+        ).fit(X, y)
+    # A step rule of the user's own runs on the raw features.
     np.testing.assert_array_equal(plain.feature_mean_, 0)
     np.testing.assert_array_equal(plain.feature_scale_, 1)
+
+
+@pytest.mark.parametrize("precompute", [True, False])
+def test_unstandardized_default_solver_changes_coordinates_not_the_objective(precompute):
+    # standardize=False: the default full-batch solver standardizes without a
+    # penalty and centres with one (neither changes the objective), so that
+    # offset and badly scaled features reach the optimum.
+    X, y, _ = make_regression_data(n=400, p=4, seed=9)
+    X = X * [1, 1e-12, 1e12, 1] + [1e6, 0, 0, -1e4]
+    m = GDRegressor(standardize=False, precompute=precompute).fit(X, y)
+    np.testing.assert_allclose(m.feature_mean_, X.mean(axis=0))
+    np.testing.assert_allclose(m.feature_scale_, X.std(axis=0))
+    # The least-squares fit, solved on standardized columns (LinearRegression's
+    # SVD of these raw columns drops the 1e-12 one: its MSE is 300 times larger).
+    Z = np.c_[(X - X.mean(axis=0)) / X.std(axis=0), np.ones(len(y))]
+    best = Z @ np.linalg.lstsq(Z, y, rcond=None)[0]
+    np.testing.assert_allclose(m.predict(X), best, rtol=1e-9, atol=1e-8)
+    alpha = 1e-3
+    ridge = GDRegressor(standardize=False, penalty="l2", alpha=alpha, precompute=precompute)
+    ridge.fit(X, y)
+    np.testing.assert_allclose(ridge.feature_mean_, X.mean(axis=0))
+    np.testing.assert_array_equal(ridge.feature_scale_, 1)
+    sk = Ridge(alpha=alpha * X.shape[0], solver="svd").fit(X, y)
+
+    def objective(coef, intercept):
+        r = X @ coef + intercept - y
+        return 0.5 * np.mean(r**2) + 0.5 * alpha * coef @ coef
+
+    ours, theirs = objective(ridge.coef_, ridge.intercept_), objective(sk.coef_, sk.intercept_)
+    assert ours <= theirs * (1 + 1e-9)
 
 
 def test_constant_feature_gets_unit_scale():

@@ -357,3 +357,29 @@ def test_the_reference_solver_refuses_a_loss_without_curvature():
     X, y = blobs(n=50)
     with pytest.raises(ValueError, match="smooth loss"):
         reference.quasi_newton(X, np.where(y == 1, 1.0, -1.0), loss="hinge")
+
+
+@pytest.mark.parametrize("offset", [1e4, 1e6])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_unstandardized_features_far_from_zero_reach_the_same_optimum(offset, sparse):
+    # standardize=False penalizes the raw coefficients: shifting every feature
+    # moves only the intercept of the optimum. The default solver centres its
+    # working coordinates, so that the shift does not stall it.
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((3000, 6))
+    y = (X @ rng.standard_normal(6) + 0.5 * rng.standard_normal(3000) > 0).astype(int)
+    near = GDClassifier(standardize=False).fit(X, y)
+    Xf = X + offset
+    far = GDClassifier(standardize=False).fit(sp.csr_matrix(Xf) if sparse else Xf, y)
+
+    def objective(model, X):
+        z = (X @ model.coef_.T).ravel() + model.intercept_[0]
+        return np.mean(np.logaddexp(0, -np.where(y == 1, 1, -1) * z)) + 0.5e-4 * np.sum(
+            model.coef_**2
+        )
+
+    assert abs(objective(far, Xf) - objective(near, X)) <= 1e-9 * objective(near, X)
+    np.testing.assert_allclose(far.coef_, near.coef_, rtol=1e-5)
+    np.testing.assert_allclose(
+        far.intercept_, near.intercept_ - offset * near.coef_.sum(axis=1), rtol=1e-5
+    )

@@ -147,8 +147,11 @@ class DaskGDEngine(DaskLinearMixin):
         )
         if first_call:
             params.update(standardize_from_moments=False, center=self.fit_intercept)
-            if self.standardize and summary.total > 0:
+            working = self._working_coordinates(params, warm)
+            if working == "standardize" and summary.total > 0:
                 mean, scale = _core.standardize(summary.mean, summary.var, self.fit_intercept)
+            elif working == "center" and summary.total > 0:
+                mean, scale = summary.mean.copy(), np.ones(p)  # (the statistics pass's means)
             else:
                 mean, scale = np.zeros(p), np.ones(p)
             V, c, state = self._starting_point(

@@ -82,8 +82,11 @@ inline std::vector<double> gram_working_hessian(const std::vector<double>& C, in
 // The lower Cholesky factor of M = c H + l2 I_coef (H as gram_working_hessian
 // gives it, its intercept corner 1 without an intercept), a majorizer of the
 // Hessian of the objective for a loss of curvature bound c. A tiny multiple of
-// the largest diagonal entry is added first: it keeps a singular H (a constant
-// or duplicated feature) factorable and M still above the Hessian.
+// each diagonal entry (of the largest, where an entry is 0) is added first: it
+// keeps a singular H (a constant or duplicated feature) factorable and M still
+// above the Hessian, and, relative to each entry, it leaves coordinates of
+// very different scales (raw features of 1e-12 beside the intercept's 1) the
+// curvature they have.
 inline std::vector<double> curvature_bound_factor(const std::vector<double>& C, index_t q,
                                                   const std::vector<double>& zbar, double S, index_t p,
                                                   const double* mean, const double* scale, bool fit_intercept,
@@ -96,7 +99,10 @@ inline std::vector<double> curvature_bound_factor(const std::vector<double>& C, 
         top = std::max(top, M[static_cast<std::size_t>(a * h + a)]);
     }
     if (!fit_intercept) M[static_cast<std::size_t>(p * h + p)] = 1.0;
-    for (index_t a = 0; a < h; ++a) M[static_cast<std::size_t>(a * h + a)] += (a < p ? l2 : 0.0) + 1e-10 * top + 1e-300;
+    for (index_t a = 0; a < h; ++a) {
+        double& diag = M[static_cast<std::size_t>(a * h + a)];
+        diag += (a < p ? l2 : 0.0) + 1e-10 * (diag > 0.0 ? diag : top) + 1e-300;
+    }
     for (index_t j = 0; j < h; ++j) {
         double d = M[static_cast<std::size_t>(j * h + j)];
         for (index_t r = 0; r < j; ++r) d -= M[static_cast<std::size_t>(j * h + r)] * M[static_cast<std::size_t>(j * h + r)];

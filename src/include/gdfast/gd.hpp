@@ -57,6 +57,15 @@ struct GdParams : FitSettings {
     // in standardize_from_stats.
     bool standardize_from_moments = false;
     bool center = true;
+    // Unstandardized features (mean 0 and scale 1 given), a cold start of the
+    // default full-batch solver with an intercept: shift the working
+    // coordinates by the features' means (mean is then an output; scale stays
+    // 1), from the co-moments, the Jacobi preconditioner's column statistics or
+    // else a pass of its own. The objective is the same (the penalty is on the
+    // coefficients either way; the shift moves into the intercept), and the
+    // intercept no longer couples with features far from 0, which stalls the
+    // solvers (its curvature grows as the square of the offset).
+    bool center_raw = false;
     // Full batch, smooth loss, no L1 term, co-moments affordable, auto step:
     // quasi-Newton steps from the loss's curvature bound (see gd_fit).
     bool precondition = false;
@@ -68,6 +77,7 @@ struct GdParams : FitSettings {
         f("batch_size", s.batch_size), f("sum_gradient", s.sum_gradient);
         f("use_gram", s.use_gram), f("solve_on_gram", s.solve_on_gram), f("cg_on_passes", s.cg_on_passes);
         f("standardize_from_moments", s.standardize_from_moments), f("center", s.center);
+        f("center_raw", s.center_raw);
         f("precondition", s.precondition);
     }
 };
@@ -116,21 +126,31 @@ inline bool is_standardized(const double* mean, const double* scale, index_t p) 
 
 // The inverse diagonal of the mean squared loss's Hessian plus l2 in working
 // coordinates, ((x_j - mean_j) / scale_j)^2 averaged with the weights (+ l2),
-// for k outputs, then 1 for each intercept (the mean of the ones). A zero
-// diagonal (an empty column without a penalty, whose gradient stays 0) gets 1.
-template <class Matrix, class T = typename Matrix::value_type>
-std::vector<double> jacobi_inverse(const Matrix& X, const RowSet& rows, const T* sample_weight, int n_threads,
-                                   const double* mean, const double* scale, index_t k, double l2) {
-    const index_t p = X.n_cols;
-    std::vector<double> mu(static_cast<std::size_t>(p)), var(static_cast<std::size_t>(p));
-    column_stats(X, rows, sample_weight, n_threads, mu.data(), var.data());
+// from the columns' means mu and variances var, for k outputs, then 1 for each
+// intercept (the mean of the ones): the Jacobi preconditioner of conjugate
+// gradient. A zero diagonal (an empty column without a penalty, whose gradient
+// stays 0) gets 1.
+inline std::vector<double> jacobi_from_stats(const double* mu, const double* var, const double* mean,
+                                             const double* scale, index_t p, index_t k, double l2) {
     std::vector<double> pinv(static_cast<std::size_t>(k * p + k), 1.0);
     for (index_t j = 0; j < p; ++j) {
-        const double shift = mu[static_cast<std::size_t>(j)] - mean[j];
-        const double h = (var[static_cast<std::size_t>(j)] + shift * shift) / (scale[j] * scale[j]) + l2;
+        const double shift = mu[j] - mean[j];
+        const double h = (var[j] + shift * shift) / (scale[j] * scale[j]) + l2;
         for (index_t t = 0; t < k; ++t) pinv[static_cast<std::size_t>(t * p + j)] = h > 0.0 ? 1.0 / h : 1.0;
     }
     return pinv;
+}
+
+// jacobi_from_stats from one pass of column statistics over `rows`; with
+// `center`, the columns' means are written to mean first.
+template <class Matrix, class T = typename Matrix::value_type>
+std::vector<double> jacobi_inverse(const Matrix& X, const RowSet& rows, const T* sample_weight, int n_threads,
+                                   double* mean, const double* scale, index_t k, double l2, bool center) {
+    const index_t p = X.n_cols;
+    std::vector<double> mu(static_cast<std::size_t>(p)), var(static_cast<std::size_t>(p));
+    column_stats(X, rows, sample_weight, n_threads, mu.data(), var.data());
+    if (center) std::copy(mu.begin(), mu.end(), mean);
+    return jacobi_from_stats(mu.data(), var.data(), mean, scale, p, k, l2);
 }
 
 // With given co-moments the descent (use_gram) or the step size runs on them;
@@ -237,7 +257,14 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
                 scale[j] = C[static_cast<std::size_t>(j * q + j)] / S_gram;
             }
             standardize_from_stats(p, P.center, mean, scale);
+        } else if (P.center_raw && S_gram > 0.0) {
+            for (index_t j = 0; j < p; ++j) mean[j] = zbar[static_cast<std::size_t>(j)];
         }
+    } else if (P.center_raw && !passes_cg && !remote && n_train > 0) {
+        // No co-moments to take the means from (nor the Jacobi pass, below): a
+        // pass of column statistics.
+        std::vector<double> var(static_cast<std::size_t>(p));
+        column_stats(X, train, sample_weight, P.n_threads, mean, var.data());
     }
     if (derive_lr) {
         const double lr = auto_step_size(X, train, sample_weight, mean, scale, P.fit_intercept, P.loss, P.optimizer,
@@ -283,6 +310,21 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
         for (index_t r = 0; r < rows.count; ++r) w += static_cast<double>(sample_weight[rows[r]]);
         return w;
     };
+    // On unscaled features, CG is preconditioned by the inverse of the
+    // Hessian's diagonal (Jacobi): over passes from one pass of column
+    // statistics (which also gives center_raw its means), on the co-moments
+    // from their diagonal. Features whose scales or nonzero counts differ
+    // (sparse columns) no longer set its condition. Standardized coordinates
+    // have a diagonal near 1 already.
+    const bool unscaled = std::all_of(scale, scale + p, [](double s) { return s == 1.0; });
+    std::vector<double> cg_pinv;
+    if (unscaled && passes_cg && !remote) {
+        cg_pinv = jacobi_inverse(X, train, sample_weight, P.n_threads, mean, scale, k, l2, P.center_raw);
+    } else if (unscaled && gram && P.solve_on_gram && l1 == 0.0 && S_gram > 0.0) {
+        std::vector<double> var(static_cast<std::size_t>(p));
+        for (index_t j = 0; j < p; ++j) var[static_cast<std::size_t>(j)] = C[static_cast<std::size_t>(j * q + j)] / S_gram;
+        cg_pinv = jacobi_from_stats(zbar.data(), var.data(), mean, scale, p, k, l2);
+    }
     // No feature shifted or scaled: the working coordinates are the raw ones,
     // and a step converts neither the parameters nor the gradient (the same
     // values: x / 1 and x - 0 * y are x).
@@ -372,14 +414,6 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     const bool cd = gram && P.solve_on_gram && l1 != 0.0;
     std::vector<double> cg_dir, cg_prev, cg_Hd(static_cast<std::size_t>(cg ? m : 0));
     double cg_prev_gz = 0.0;  // g.z of the previous step (z: the preconditioned gradient)
-    // Over passes of unstandardized features, CG is preconditioned by the inverse
-    // of the Hessian's diagonal (Jacobi), from one pass of column statistics:
-    // features whose scales or nonzero counts differ (sparse columns) no longer
-    // set its condition. Standardized coordinates have a diagonal near 1 already.
-    const std::vector<double> cg_pinv =
-        passes_cg && !remote && raw_coordinates
-            ? jacobi_inverse(X, train, sample_weight, P.n_threads, mean, scale, k, l2)
-            : std::vector<double>();
     // Without the co-moments, H d is the gradient at d for targets 0 (one pass).
     zeros.assign(static_cast<std::size_t>(cg && !gram && !remote ? X.n_rows * k : 0), T(0));
     // After a conjugate-gradient or quasi-Newton step, g and known_loss_sum
