@@ -29,21 +29,36 @@ class UsageError(CliError):
 
 
 def read_table(
-    path: str, labels: str | None = None
+    path: str, labels: str | None = None, only: Sequence[str] | None = None
 ) -> tuple[list[str], np.ndarray, np.ndarray | None]:
     """Column names, a float64 matrix and, when the column named ``labels`` holds
     text (class labels), its values as strings (its matrix column is then NaN),
-    from a .csv/.tsv, .npy or .parquet file; any other non-numeric column is an error."""
+    from a .csv/.tsv, .npy or .parquet file. With ``only``, the columns not
+    named there are not read (their matrix columns are NaN): whatever they hold
+    is ignored. Any other non-numeric column, and two columns of one name, are
+    an error."""
     if not os.path.exists(path):
         raise CliError(f"{path}: no such file")
     if os.path.isdir(path):
         raise CliError(f"{path}: is a directory, not a data file")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
-        return (*_read_npy(path), None)
-    if ext == ".parquet":
-        return _read_parquet(path, labels)
-    return _read_csv(path, delimiter="\t" if ext == ".tsv" else ",", labels=labels)
+        names, data, text = (*_read_npy(path), None)
+    elif ext == ".parquet":
+        names, data, text = _read_parquet(path, labels, only)
+    else:
+        names, data, text = _read_csv(
+            path, delimiter="\t" if ext == ".tsv" else ",", labels=labels, only=only
+        )
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise CliError(
+                f"{path}: two columns are named {name!r}; columns are matched by name, "
+                "so each name must be unique"
+            )
+        seen.add(name)
+    return names, data, text
 
 
 def _read_npy(path: str) -> tuple[list[str], np.ndarray]:
@@ -58,7 +73,7 @@ def _read_npy(path: str) -> tuple[list[str], np.ndarray]:
     return [str(j) for j in range(data.shape[1])], data.astype(np.float64)
 
 
-def _read_parquet(path: str, labels: str | None):
+def _read_parquet(path: str, labels: str | None, only: Sequence[str] | None = None):
     try:
         import pandas as pd
     except ImportError:
@@ -78,13 +93,21 @@ def _read_parquet(path: str, labels: str | None):
         if column.dtype.kind not in "fiu":  # text, categorical or boolean labels
             text = column.astype(str).to_numpy(dtype=object)
             frame = frame.assign(**{str(frame.columns[names.index(labels)]): np.nan})
+    if only is not None:  # the columns not asked for are not read
+        wanted = set(only)
+        skipped = {
+            str(c): np.nan for c, n in zip(frame.columns, names, strict=True) if n not in wanted
+        }
+        frame = frame.assign(**skipped)
     bad = [c for c in frame.columns if frame[c].dtype.kind not in "fiub"]
     if bad:
         raise CliError(f"{path}: column {bad[0]!r} is not numeric (dtype {frame[bad[0]].dtype})")
     return names, frame.to_numpy(dtype=np.float64), text
 
 
-def _read_csv(path: str, delimiter: str, labels: str | None = None):
+def _read_csv(
+    path: str, delimiter: str, labels: str | None = None, only: Sequence[str] | None = None
+):
     try:
         # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name.
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -94,6 +117,8 @@ def _read_csv(path: str, delimiter: str, labels: str | None = None):
                 raise CliError(f"{path}: empty file (no header row)")
             names = [h.strip() for h in header]
             label_at = names.index(labels) if labels in names else -1
+            wanted = None if only is None else set(only)
+            read = [wanted is None or n in wanted for n in names]
             rows, texts, has_text = [], [], False
             for line_no, row in enumerate(reader, start=2):
                 if not row or all(not v.strip() for v in row):
@@ -107,6 +132,9 @@ def _read_csv(path: str, delimiter: str, labels: str | None = None):
                 if label_at >= 0:
                     texts.append(row[label_at].strip())
                 for j, (name, v) in enumerate(zip(names, row, strict=True)):
+                    if not read[j]:
+                        values.append(np.nan)
+                        continue
                     try:
                         values.append(float(v))
                     except ValueError:
@@ -252,6 +280,13 @@ def cmd_fit(args) -> int:
             if progress is not None:
                 progress.close()
         elapsed = time.perf_counter() - t0
+    model.feature_names_in_ = np.asarray(features, dtype=object)  # for gdfast predict
+    if args.save:  # before any output: a reader gone away (`| head`) cannot lose the model
+        try:
+            with open(args.save, "wb") as f:
+                pickle.dump(model, f)
+        except OSError as exc:
+            raise CliError(f"cannot save the model to {args.save}: {exc.strerror}") from None
     print(
         f"{type(model).__name__} on {args.data}: {X.shape[0]} rows, {X.shape[1]} features, "
         f"target {args.target!r}"
@@ -263,13 +298,7 @@ def cmd_fit(args) -> int:
     print(f"iterations: {model.n_iter_}   time: {elapsed:.3f} s")
     for w in caught:
         print(f"warning: {w.message}")
-    model.feature_names_in_ = np.asarray(features, dtype=object)  # for gdfast predict
     if args.save:
-        try:
-            with open(args.save, "wb") as f:
-                pickle.dump(model, f)
-        except OSError as exc:
-            raise CliError(f"cannot save the model to {args.save}: {exc.strerror}") from None
         print(f"model saved to {args.save}")
     return 0
 
@@ -330,8 +359,13 @@ def cmd_predict(args) -> int:
         raise CliError(f"{args.model}: not a saved model ({type(exc).__name__})") from None
     if not (isinstance(model, (RegressorMixin, ClassifierMixin)) and hasattr(model, "coef_")):
         raise CliError(f"{args.model}: not a fitted gdfast model (saved with gdfast fit --save)")
-    names, data, _ = read_table(args.data)
+    if args.output:
+        for source in (args.model, args.data):
+            if os.path.exists(source) and os.path.exists(args.output):
+                if os.path.samefile(source, args.output):
+                    raise CliError(f"--output {args.output} is the input {source}: not overwritten")
     expected = [str(n) for n in getattr(model, "feature_names_in_", [])]
+    names, data, _ = read_table(args.data, only=expected or None)
     if expected:
         missing = [n for n in expected if n not in names]
         if missing:

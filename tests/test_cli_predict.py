@@ -86,6 +86,57 @@ def test_closed_pipe_is_not_a_traceback(tmp_path):
         assert "Traceback" not in err and "BrokenPipe" not in err, err
 
 
+def test_predict_ignores_columns_the_model_does_not_read(tmp_path):
+    # A classifier on text labels predicts its own training file (the text
+    # target is not read), and an extra text column (an id, a note) is ignored.
+    rows = ["x1,kind,x2,note"] + [
+        f"{a:.3f},{'cat' if a + b > 0 else 'dog'},{b:.3f},row {i}"
+        for i, (a, b) in enumerate(np.random.default_rng(2).standard_normal((60, 2)))
+    ]
+    (tmp_path / "animals.csv").write_text("\n".join(rows) + "\n")
+    out = run(tmp_path, "fit", "animals.csv", "--target", "kind", "--save", "m.pkl")
+    assert out.returncode == 1 and "'note'" in out.stderr  # a feature must be numeric
+    (tmp_path / "train.csv").write_text("\n".join(r.rsplit(",", 1)[0] for r in rows) + "\n")
+    assert run(tmp_path, "fit", "train.csv", "--target", "kind", "--save", "m.pkl").returncode == 0
+    for data in ("train.csv", "animals.csv"):
+        out = run(tmp_path, "predict", "m.pkl", data)
+        assert out.returncode == 0, out.stderr
+        labels = out.stdout.split()[1:]
+        truth = [r.split(",")[1] for r in rows[1:]]
+        assert len(labels) == 60 and np.mean(np.array(labels) == np.array(truth)) > 0.9
+
+
+def test_duplicate_column_names_are_refused(tmp_path):
+    (tmp_path / "dup.csv").write_text("a,a,t\n1,2,3\n4,5,6\n7,8,10\n")
+    out = run(tmp_path, "fit", "dup.csv", "--target", "t")
+    assert out.returncode == 1 and "two columns are named 'a'" in out.stderr
+    (tmp_path / "ok.csv").write_text("a,b,t\n1,2,3\n4,5,6\n7,8,10\n")
+    assert run(tmp_path, "fit", "ok.csv", "--target", "t", "--save", "m.pkl").returncode == 0
+    (tmp_path / "new.csv").write_text("a,b,a\n1,2,3\n")
+    out = run(tmp_path, "predict", "m.pkl", "new.csv")
+    assert out.returncode == 1 and "two columns are named 'a'" in out.stderr
+
+
+def test_a_closed_pipe_still_saves_the_model_and_output_never_overwrites_an_input(tmp_path):
+    assert run(tmp_path, "fit", "--save", "first.pkl").returncode == 0
+    cmd = [sys.executable, "-m", "gdfast", "fit", "--save", "model.pkl"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()  # like `gdfast fit --save model.pkl | head -1`
+    proc.stdout.close()
+    proc.wait(timeout=120)
+    assert (tmp_path / "model.pkl").read_bytes() == (tmp_path / "first.pkl").read_bytes()
+    X, _ = load_diabetes(return_X_y=True, scaled=False)
+    import pickle
+
+    names = list(pickle.loads((tmp_path / "model.pkl").read_bytes()).feature_names_in_)
+    path = _new_rows(tmp_path, names, X[:3])
+    for target in ("model.pkl", str(path)):
+        before = (tmp_path / target).read_bytes()
+        out = run(tmp_path, "predict", "model.pkl", str(path), "--output", target)
+        assert out.returncode == 1 and "not overwritten" in out.stderr
+        assert (tmp_path / target).read_bytes() == before
+
+
 def _fit_on_a_terminal(tmp_path, *extra):
     """Run gdfast fit with stderr on a pseudo-terminal; return what it showed there."""
     import os
