@@ -108,10 +108,17 @@ def linear_predict(estimator, X, n_jobs=None) -> np.ndarray:
     if sp.issparse(coef):
         coef = coef.toarray().reshape(estimator._dense_coef_shape)
     coef = np.asarray(coef, dtype=np.float64)
+    intercept = np.asarray(estimator.intercept_, dtype=np.float64)
     multi = coef.ndim == 2
     k = coef.shape[0] if multi else 1
+    if coef.ndim not in (1, 2) or coef.size != k * X.shape[1] or k < 1 or intercept.size != k:
+        raise ValueError(
+            f"{type(estimator).__name__}'s coef_ (shape {coef.shape}) and intercept_ (shape "
+            f"{intercept.shape}) do not describe a model of X's {X.shape[1]} features: were "
+            "they changed after fit?"
+        )
     W = np.ascontiguousarray(coef.reshape(k, -1))
-    b = np.ascontiguousarray(np.asarray(estimator.intercept_, dtype=np.float64).reshape(k))
+    b = np.ascontiguousarray(intercept.reshape(k))
     # (SGDRegressor's float64 intercept_ makes float32 predictions float64, as in
     # scikit-learn; GDRegressor's Python-float intercept keeps X's dtype.)
     out_dtype = np.result_type(X.dtype, estimator.coef_.dtype, estimator.intercept_)

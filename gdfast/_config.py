@@ -92,7 +92,7 @@ def show_config(file=None) -> None:
     lines = [
         f"gdfast {__version__}",
         f"  OpenMP: {'enabled' if openmp else 'DISABLED (kernels run on one thread)'}",
-        f"  threads (n_jobs=None): {_core.max_threads()}",
+        f"  threads (n_jobs=None): {resolve_n_jobs(None)}",
         f"  SIMD: {_core.simd()} (this CPU supports up to {_core.cpu_simd()}; "
         "GDFAST_SIMD=baseline|avx2|avx512 caps it)",
         f"  cores: {_core.cores()}",

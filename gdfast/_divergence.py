@@ -56,7 +56,7 @@ def divergence_threshold(y: np.ndarray, loss: str, epsilon: float, sample_weight
             # The mean's squared error is y's variance, never above its second
             # moment (0's): no second pass over y.
             return threshold_of(at_zero)
-        mean = np.atleast_1d(np.average(y2, axis=0, weights=sample_weight))
+        mean = np.atleast_1d(np.average(y2, axis=0, weights=_summable(sample_weight)))
         at_mean = _core.mean_constant_loss(y2, np.ascontiguousarray(mean), code, float(epsilon))
     return threshold_of(max(at_zero, at_mean))
 
@@ -69,8 +69,17 @@ def label_divergence_threshold(
     if y.size == 0:
         return float("inf")
     return share_divergence_threshold(
-        float(np.mean(y > 0)), float(np.average(y, weights=sample_weight)), loss, epsilon
+        float(np.mean(y > 0)), float(np.average(y, weights=_summable(sample_weight))), loss, epsilon
     )
+
+
+def _summable(sample_weight):
+    """The weights of a weighted mean of the targets, None (unweighted) when
+    they sum to 0 (every sample of weight 0 fits nothing; the threshold is
+    then the unweighted one's)."""
+    if sample_weight is None or np.sum(sample_weight) > 0:
+        return sample_weight
+    return None
 
 
 def share_divergence_threshold(positive: float, mean: float, loss: str, epsilon: float) -> float:

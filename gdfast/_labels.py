@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import ClassifierMixin
+from sklearn.utils import compute_class_weight
 from sklearn.utils.extmath import softmax
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
@@ -76,6 +77,24 @@ def classes_of_call(estimator, classes, labels: np.ndarray, first_call: bool) ->
             f"{out.tolist()!r}: pass every class to the first partial_fit call (classes=...)."
         )
     return out
+
+
+def class_weights_of(estimator, classes: np.ndarray, y) -> np.ndarray:
+    """The weight of each class of ``classes`` (compute_class_weight's, from
+    ``estimator.class_weight``: ones when None), or a ValueError naming
+    class_weight when one is negative, NaN or infinite (a negative weight would
+    reward the loss it should penalize)."""
+    if estimator.class_weight is None:
+        return np.ones(len(classes))
+    weights = compute_class_weight(estimator.class_weight, classes=classes, y=y)
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"class_weight must be finite and >= 0 for every class; got {float(weights[i])!r} "
+            f"for class {np.asarray(classes)[i].tolist()!r}."
+        )
+    return weights
 
 
 def labels_of_scores(scores: np.ndarray, classes: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedShuffleSplit
-from sklearn.utils import check_random_state, compute_class_weight
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from gdfast import _core
@@ -29,6 +29,7 @@ from gdfast._divergence import label_divergence_threshold
 from gdfast._labels import (
     LinearClassifierPredictions,
     check_classification_targets_of,
+    class_weights_of,
     classes_of_call,
 )
 from gdfast._sgd_engine import DEFAULT_EPSILON, LEARNING_RATES, SGDEngine, Start
@@ -378,11 +379,7 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
             raise ValueError(
                 f"The number of classes has to be greater than one; got {len(classes_)} class"
             )
-        class_weight = (
-            np.ones(len(classes_))
-            if self.class_weight is None
-            else compute_class_weight(self.class_weight, classes=classes_, y=y)
-        )
+        class_weight = class_weights_of(self, classes_, y)
         weighted = sample_weight is not None or np.any(class_weight != 1.0)
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=dtype, allow_all_zero_weights=self.early_stopping

@@ -19,15 +19,24 @@ from gdfast import _core
 from gdfast._validation import _numeric_array, check_finite
 
 
-def check_optimizer_arrays(params: Any, grad: Any, *states: Any) -> tuple[np.ndarray, ...]:
+def check_optimizer_arrays(
+    params: Any,
+    grad: Any,
+    *states: Any,
+    state_names: tuple[str, ...] = (),
+    non_negative: tuple[str, ...] = (),
+) -> tuple[np.ndarray, ...]:
     """Validate the arrays of an in-place optimizer step.
 
     ``params`` and each state array must be writable, C-contiguous float32 or
     float64 ndarrays of one dtype and shape (they are updated in place); ``grad``
     may be anything convertible to that shape and dtype, and must be finite.
-    Returns flat views (params, grad, *states).
+    The states named in ``non_negative`` (sums and means of squares) must be
+    >= 0. Errors name the states by ``state_names``. Returns flat views
+    (params, grad, *states).
     """
-    names = ["params"] + [f"state array {i + 1}" for i in range(len(states))]
+    state_names = state_names or tuple(f"state array {i + 1}" for i in range(len(states)))
+    names = ["params", *state_names]
     arrays = [params, *states]
     for name, a in zip(names, arrays, strict=True):
         if not isinstance(a, np.ndarray):
@@ -53,6 +62,11 @@ def check_optimizer_arrays(params: Any, grad: Any, *states: Any) -> tuple[np.nda
     check_finite(g, "grad")
     for name, a in zip(names, arrays, strict=True):
         check_finite(a, name)
+        if name in non_negative and a.size and a.min() < 0:
+            raise ValueError(
+                f"{name} holds negative values; it accumulates squared gradients, so it "
+                "must be >= 0 (start it with zeros)."
+            )
     # The update reads and writes every array in one pass: overlapping memory
     # (a view of params passed as its own state or gradient) would mix old and
     # new values. All are C-contiguous here: their extents are their bytes.
@@ -120,6 +134,8 @@ def check_optimizer_call(
     states: tuple = (),
     *,
     step: Any = None,
+    state_names: tuple[str, ...] = (),
+    non_negative: tuple[str, ...] = (),
     **hyper: Any,
 ) -> tuple[tuple[np.ndarray, ...], dict[str, float]]:
     """Validate an optimizer step (shared by gdfast.kernels and gdfast.reference).
@@ -128,7 +144,9 @@ def check_optimizer_call(
     hyper-parameters: ``learning_rate`` and ``weight_decay`` >= 0, ``momentum``,
     ``rho``, ``beta_1`` and ``beta_2`` in [0, 1), ``eps`` > 0, ``step`` an int >= 1.
     """
-    arrays = check_optimizer_arrays(params, grad, *states)
+    arrays = check_optimizer_arrays(
+        params, grad, *states, state_names=state_names, non_negative=non_negative
+    )
     checked = {k: check_hyperparameter(v, k, **HYPER_RULES[k]) for k, v in hyper.items()}
     if step is not None:
         checked["step"] = float(check_step(step))
@@ -153,6 +171,7 @@ class Step:
     states: tuple[tuple[str, str], ...] = ()  # (argument, description)
     hyper: tuple[tuple[str, str], ...] = ()  # (argument, numpydoc entry)
     takes_step: bool = False  # Adam's 1-based update count
+    non_negative: tuple[str, ...] = ()  # the states of squares (>= 0)
 
 
 _MOMENTUM = (("momentum", "momentum : float, default=0.9\n    Momentum coefficient in [0, 1)."),)
@@ -189,6 +208,7 @@ STEPS: dict[str, Step] = {
         "``sum_sq += grad**2``; ``params -= learning_rate * grad / (sqrt(sum_sq) + eps)``.",
         (("sum_sq", "Running sum of squared gradients (start with zeros), updated in place."),),
         (_EPS,),
+        non_negative=("sum_sq",),
     ),
     "rmsprop": Step(
         "RMSprop step, in place.",
@@ -196,6 +216,7 @@ STEPS: dict[str, Step] = {
         "``params -= learning_rate * grad / (sqrt(mean_sq) + eps)``.",
         (("mean_sq", "Running mean of squared gradients (start with zeros), updated in place."),),
         (("rho", "rho : float, default=0.9\n    Decay rate in [0, 1)."), _EPS),
+        non_negative=("mean_sq",),
     ),
     "adam": Step(
         "Adam step, in place.",
@@ -204,6 +225,7 @@ STEPS: dict[str, Step] = {
         _MOMENTS,
         _BETAS,
         takes_step=True,
+        non_negative=("v",),
     ),
     "adamw": Step(
         "AdamW step (Adam with decoupled weight decay), in place.",
@@ -211,6 +233,7 @@ STEPS: dict[str, Step] = {
         _MOMENTS,
         (("weight_decay", "weight_decay : float\n    Decoupled decay rate (>= 0)."), *_BETAS),
         takes_step=True,
+        non_negative=("v",),
     ),
 }
 
@@ -273,5 +296,12 @@ def check_step_arguments(
         hyper["weight_decay"] = 0.0
     step = arguments["step"] if spec.takes_step else None
     return check_optimizer_call(
-        f"apply_{name}", arguments["params"], arguments["grad"], states, step=step, **hyper
+        f"apply_{name}",
+        arguments["params"],
+        arguments["grad"],
+        states,
+        step=step,
+        state_names=tuple(arg for arg, _ in spec.states),
+        non_negative=spec.non_negative,
+        **hyper,
     )

@@ -34,6 +34,8 @@ def float_dtype(dtype: np.dtype) -> np.dtype:
 
 def _numeric_array(a: Any, name: str) -> np.ndarray:
     """``a`` as an ndarray of a real numeric dtype, or a TypeError naming ``name``."""
+    if a is None:
+        raise TypeError(f"{name} must be a number or an array of numbers; got None.")
     arr = np.asarray(a)
     kind = arr.dtype.kind
     if kind == "c":
@@ -209,6 +211,10 @@ def check_coef(coef: Any, n_features: int, n_targets: int | None, name: str = "c
     ``n_targets`` None means "single output": coef must be 1-D (n_features,).
     """
     arr = _numeric_array(coef, name)
+    if n_targets is not None and n_targets < 1:
+        raise ValueError(
+            f"{name} must have at least one row (one per target); got shape {arr.shape}."
+        )
     if n_targets is None:
         if arr.ndim != 1 or arr.shape[0] != n_features:
             raise ValueError(

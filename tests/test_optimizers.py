@@ -94,8 +94,21 @@ def test_bad_optimizer_input(impl):
         impl.apply_sgd(p, np.ones(3), learning_rate=0.1)
     with pytest.raises(ValueError, match="grad contains NaN"):
         impl.apply_sgd(p, np.full(4, np.nan), learning_rate=0.1)
-    with pytest.raises(ValueError, match="state array 1 must match params"):
+    with pytest.raises(ValueError, match="velocity must match params"):
         impl.apply_momentum(p, np.ones(4), np.zeros(4, dtype=np.float32), learning_rate=0.1)
+    with pytest.raises(ValueError, match="v contains NaN"):
+        impl.apply_adam(p, np.ones(4), np.zeros(4), np.full(4, np.nan), 1, learning_rate=0.1)
+    # Sums and means of squares are never negative: refused, named, nothing written.
+    neg = np.array([0.0, -1e-3, 0.0, 0.0])
+    for step, call in {
+        "sum_sq": lambda s: impl.apply_adagrad(p, np.ones(4), s, learning_rate=0.1),
+        "mean_sq": lambda s: impl.apply_rmsprop(p, np.ones(4), s, learning_rate=0.1),
+        "v": lambda s: impl.apply_adam(p, np.ones(4), np.zeros(4), s, 1, learning_rate=0.1),
+    }.items():
+        state, before = neg.copy(), p.copy()
+        with pytest.raises(ValueError, match=f"^{step} holds negative values"):
+            call(state)
+        assert np.array_equal(state, neg) and np.array_equal(p, before)
     with pytest.raises(ValueError, match="step must be an integer >= 1"):
         impl.apply_adam(p, np.ones(4), np.zeros(4), np.zeros(4), 0, learning_rate=0.1)
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import ctrl_c_after, make_regression_data
 from sklearn.exceptions import ConvergenceWarning
 
-from gdfast import GDRegressor, SGDRegressor, kernels
+from gdfast import GDClassifier, GDRegressor, SGDClassifier, SGDRegressor, kernels
 
 # warnings.catch_warnings is not thread-safe: filter for the whole module instead.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -153,3 +153,47 @@ def test_ctrl_c_stops_a_long_fit_within_a_second_and_the_estimator_survives(make
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.set_params(max_iter=2).fit(X[:500], y[:500])
     assert np.isfinite(model.predict(X[:10])).all()
+
+
+@pytest.mark.parametrize("make", [SGDClassifier, GDClassifier])
+@pytest.mark.parametrize("weight", [-1.0, -1e-3, np.nan, np.inf])
+def test_class_weights_must_be_finite_and_non_negative(make, weight):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(ValueError, match=r"class_weight must be finite and >= 0 .* for class 0"):
+        make(class_weight={0: weight, 1: 1.0}).fit(X, y)
+
+
+def test_all_zero_class_weights_fit_what_scikit_learn_fits():
+    # Every sample of weight 0: nothing to learn; scikit-learn returns zeros.
+    from sklearn.linear_model import SGDClassifier as SkSGDClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    ours = SGDClassifier(class_weight={0: 0, 1: 0}, random_state=0).fit(X, y)
+    theirs = SkSGDClassifier(class_weight={0: 0, 1: 0}, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(ours.coef_, theirs.coef_)
+    np.testing.assert_array_equal(ours.intercept_, theirs.intercept_)
+
+
+@pytest.mark.parametrize("make", [GDRegressor, GDClassifier])
+def test_warm_start_on_data_of_another_shape_says_so(make):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4))
+    y = (X[:, 0] > 0).astype(int)
+    model = make(warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="warm_start=True resumes the previous fit"):
+        model.fit(X[:, :3], y)
+
+
+@pytest.mark.parametrize("make", [SGDRegressor, GDRegressor, GDClassifier])
+def test_predict_with_coefficients_changed_after_fit_says_so(make):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4))
+    y = (X[:, 0] > 0).astype(int)
+    model = make().fit(X, y)
+    model.coef_ = np.zeros(3)
+    with pytest.raises(ValueError, match="do not describe a model of X's 4 features"):
+        model.predict(X)

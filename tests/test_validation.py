@@ -117,3 +117,14 @@ def test_predict_bad_input(data):
         kernels.predict(X, w[:2], 0.0)
     with pytest.raises(ValueError, match="X contains NaN"):
         kernels.predict(np.full((2, 3), np.nan), w, 0.0)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_missing_intercept_and_empty_coef_are_named(impl, data):
+    X, y, w = data
+    with pytest.raises(
+        TypeError, match="intercept must be a number or an array of numbers; got None"
+    ):
+        impl.loss_grad(X, y, w, None)
+    with pytest.raises(ValueError, match="coef must have at least one row"):
+        impl.predict(X, np.zeros((0, 3)), np.zeros(0))

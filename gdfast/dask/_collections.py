@@ -140,7 +140,9 @@ def _as_array(
     elif not isinstance(obj, da.Array):
         raise TypeError(f"{name} is a {type(obj).__name__}: expected a dask array or dataframe.")
     if known_rows and any(np.isnan(c) for chunks in obj.chunks for c in chunks):
-        obj = obj.compute_chunk_sizes()
+        # (compute_chunk_sizes changes the array it is called on: a copy's, so
+        # that the caller's keeps its chunks)
+        obj = obj.copy().compute_chunk_sizes()
     if sp.issparse(getattr(obj, "_meta", None)):
         raise TypeError(
             f"{name} has sparse blocks: gdfast.dask estimators take dense blocks "

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import dask
 import numpy as np
-from sklearn.utils import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
@@ -16,6 +15,7 @@ from gdfast._gd_classifier import classes_threshold, encode_labels, log_odds_sta
 from gdfast._labels import (
     LinearClassifierPredictions,
     check_classification_targets_of,
+    class_weights_of,
     classes_of_call,
     labels_of_scores,
     probabilities,
@@ -220,7 +220,7 @@ class GDClassifier(DaskGDEngine, _InMemoryGDClassifier):
         if self.class_weight == "balanced":
             factor = rows.sum() / (len(classes_) * rows)
         elif self.class_weight is not None:
-            factor = compute_class_weight(self.class_weight, classes=classes_, y=classes_)
+            factor = class_weights_of(self, classes_, classes_)
         multinomial, k = self._set_encoding(classes_, first_call)
         dtype = blocks.X.dtype
         columns = 1 if k == 1 or multinomial else k
