@@ -306,7 +306,27 @@ class GDEngine:
                 f"{name} reached max_iter={max_iter} before the objective "
                 "stopped improving; increase max_iter (or tol)."
             )
+        self._warn_if_ended_above_best(params)
         return self
+
+    def _warn_if_ended_above_best(self, params: _core.GdParams) -> None:
+        """A ConvergenceWarning when a full-batch fit (whose objective is exact,
+        not a mini-batch's noise) returns a model clearly worse than one it
+        passed: steps that overshoot, e.g. a fixed momentum too large."""
+        curve = self.loss_curve_
+        if params.batch_size != 0 or len(curve) < 2:
+            return
+        best = int(np.argmin(curve))
+        if curve[-1] - curve[best] <= 1e-3 * abs(curve[best]) + 1e-9 * abs(curve[0]):
+            return
+        remedy = "a smaller learning_rate"
+        if self.momentum != "auto":
+            remedy = 'momentum="auto" (which restarts when the objective rises) or ' + remedy
+        self._warn_max_iter(
+            f"{type(self).__name__}'s training objective ended at {curve[-1]:.6g}, above the "
+            f"{curve[best]:.6g} it reached at epoch {best + 1}: the steps overshoot, and the "
+            f"model returned is the last one. Use {remedy}."
+        )
 
     def _working_coordinates(self, params: _core.GdParams, warm: bool) -> str | None:
         """How the descent's working coordinates shift and scale the features

@@ -366,7 +366,6 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
             accept_sparse="csr",
             dtype=[np.float64, np.float32],
             order="C" if self.batch_size == 1 else None,
-            accept_large_sparse=False,
             reset=first_call,
             # NaN/inf in X: the returned-model pass reads every row and raises
             # scikit-learn's error (raise_on_failure, if a run fails first).

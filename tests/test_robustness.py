@@ -197,3 +197,24 @@ def test_predict_with_coefficients_changed_after_fit_says_so(make):
     model.coef_ = np.zeros(3)
     with pytest.raises(ValueError, match="do not describe a model of X's 4 features"):
         model.predict(X)
+
+
+@pytest.mark.parametrize("make", [GDClassifier, GDRegressor])
+def test_a_full_batch_fit_that_ends_above_its_best_objective_warns(make):
+    # A fixed momentum of 0.99 overshoots: the objective falls, then rises for
+    # epochs before the stopping rule ends the fit. The last model is returned,
+    # and the warning says it is worse than one the fit passed.
+    if make is GDClassifier:
+        rng = np.random.RandomState(0)
+        X = rng.randn(50, 4)
+        target, kwargs = (X @ [1.0, 2.0, -1.0, 0.5] > 0).astype(int), {}
+    else:
+        rng = np.random.RandomState(1)
+        X = rng.randn(5000, 10)
+        target, kwargs = X @ rng.randn(10) + rng.randn(5000), {"loss": "huber"}
+    with pytest.warns(ConvergenceWarning, match="ended at .* above the .* it reached at epoch"):
+        model = make(momentum=0.99, **kwargs).fit(X, target)
+    assert model.loss_curve_[-1] > min(model.loss_curve_) * 1.001
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # the defaults descend
+        make(**kwargs).fit(X, target)

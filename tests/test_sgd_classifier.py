@@ -321,3 +321,15 @@ def test_label_threshold_is_the_general_threshold(loss):
     for weights in (None, w):
         want = divergence_threshold(y, loss, 0.1, weights)
         assert label_divergence_threshold(y, loss, 0.1, weights) == pytest.approx(want, rel=1e-12)
+
+
+def test_csr_with_64_bit_indices_fits_the_32_bit_model():
+    # scikit-learn refuses 64-bit indices here; gdfast's kernels take both.
+    X = sp.random(300, 40, density=0.2, format="csr", random_state=0, dtype=np.float64)
+    y = np.random.default_rng(0).integers(0, 3, 300)
+    wide = X.copy()
+    wide.indices, wide.indptr = wide.indices.astype(np.int64), wide.indptr.astype(np.int64)
+    a = SGDClassifier(random_state=0, max_iter=5, tol=None).fit(X, y)
+    b = SGDClassifier(random_state=0, max_iter=5, tol=None).fit(wide, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
