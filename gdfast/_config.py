@@ -68,7 +68,7 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
     """
     if n_jobs is None:
         return 1 if _in_forked_child else int(_core.threads_for(0))
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral):
+    if type(n_jobs) is not int and (isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral)):
         raise TypeError(f"n_jobs must be None or a nonzero integer, got {n_jobs!r}.")
     if n_jobs == 0:
         raise ValueError("n_jobs must be None or a nonzero integer, got 0.")

@@ -306,15 +306,20 @@ class GDEngine:
                 f"{name} reached max_iter={max_iter} before the objective "
                 "stopped improving; increase max_iter (or tol)."
             )
-        self._warn_if_ended_above_best(params)
+        if not final_loss > threshold:  # (a useless model has warned already)
+            self._warn_if_ended_above_best(params)
         return self
 
     def _warn_if_ended_above_best(self, params: _core.GdParams) -> None:
-        """A ConvergenceWarning when a full-batch fit (whose objective is exact,
-        not a mini-batch's noise) returns a model clearly worse than one it
-        passed: steps that overshoot, e.g. a fixed momentum too large."""
+        """A ConvergenceWarning when a full-batch fit of a smooth loss (whose
+        objective is exact, not a mini-batch's noise, and whose descent steps
+        are meant to descend, unlike subgradient steps) returns a model clearly
+        worse than one it passed: steps that overshoot, e.g. a fixed momentum
+        too large."""
         curve = self.loss_curve_
         if params.batch_size != 0 or len(curve) < 2:
+            return
+        if self._engine_loss not in _core.SMOOTH_LOSSES:
             return
         best = int(np.argmin(curve))
         if curve[-1] - curve[best] <= 1e-3 * abs(curve[best]) + 1e-9 * abs(curve[0]):

@@ -25,19 +25,22 @@ from gdfast import _core
 LOSSES: dict[str, int] = _core.CODES["loss"]
 
 
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
 def float_dtype(dtype: np.dtype) -> np.dtype:
     """The floating dtype gdfast computes in for data of ``dtype``."""
-    if dtype == np.float32 or dtype == np.float16:
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
+    return _FLOAT32 if np.dtype(dtype).char in "fe" else _FLOAT64
 
 
 def _numeric_array(a: Any, name: str) -> np.ndarray:
     """``a`` as an ndarray of a real numeric dtype, or a TypeError naming ``name``."""
     if a is None:
         raise TypeError(f"{name} must be a number or an array of numbers; got None.")
-    arr = np.asarray(a)
+    arr = a if type(a) is np.ndarray else np.asarray(a)
     kind = arr.dtype.kind
+    if kind == "f":  # the common case: nothing to refuse or convert
+        return arr
     if kind == "c":
         raise TypeError(f"{name} must be real-valued; got complex data (dtype {arr.dtype}).")
     if kind in "USV":
@@ -60,6 +63,10 @@ def check_matrix(X: Any, name: str = "X", *, accept_sparse: bool = True):
     itself when it already is) or a CSR matrix with float data and consistent
     int32/int64 index arrays.
     """
+    if type(X) is np.ndarray and X.ndim == 2 and X.dtype.char in "fd":
+        flags = X.flags  # the common case, read in place as it is
+        if flags.c_contiguous or flags.f_contiguous:
+            return X
     if sp.issparse(X):
         if not accept_sparse:
             raise TypeError(f"{name} must be a dense array; sparse input is not supported here.")
@@ -233,6 +240,11 @@ def check_coef(coef: Any, n_features: int, n_targets: int | None, name: str = "c
 
 def check_intercept(intercept: Any, n_targets: int | None, name: str = "intercept") -> np.ndarray:
     """Intercepts as a finite float64 (k,) array; a scalar when single-output."""
+    if n_targets is None and type(intercept) is float:  # the common scalar
+        if not math.isfinite(intercept):
+            kind = "NaN" if math.isnan(intercept) else "infinity"
+            raise ValueError(f"{name} contains {kind}; all values must be finite.")
+        return np.array([intercept])
     arr = _numeric_array(intercept, name)
     k = 1 if n_targets is None else n_targets
     if n_targets is None:
