@@ -185,6 +185,9 @@ def test_bad_shapes_and_dtypes():
         GDRegressor().fit(dX[:, 0], dy)
     with pytest.raises(ValueError, match="features"):
         GDRegressor().fit(dX, dy).predict(dX[:, :3])
+    frame = pd.DataFrame({"a": X[:100, 0], "b": pd.array(["x"] * 100, dtype="string")})
+    with pytest.raises(TypeError, match=r"column 'b' has dtype string: .* take real numbers"):
+        GDRegressor().fit(dd.from_pandas(frame, npartitions=2), da.from_array(y[:100], chunks=50))
 
 
 @pytest.mark.parametrize(

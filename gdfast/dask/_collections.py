@@ -106,7 +106,13 @@ def _held_out_rows(block, seed: int, fraction: float, validation: bool, block_in
 
 def _float_dtype(dtype: np.dtype, name: str) -> np.dtype:
     """float32 and float64 stay; integers and booleans become float64."""
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:  # a pandas extension dtype (strings, categories, ...)
+        raise TypeError(
+            f"{name} has dtype {dtype}: gdfast.dask estimators take real numbers (float32, "
+            "float64, integers or booleans)."
+        ) from None
     if dtype in (np.float32, np.float64):
         return dtype
     if dtype.kind in "biu":
