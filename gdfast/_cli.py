@@ -280,11 +280,16 @@ def cmd_fit(args) -> int:
             if progress is not None:
                 progress.close()
         elapsed = time.perf_counter() - t0
-    model.feature_names_in_ = np.asarray(features, dtype=object)  # for gdfast predict
     if args.save:  # before any output: a reader gone away (`| head`) cannot lose the model
+        import copy
+
+        # The saved model knows the feature names, for gdfast predict; the one
+        # the summary below runs on arrays does not (scikit-learn would warn).
+        saved = copy.copy(model)
+        saved.feature_names_in_ = np.asarray(features, dtype=object)
         try:
             with open(args.save, "wb") as f:
-                pickle.dump(model, f)
+                pickle.dump(saved, f)
         except OSError as exc:
             raise CliError(f"cannot save the model to {args.save}: {exc.strerror}") from None
     print(

@@ -3,6 +3,7 @@ from validated targets to fitted attributes."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from numbers import Integral, Real
 from typing import ClassVar
@@ -51,6 +52,25 @@ AUTO_TOL_QUASI_NEWTON = 1e-7
 ADOPTED = ("beta_1", "beta_2", "rho", "eps", "power_t", "gamma", "step_size")
 # precompute="auto": the co-moments path up to this many features.
 GRAM_MAX_FEATURES = 1024
+
+
+def _warn_underflowed_features(name: str, mean: np.ndarray, scale: np.ndarray) -> None:
+    """A warning for features whose values are so small (below about 1e-145)
+    that their squares underflow: their spread reads as 0, and the fit treats
+    them as constant (scale 1) instead of fitting them."""
+    tiny = (scale == 1.0) & (mean != 0.0) & (np.abs(mean) < 1e-145)
+    if not tiny.any():
+        return
+    where = np.flatnonzero(tiny)
+    shown = ", ".join(str(j) for j in where[:5]) + (" ..." if len(where) > 5 else "")
+    warnings.warn(
+        f"{name}: feature(s) {shown} hold values of about {abs(mean[where[0]]):.1e}, so "
+        "small that their squares underflow: their spread reads as 0 and they are "
+        "treated as constant (left out of the model). Multiply X by a large constant "
+        "(e.g. 1e150) before fitting.",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 class GDEngine:
@@ -283,6 +303,7 @@ class GDEngine:
             raise_error=max_iter > 1 and self.on_divergence == "raise",
         )
         self.feature_mean_, self.feature_scale_ = mean, scale
+        _warn_underflowed_features(name, mean, scale)
         self._working_coef, self._working_intercept = V_new, c_new
         self._engine_state = new_state
         self._publish(coef, intercept, dtype, multi)

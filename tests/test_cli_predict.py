@@ -15,6 +15,7 @@ from test_cli import run
 def test_fit_with_no_file_fits_the_bundled_data(tmp_path):
     out = run(tmp_path, "fit", "--save", "model.pkl")
     assert out.returncode == 0, out.stderr
+    assert "Warning" not in out.stderr, out.stderr
     assert "bundled diabetes data" in out.stdout
     X, y = load_diabetes(return_X_y=True, scaled=False)
     r2 = LinearRegression().fit(X, y).score(X, y)

@@ -218,3 +218,21 @@ def test_a_full_batch_fit_that_ends_above_its_best_objective_warns(make):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)  # the defaults descend
         make(**kwargs).fit(X, target)
+
+
+@pytest.mark.parametrize("make", [GDRegressor, GDClassifier])
+def test_features_too_small_to_square_warn_instead_of_vanishing(make):
+    # Values of 1e-200 have squares that underflow to 0: their spread reads
+    # as 0, so the fit cannot but treat them as constant. It says so.
+    rng = np.random.RandomState(0)
+    X = rng.randn(50, 4)
+    y = X @ [1.0, 2.0, -1.0, 0.5]
+    target = (y > 0).astype(int) if make is GDClassifier else y
+    tiny = X.copy()
+    tiny[:, 2] *= 1e-200
+    with pytest.warns(UserWarning, match=r"feature\(s\) 2 hold values of about .* underflow"):
+        model = make().fit(tiny, target)
+    assert model.feature_scale_[2] == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        make().fit(X * 1e-100, target)  # small, but their squares are still normal numbers

@@ -319,7 +319,10 @@ Status gd_fit(const Matrix& X, const T* y, index_t k, const T* sample_weight, co
     const bool unscaled = std::all_of(scale, scale + p, [](double s) { return s == 1.0; });
     std::vector<double> cg_pinv;
     if (unscaled && passes_cg && !remote) {
-        cg_pinv = jacobi_inverse(X, train, sample_weight, P.n_threads, mean, scale, k, l2, P.center_raw);
+        // (centred here unless the co-moments' means already did it: the
+        // step size or a preconditioner may have used them)
+        const bool centred = gram || moments_for_lr || precond;
+        cg_pinv = jacobi_inverse(X, train, sample_weight, P.n_threads, mean, scale, k, l2, P.center_raw && !centred);
     } else if (unscaled && gram && P.solve_on_gram && l1 == 0.0 && S_gram > 0.0) {
         std::vector<double> var(static_cast<std::size_t>(p));
         for (index_t j = 0; j < p; ++j) var[static_cast<std::size_t>(j)] = C[static_cast<std::size_t>(j * q + j)] / S_gram;
