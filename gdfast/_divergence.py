@@ -150,7 +150,17 @@ class Advice(NamedTuple):
 
 
 def _step_advice(X: Any, advice: Advice) -> str:
-    """The cause, with the scale of the data, and what to do."""
+    """The cause, with the scale of the data, and what to do. float32 X whose
+    values are all tiny needs coefficients beyond float32's range (in which
+    the model of float32 X is kept): that is the cause then."""
+    if X is not None and getattr(X, "dtype", None) == np.float32:
+        data = X.data if sp.issparse(X) else X
+        if data.size and np.max(np.abs(data)) < 1e-30:
+            return (
+                f"The features are tiny for float32{_largest_value(X)}: the coefficients "
+                "they need overflow float32's range (3.4e38), in which the model of "
+                "float32 X is kept. Pass float64 X, or multiply X by a large constant."
+            )
     return f"{advice.cause}{_largest_value(X)}: {advice.remedy}"
 
 

@@ -45,7 +45,12 @@ def _numeric_array(a: Any, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be real-valued; got complex data (dtype {arr.dtype}).")
     if kind in "USV":
         raise TypeError(f"{name} must contain numbers; got dtype {arr.dtype}.")
-    if kind == "O" or kind == "M" or kind == "m":
+    if kind == "M" or kind == "m":
+        raise TypeError(
+            f"{name} must contain numbers; got dtype {arr.dtype} (dates and durations: "
+            "convert them to numbers first)."
+        )
+    if kind == "O":
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError) as exc:

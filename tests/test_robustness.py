@@ -14,7 +14,14 @@ import pytest
 from conftest import ctrl_c_after, make_regression_data
 from sklearn.exceptions import ConvergenceWarning
 
-from gdfast import GDClassifier, GDRegressor, SGDClassifier, SGDRegressor, kernels
+from gdfast import (
+    DivergenceError,
+    GDClassifier,
+    GDRegressor,
+    SGDClassifier,
+    SGDRegressor,
+    kernels,
+)
 
 # warnings.catch_warnings is not thread-safe: filter for the whole module instead.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -236,3 +243,12 @@ def test_features_too_small_to_square_warn_instead_of_vanishing(make):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         make().fit(X * 1e-100, target)  # small, but their squares are still normal numbers
+
+
+def test_tiny_float32_features_say_their_coefficients_overflow_float32():
+    rng = np.random.RandomState(0)
+    X = rng.randn(50, 4)
+    y = X @ [1.0, 2.0, -1.0, 0.5]
+    with pytest.raises(DivergenceError, match=r"tiny for float32 .* Pass float64 X"):
+        GDRegressor().fit((X * 1e-40).astype(np.float32), y)
+    GDRegressor().fit(X * 1e-40, y)  # in float64 the same features fit

@@ -128,3 +128,12 @@ def test_missing_intercept_and_empty_coef_are_named(impl, data):
         impl.loss_grad(X, y, w, None)
     with pytest.raises(ValueError, match="coef must have at least one row"):
         impl.predict(X, np.zeros((0, 3)), np.zeros(0))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_dates_and_durations_are_not_numbers(impl, data):
+    X, y, w = data
+    with pytest.raises(TypeError, match="y must contain numbers; got dtype datetime64"):
+        impl.loss_grad(X, np.arange(20).astype("datetime64[s]"), w, 0.0)
+    with pytest.raises(TypeError, match="X must contain numbers; got dtype timedelta64"):
+        impl.loss_grad(X.astype("timedelta64[s]"), y, w, 0.0)
