@@ -4,9 +4,9 @@ Every public function funnels its arguments through here, so that both
 implementations accept exactly the same inputs and raise the same errors. The
 rules: float32 and float64 arrays in C or Fortran order are used in place;
 anything else is converted once (float16 to float32, integers and booleans to
-float64); complex, string and object data that is not numeric are refused with
-a ``TypeError``; wrong shapes and non-finite values get a ``ValueError``. No
-function here writes to an array it was given.
+float64); complex, string, date and duration data, and object data that is
+not numeric, are refused with a ``TypeError``; wrong shapes and non-finite
+values get a ``ValueError``. No function here writes to an array it was given.
 """
 
 from __future__ import annotations
