@@ -364,11 +364,10 @@ def cmd_predict(args) -> int:
         raise CliError(f"{args.model}: not a saved model ({type(exc).__name__})") from None
     if not (isinstance(model, (RegressorMixin, ClassifierMixin)) and hasattr(model, "coef_")):
         raise CliError(f"{args.model}: not a fitted gdfast model (saved with gdfast fit --save)")
-    if args.output:
+    if args.output and os.path.exists(args.output):
         for source in (args.model, args.data):
-            if os.path.exists(source) and os.path.exists(args.output):
-                if os.path.samefile(source, args.output):
-                    raise CliError(f"--output {args.output} is the input {source}: not overwritten")
+            if os.path.exists(source) and os.path.samefile(source, args.output):
+                raise CliError(f"--output {args.output} is the input {source}: not overwritten")
     expected = [str(n) for n in getattr(model, "feature_names_in_", [])]
     names, data, _ = read_table(args.data, only=expected or None)
     if expected:

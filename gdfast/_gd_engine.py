@@ -55,9 +55,10 @@ GRAM_MAX_FEATURES = 1024
 
 
 def _warn_underflowed_features(name: str, mean: np.ndarray, scale: np.ndarray) -> None:
-    """A warning for features whose values are so small (below about 1e-145)
-    that their squares underflow: their spread reads as 0, and the fit treats
-    them as constant (scale 1) instead of fitting them."""
+    """A warning for features whose spread reads as 0 (scale 1: constant)
+    although their mean is not 0 but tiny (below 1e-145): values so small
+    (below about 1e-160) that their squares underflow, which the fit treats
+    as constant instead of fitting them."""
     tiny = (scale == 1.0) & (mean != 0.0) & (np.abs(mean) < 1e-145)
     if not tiny.any():
         return

@@ -246,10 +246,9 @@ def check_coef(coef: Any, n_features: int, n_targets: int | None, name: str = "c
 def check_intercept(intercept: Any, n_targets: int | None, name: str = "intercept") -> np.ndarray:
     """Intercepts as a finite float64 (k,) array; a scalar when single-output."""
     if n_targets is None and type(intercept) is float:  # the common scalar
-        if not math.isfinite(intercept):
-            kind = "NaN" if math.isnan(intercept) else "infinity"
-            raise ValueError(f"{name} contains {kind}; all values must be finite.")
-        return np.array([intercept])
+        arr = np.array([intercept])
+        check_finite(arr, name)
+        return arr
     arr = _numeric_array(intercept, name)
     k = 1 if n_targets is None else n_targets
     if n_targets is None:
