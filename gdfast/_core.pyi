@@ -163,3 +163,10 @@ def optimizer_step(
     step: float,
     weight_decay: float,
 ) -> bool: ...
+
+STEP_HYPER: tuple[str, ...]
+
+def set_step_rules(rules: dict[str, tuple[float, float, float, bool, bool]]) -> None: ...
+def optimizer_step_fast(
+    kind: int, states: tuple[tuple[str, bool], ...], arguments: dict[str, Any]
+) -> bool | None: ...

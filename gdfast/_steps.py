@@ -126,6 +126,36 @@ HYPER_RULES: dict[str, dict[str, Any]] = {
     "eps": dict(low=0.0, low_open=True),
 }
 
+# The binding's optimizer_step arguments after the learning rate, with the
+# value passed when a step does not take one (the kernel ignores it then).
+UNUSED_HYPER = (
+    ("momentum", 0.9),
+    ("beta_1", 0.9),
+    ("beta_2", 0.999),
+    ("rho", 0.9),
+    ("eps", 1e-8),
+    ("step", 1.0),
+    ("weight_decay", 0.0),
+)
+
+
+def _binding_rules() -> dict[str, tuple[float, float, float, bool, bool]]:
+    """HYPER_RULES as the binding's fast path takes them (set_step_rules)."""
+    unused = dict(UNUSED_HYPER, learning_rate=0.0)
+    return {
+        name: (
+            unused[name],
+            rule["low"],
+            math.inf if rule.get("high") is None else rule["high"],
+            rule.get("low_open", False),
+            rule.get("high_open", True),
+        )
+        for name, rule in HYPER_RULES.items()
+    }
+
+
+_core.set_step_rules(_binding_rules())
+
 
 def check_optimizer_call(
     name: str,

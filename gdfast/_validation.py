@@ -68,7 +68,7 @@ def check_matrix(X: Any, name: str = "X", *, accept_sparse: bool = True):
     itself when it already is) or a CSR matrix with float data and consistent
     int32/int64 index arrays.
     """
-    if type(X) is np.ndarray and X.ndim == 2 and X.dtype.char in "fd":
+    if type(X) is np.ndarray and X.ndim == 2 and X.dtype.char in "fd" and X.dtype.isnative:
         flags = X.flags  # the common case, read in place as it is
         if flags.c_contiguous or flags.f_contiguous:
             return X

@@ -18,7 +18,14 @@ import numpy as np
 
 from gdfast import _core
 from gdfast._config import resolve_n_jobs
-from gdfast._steps import KERNEL_API, check_step_arguments, documented_step, step_overflow_error
+from gdfast._steps import (
+    KERNEL_API,
+    STEPS,
+    UNUSED_HYPER,
+    check_step_arguments,
+    documented_step,
+    step_overflow_error,
+)
 from gdfast._validation import (
     all_finite,
     check_loss_grad_args,
@@ -188,28 +195,32 @@ def predict(X: Any, coef: Any, intercept: Any, *, n_jobs: int | None = None) -> 
 # writable C-contiguous float32/float64 arrays of one shape and dtype.
 
 
-# The binding's optimizer_step arguments after the learning rate; a step ignores
-# what it does not use.
-_HYPER_DEFAULTS = (
-    ("momentum", 0.9),
-    ("beta_1", 0.9),
-    ("beta_2", 0.999),
-    ("rho", 0.9),
-    ("eps", 1e-8),
-    ("step", 1.0),
-    ("weight_decay", 0.0),
-)
+# Each step's optimizer code and state arrays, as the binding's fast path takes them.
+_FAST = {
+    name: (
+        _core.CODES["optimizer"][name],
+        tuple((arg, arg in spec.non_negative) for arg, _ in spec.states),
+    )
+    for name, spec in STEPS.items()
+}
 
 
 def _step(name: str, arguments: dict[str, Any]) -> None:
-    """Validate the arguments of ``apply_<name>`` (its ``locals()``), then run
-    the fused step in place."""
-    arrays, h = check_step_arguments(name, arguments)
-    p, g, *states = arrays
-    s1, s2 = [*states, None, None][:2]
-    hyper = [h.get(k, default) for k, default in _HYPER_DEFAULTS]
-    kind = _core.CODES["optimizer"][name]
-    if not _core.optimizer_step(kind, p, g, s1, s2, h["learning_rate"], *hyper):
+    """Run the fused step ``apply_<name>`` in place, given its ``locals()``.
+
+    Arguments already in the kernel's form (see ``_core.optimizer_step_fast``)
+    go straight to it; any others are validated first, with errors naming
+    what is wrong.
+    """
+    kind, states = _FAST[name]
+    applied = _core.optimizer_step_fast(kind, states, arguments)
+    if applied is None:
+        arrays, h = check_step_arguments(name, arguments)
+        p, g, *state_arrays = arrays
+        s1, s2 = [*state_arrays, None, None][:2]
+        hyper = [h.get(k, default) for k, default in UNUSED_HYPER]
+        applied = _core.optimizer_step(kind, p, g, s1, s2, h["learning_rate"], *hyper)
+    if not applied:
         raise step_overflow_error(f"apply_{name}")
 
 

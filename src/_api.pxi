@@ -161,6 +161,7 @@ cdef extern from "gdfast/gdfast.hpp" namespace "gdfast" nogil:
     void standardize_from_stats(index_t p, cbool center, double* mean, double* var)
     double read_sum_kernel(Element element, const void* x, index_t n, int n_threads)
     cbool all_finite_kernel(Element element, const void* x, index_t n)
+    cbool none_negative_kernel(Element element, const void* x, index_t n)
 
     cbool openmp_enabled()
     int simd_level_code()

@@ -27,6 +27,10 @@ cdef class Buffer:
         return self.view.len // self.view.itemsize if self.view.itemsize else 0
 
 
+# The struct-module prefixes of a buffer format that mean this machine's byte order.
+NATIVE_ORDER = b"@=<" if sys.byteorder == "little" else b"@=>!"
+
+
 cdef Buffer acquire(object obj, bint writable, bint strided):
     cdef Buffer b = Buffer.__new__(Buffer)
     cdef int flags = PyBUF_FORMAT | (PyBUF_STRIDES if strided else 0)
@@ -36,7 +40,9 @@ cdef Buffer acquire(object obj, bint writable, bint strided):
     b.held = True
     cdef bytes fmt = b.view.format if b.view.format != NULL else b"B"
     cdef char c = fmt[len(fmt) - 1]
-    if c in b"fd":
+    if len(fmt) > 2 or (len(fmt) == 2 and fmt[0] not in NATIVE_ORDER):
+        b.kind = b"?"  # another byte order, or a structure: not numbers the kernels can read
+    elif c in b"fd":
         b.kind = b"f"
     elif c in b"bhilqn":
         b.kind = b"i"

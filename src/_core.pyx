@@ -23,6 +23,8 @@ from libcpp.memory cimport unique_ptr
 from libcpp.string cimport string
 from libcpp.vector cimport vector
 
+import sys
+
 import numpy as np
 
 include "_api.pxi"
@@ -558,35 +560,4 @@ def merge_comoments(a, b):
     return total, zbar, C
 
 
-def optimizer_step(int kind, theta, g, s1, s2, double lr, double momentum, double beta_1,
-                   double beta_2, double rho, double eps, double step, double weight_decay):
-    """One fused optimizer update of theta (and its state arrays s1, s2), in place.
-
-    Returns True when applied, False when the update would have written a
-    non-finite value (then nothing was written).
-    """
-    require(kind in CODES["optimizer"].values(), "optimizer code")
-    cdef Buffer tb = acquire(theta, True, False)
-    cdef Element element = element_of(tb, "theta")
-    cdef Py_ssize_t n = tb.items()
-    cdef Buffer gb = vector_of(g, element, n, "g")
-    cdef Buffer b1 = vector_of(s1, element, n, "s1", True)
-    cdef Buffer b2 = vector_of(s2, element, n, "s2", True)
-    cdef CppOptimizerHyper h
-    h.momentum, h.beta_1, h.beta_2, h.rho, h.eps = momentum, beta_1, beta_2, rho, eps
-    cdef OptimizerKind okind = <OptimizerKind>kind
-    cdef int needed = state_arrays(okind)
-    require((b1 is not None) == (needed >= 1) and (b2 is not None) == (needed >= 2),
-            "optimizer state arrays")
-    cdef void* t_ptr = tb.ptr()
-    cdef const void* g_ptr = ptr_of(gb)
-    cdef void* s1_ptr = ptr_of(b1)
-    cdef void* s2_ptr = ptr_of(b2)
-    cdef cbool ok = True
-    if n == 0:
-        return True
-    with nogil:
-        ok = optimizer_step_kernel(element, okind, t_ptr, g_ptr, s1_ptr, s2_ptr, n, lr, h, step,
-                                   weight_decay)
-    return bool(ok)
-
+include "_steps.pxi"

@@ -4,6 +4,7 @@ field name, the matrix view, and the last-line checks of the private API."""
 from __future__ import annotations
 
 import pickle
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -115,6 +116,18 @@ def test_binding_refuses_inconsistent_arrays():
         _core.loss_grad(M, np.ones(4, np.float32), None, np.ones(3), np.zeros(1), 1, 0, 0.1, 1)
     with pytest.raises(ValueError, match="inconsistent"):  # y of the wrong length
         _core.loss_grad(M, np.ones(5), None, np.ones(3), np.zeros(1), 1, 0, 0.1, 1)
+    with pytest.raises(ValueError, match="inconsistent"):  # bytes of another byte order
+        _core.Matrix(np.ones((4, 3), dtype=">f8"))
+    with pytest.raises(ValueError, match="inconsistent"):
+        A = sp.csr_matrix(X)  # (scipy itself refuses other byte orders)
+        _core.Matrix(
+            SimpleNamespace(
+                data=A.data.astype(">f8"),
+                indices=A.indices.astype(">i4"),
+                indptr=A.indptr,
+                shape=A.shape,
+            )
+        )
     theta = np.zeros(3)
     hyper = (0.9, 0.9, 0.999, 0.9, 1e-8, 1.0, 0.0)  # momentum, betas, rho, eps, step, decay
     with pytest.raises(ValueError, match="state arrays"):  # momentum without its velocity

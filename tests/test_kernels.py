@@ -187,6 +187,20 @@ def test_float32_stays_float32_and_ints_become_float64():
     assert Xf.flags.c_contiguous and Xf.dtype == np.float64
 
 
+@pytest.mark.parametrize("dtype", [">f8", ">f4", "<f8"])
+def test_other_byte_orders_are_read_as_numbers(dtype):
+    """Big-endian float arrays are converted (their bytes are not this
+    machine's numbers); the result is the native array's."""
+    X, y, coef = make_regression_data(n=50, p=3)
+    Xb = X.astype(dtype)
+    native = check_matrix(Xb)
+    assert native.dtype.isnative and np.array_equal(native, Xb)
+    want = kernels.loss_grad(Xb.astype(Xb.dtype.newbyteorder("=")), y, coef, 0.5)
+    got = kernels.loss_grad(Xb, y.astype(dtype), coef.astype(dtype), 0.5)
+    assert got[0] == want[0] and np.array_equal(got[1], want[1]) and got[2] == want[2]
+    assert np.array_equal(kernels.predict(Xb, coef, 0.5), kernels.predict(native, coef, 0.5))
+
+
 def test_inputs_are_not_modified():
     X, y, coef = make_regression_data(n=200, p=4)
     sw = np.linspace(0.5, 2, 200)

@@ -294,6 +294,11 @@ inline bool all_finite_kernel(Element element, const void* x, index_t n) {
     return all_finite(static_cast<const double*>(x), n);
 }
 
+inline bool none_negative_kernel(Element element, const void* x, index_t n) {
+    if (element == Element::float32) return none_negative(static_cast<const float*>(x), n);
+    return none_negative(static_cast<const double*>(x), n);
+}
+
 inline double read_sum_kernel(Element element, const void* x, index_t n, int n_threads) {
     if (element == Element::float32) return stream_sum(static_cast<const float*>(x), n, n_threads);
     return stream_sum(static_cast<const double*>(x), n, n_threads);

@@ -522,4 +522,13 @@ inline bool all_finite(const T* v, index_t n) {
     return true;
 }
 
+// Whether no value is below zero (NaN compares false, so it passes: test
+// finiteness with all_finite).
+template <class T>
+inline bool none_negative(const T* v, index_t n) {
+    bool negative = false;
+    for (index_t i = 0; i < n; ++i) negative |= v[i] < T(0);
+    return !negative;
+}
+
 }  // namespace gdfast
