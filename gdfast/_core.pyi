@@ -103,6 +103,17 @@ def loss_grad(
     n_threads: int,
     gradient: bool = True,
 ) -> tuple[float, F64 | None, F64, int]: ...
+def loss_grad_fast(
+    X: Any,
+    y: Any,
+    coef: Any,
+    intercept: Any,
+    loss: Any,
+    epsilon: Any,
+    sample_weight: Any,
+    n_threads: int,
+) -> tuple[float, F64, float] | None: ...
+def predict_fast(X: Any, coef: Any, intercept: Any, n_threads: int) -> Floating | None: ...
 def predict(
     X: Matrix, coef: F64, intercept: F64, k: int, n_threads: int
 ) -> tuple[Floating, int]: ...

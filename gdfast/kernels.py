@@ -132,8 +132,27 @@ def loss_grad(
     >>> loss_grad(X, np.array([1.0, 2.0]), np.zeros(2), 0.0)
     (2.5, array([ -7., -10.]), -3.0)
     """
-    a = check_loss_grad_args(X, y, coef, intercept, loss, epsilon, sample_weight)
     threads = resolve_n_jobs(n_jobs)
+    # Arguments already in the kernel's form go straight to it; any others (or
+    # a non-finite result) are validated, with errors naming what is wrong.
+    fast = _core.loss_grad_fast(X, y, coef, intercept, loss, epsilon, sample_weight, threads)
+    if fast is not None:
+        return fast
+    return _validated_loss_grad(X, y, coef, intercept, loss, epsilon, sample_weight, threads)
+
+
+def _validated_loss_grad(
+    X: Any,
+    y: Any,
+    coef: Any,
+    intercept: Any,
+    loss: str,
+    epsilon: float,
+    sample_weight: Any,
+    threads: int,
+) -> tuple[float, np.ndarray, float | np.ndarray]:
+    """``loss_grad`` after validating (and converting) every argument."""
+    a = check_loss_grad_args(X, y, coef, intercept, loss, epsilon, sample_weight)
     k = a.coef.shape[0]
     value, grad, grad_b, status = _core.loss_grad(
         _core.Matrix(a.X),
@@ -179,8 +198,16 @@ def predict(X: Any, coef: Any, intercept: Any, *, n_jobs: int | None = None) -> 
     ValueError, TypeError, FloatingPointError
         As in :func:`loss_grad`.
     """
-    a = check_predict_args(X, coef, intercept)
     threads = resolve_n_jobs(n_jobs)
+    fast = _core.predict_fast(X, coef, intercept, threads)  # as in loss_grad
+    if fast is not None:
+        return fast
+    return _validated_predict(X, coef, intercept, threads)
+
+
+def _validated_predict(X: Any, coef: Any, intercept: Any, threads: int) -> np.ndarray:
+    """``predict`` after validating (and converting) every argument."""
+    a = check_predict_args(X, coef, intercept)
     k = a.coef.shape[0]
     out, status = _core.predict(_core.Matrix(a.X), a.coef.reshape(-1), a.intercept, k, threads)
     if status != _core.STATUS_OK:

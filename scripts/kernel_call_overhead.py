@@ -45,6 +45,14 @@ def main() -> None:
 
         result = race(
             {
+                "kernels.predict": lambda X=X, w=w: kernels.predict(X, w, 0.5, n_jobs=1),
+                "NumPy (X @ w + b)": lambda X=X, w=w: X @ w + 0.5,
+            },
+            calls=20_000 if n == 256 else 2_000,
+        )
+        print(f"predict, {n} x 32: " + ", ".join(f"{k} {v:.1f} us" for k, v in result.items()))
+        result = race(
+            {
                 "kernels.loss_grad": lambda X=X, y=y, w=w: kernels.loss_grad(
                     X, y, w, 0.5, n_jobs=1
                 ),

@@ -13,10 +13,12 @@ turns into an exception. The codes of every enum come from the C++ headers
 """
 
 from cpython.buffer cimport (
-    PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer,
+    PyBUF_ANY_CONTIGUOUS, PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE,
+    PyBuffer_Release, PyObject_GetBuffer,
 )
+from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.exc cimport PyErr_CheckSignals
-from libc.math cimport NAN
+from libc.math cimport INFINITY, NAN, isfinite
 from libc.stdint cimport uint8_t
 from libcpp cimport bool as cbool
 from libcpp.memory cimport unique_ptr
@@ -273,6 +275,25 @@ def threads_for(int n_jobs):
 
 # ---------------------------------------------------------------- kernels
 
+cdef tuple run_loss_grad(Matrix X, const void* y_ptr, const void* sw_ptr, const double* coef_ptr,
+                         const double* intercept_ptr, Py_ssize_t k, int loss_kind, double epsilon,
+                         int n_threads, bint gradient):
+    # (loss_sum, grad_coef (k*p,) or None, grad_intercept (k,), status) of the fused pass.
+    cdef MatrixView M = X.c
+    cdef Loss loss = make_loss(loss_kind, epsilon, INFINITY)
+    grad = np.empty(k * M.n_cols, dtype=np.float64)
+    grad_b = np.empty(k, dtype=np.float64)
+    cdef double[::1] g = grad
+    cdef double[::1] gb = grad_b
+    cdef double value = 0.0
+    cdef Status status
+    cdef double* g_ptr = &g[0] if g.shape[0] > 0 and gradient else NULL
+    with nogil:
+        status = loss_grad_kernel(M, y_ptr, sw_ptr, coef_ptr, intercept_ptr, k, loss, n_threads,
+                                  &value, g_ptr, &gb[0])
+    return value, grad if gradient else None, grad_b, int(status)
+
+
 def loss_grad(Matrix X, y, sample_weight, const double[::1] coef, const double[::1] intercept,
               Py_ssize_t k, int loss_kind, double epsilon, int n_threads, bint gradient=True):
     """Fused loss/gradient; y is (n*k,) of X's dtype (n class indices in [0, k)
@@ -285,21 +306,9 @@ def loss_grad(Matrix X, y, sample_weight, const double[::1] coef, const double[:
     require(k >= 1 and coef.shape[0] == k * M.n_cols and intercept.shape[0] == k, "loss_grad")
     cdef Buffer yb = vector_of(y, M.element, M.n_rows * loss_target_columns(loss_kind, k), "y")
     cdef Buffer sw = vector_of(sample_weight, M.element, M.n_rows, "sample_weight")
-    cdef Loss loss = make_loss(loss_kind, epsilon, float("inf"))
-    grad = np.empty(k * M.n_cols, dtype=np.float64)
-    grad_b = np.empty(k, dtype=np.float64)
-    cdef double[::1] g = grad
-    cdef double[::1] gb = grad_b
-    cdef double value = 0.0
-    cdef Status status
     cdef const double* coef_ptr = &coef[0] if coef.shape[0] > 0 else NULL
-    cdef double* g_ptr = &g[0] if g.shape[0] > 0 and gradient else NULL
-    cdef const void* y_ptr = ptr_of(yb)
-    cdef const void* sw_ptr = ptr_of(sw)
-    with nogil:
-        status = loss_grad_kernel(M, y_ptr, sw_ptr, coef_ptr, &intercept[0], k, loss, n_threads,
-                                  &value, g_ptr, &gb[0])
-    return value, grad if gradient else None, grad_b, int(status)
+    return run_loss_grad(X, ptr_of(yb), ptr_of(sw), coef_ptr, &intercept[0], k, loss_kind,
+                         epsilon, n_threads, gradient)
 
 
 def predict(Matrix X, const double[::1] coef, const double[::1] intercept, Py_ssize_t k,
@@ -362,49 +371,6 @@ def mean_constant_loss(const double[:, ::1] y, const double[::1] c, int loss_kin
     if y.shape[0] == 0 or y.shape[1] == 0:
         return 0.0
     return mean_constant_loss_kernel(loss_kind, epsilon, &y[0, 0], y.shape[0], y.shape[1], &c[0])
-
-
-def all_finite(x):
-    """Whether every value of x is finite (NaN and infinities are not), read in
-    place without the GIL; None when x is not a C-contiguous float32/float64
-    array (the caller then checks it another way)."""
-    cdef Buffer b
-    try:
-        b = acquire(x, False, False)
-    except (BufferError, TypeError, ValueError):
-        return None
-    if b.kind != b"f" or b.view.itemsize not in (4, 8):
-        return None
-    cdef Element element = Element.float32 if b.view.itemsize == 4 else Element.float64
-    cdef Py_ssize_t n = b.items()
-    cdef const void* x_ptr = b.ptr()
-    cdef cbool ok = True
-    if n == 0:
-        return True
-    with nogil:
-        ok = all_finite_kernel(element, x_ptr, n)
-    return bool(ok)
-
-
-def first_overlap(arrays):
-    """The first pair (i, j) of the C-contiguous arrays whose memory overlaps,
-    or None (a contiguous array's bytes are exactly its extent)."""
-    cdef list held = [acquire(a, False, False) for a in arrays]
-    cdef Py_ssize_t i, j, n = len(held)
-    cdef Buffer bi, bj
-    cdef char* start_i
-    cdef char* start_j
-    for i in range(n):
-        bi = held[i]
-        if bi.view.len == 0:
-            continue
-        start_i = <char*>bi.view.buf
-        for j in range(i + 1, n):
-            bj = held[j]
-            start_j = <char*>bj.view.buf
-            if bj.view.len and start_i < start_j + bj.view.len and start_j < start_i + bi.view.len:
-                return i, j
-    return None
 
 
 def read_sum(x, int n_threads):
@@ -560,4 +526,5 @@ def merge_comoments(a, b):
     return total, zbar, C
 
 
+include "_fast.pxi"
 include "_steps.pxi"

@@ -1,9 +1,6 @@
 # Part of gdfast._core (included by _core.pyx): the optimizer steps of
 # gdfast.kernels, validated (optimizer_step) and fast (optimizer_step_fast).
 
-from cpython.buffer cimport PyBUF_C_CONTIGUOUS
-from cpython.float cimport PyFloat_AS_DOUBLE
-from libc.math cimport isfinite
 
 
 cdef int run_step(OptimizerKind kind, Buffer theta, Buffer g, Buffer s1, Buffer s2, Py_ssize_t n,
@@ -48,12 +45,6 @@ def optimizer_step(int kind, theta, g, s1, s2, double lr, double momentum, doubl
 
 
 # ---------------------------------------------------------------- the fast path
-#
-# A step whose arguments are already what the kernel works on need not pay for
-# the Python layer's validation (about 10 us against the kernel's 1 us on small
-# arrays). optimizer_step_fast checks exactly the rules of that validation
-# (gdfast._steps.check_optimizer_call) for such arguments only, and declines
-# anything else: the caller then validates, and names what is wrong.
 
 # The hyper-parameters in optimizer_step's order (the step count aside): their
 # intervals and the values of those a step does not take come from
@@ -67,8 +58,6 @@ cdef bint hyper_low_open[7]
 cdef bint hyper_high_open[7]
 cdef bint rules_set = False
 cdef object missing = object()
-cdef object exact_ndarray = np.ndarray
-cdef object exact_float64 = np.float64
 
 
 def set_step_rules(rules):
@@ -88,16 +77,10 @@ cdef bint hyper_value(dict arguments, int i, double* out) except -1:
     # take it): a Python float, NumPy float64 or Python int within its
     # interval, or False.
     cdef object v = arguments.get(STEP_HYPER[i], missing)
-    cdef double x
     if v is missing:
         out[0] = hyper_default[i]
         return True
-    if type(v) is float or type(v) is exact_float64:
-        x = PyFloat_AS_DOUBLE(v)
-    elif type(v) is int and -2**53 <= v <= 2**53:
-        x = <double>v
-    else:
-        return False
+    cdef double x = plain_real(v)
     if not isfinite(x) or x < hyper_low[i] or (hyper_low_open[i] and x == hyper_low[i]):
         return False
     if x > hyper_high[i] or (hyper_high_open[i] and x == hyper_high[i]):
@@ -106,46 +89,18 @@ cdef bint hyper_value(dict arguments, int i, double* out) except -1:
     return True
 
 
-cdef Buffer plain_float_array(object a, bint writable):
-    # a's memory when a is an exact ndarray, C-contiguous (and writable), of
-    # native float32/float64; else None.
-    if type(a) is not exact_ndarray:
-        return None
-    cdef Buffer b = Buffer.__new__(Buffer)
-    cdef int flags = PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | (PyBUF_WRITABLE if writable else 0)
-    try:
-        PyObject_GetBuffer(a, &b.view, flags)
-    except (BufferError, ValueError, TypeError):
-        return None
-    b.held = True
-    cdef const char* fmt = b.view.format
-    if fmt == NULL or not (fmt[0] == b"d" or fmt[0] == b"f") or fmt[1] != 0:
-        return None
-    b.kind = b"f"
-    return b
-
-
-cdef bint same_shape(Buffer a, Buffer b) noexcept:
-    if a.view.ndim != b.view.ndim or a.view.itemsize != b.view.itemsize:
-        return False
-    cdef int d
-    for d in range(a.view.ndim):
-        if a.view.shape[d] != b.view.shape[d]:
-            return False
-    return True
-
-
 def optimizer_step_fast(int kind, tuple states, dict arguments):
     """The step ``apply_<name>(**arguments)`` of optimizer code ``kind``, whose
     state arrays are ``states``: (argument name, must be >= 0) pairs.
 
     Taken only when ``params``, ``grad`` and the states are exact ndarrays of
-    one shape and native float32/float64 dtype, C-contiguous, params and states
-    writable, all finite, the states of squares >= 0, none overlapping another;
-    the hyper-parameters Python floats, NumPy float64 or Python ints within their intervals and
-    ``step`` (when given) a Python int in [1, 2**53]. Returns True when applied, False
-    when the update would overflow (nothing written), None when declined
-    (nothing written or checked: the caller validates the arguments).
+    one shape and native float32/float64 dtype, C-contiguous, params and
+    states writable, all finite, the states of squares >= 0, none overlapping
+    another; the hyper-parameters Python floats, NumPy float64 or Python ints
+    within their intervals, and ``step`` (when given) a Python int in [1,
+    2**53]. Returns True when applied, False when the update would overflow
+    (nothing written), None when declined (nothing written: the caller
+    validates the arguments).
     """
     if not rules_set:
         return None
@@ -167,15 +122,14 @@ def optimizer_step_fast(int kind, tuple states, dict arguments):
     cdef Py_ssize_t n_states = len(states)
     if n_states > 2:
         return None
-    cdef list held = [plain_float_array(arguments["params"], True),
-                      plain_float_array(arguments["grad"], False)]
+    cdef list held = [plain_float_array(arguments["params"], True, False),
+                      plain_float_array(arguments["grad"], False, False)]
     for name, _ in states:
-        held.append(plain_float_array(arguments[name], True))
+        held.append(plain_float_array(arguments[name], True, False))
     cdef Buffer b, c, theta = held[0]
     if theta is None:
         return None
     cdef Py_ssize_t n = theta.items()
-    cdef Element element = Element.float32 if theta.view.itemsize == 4 else Element.float64
     cdef char* start_i
     cdef char* start_j
     cdef Py_ssize_t k, j, count_held = len(held)
@@ -183,9 +137,7 @@ def optimizer_step_fast(int kind, tuple states, dict arguments):
         b = held[k]
         if b is None or not same_shape(theta, b):
             return None
-        if n and not all_finite_kernel(element, b.view.buf, n):
-            return None
-        if k >= 2 and states[k - 2][1] and n and not none_negative_kernel(element, b.view.buf, n):
+        if not finite_values(b, k >= 2 and states[k - 2][1]):
             return None
         start_i = <char*>b.view.buf
         for j in range(k):

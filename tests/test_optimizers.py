@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import OPTIMIZERS
 
-from gdfast import _core, kernels, reference
+from gdfast import kernels, reference
 
 RTOL = {np.float64: 1e-12, np.float32: 1e-5}
 # The hyperparameters of Adam and AdamW in run_steps.
@@ -125,96 +125,3 @@ def test_bad_hyperparameters():
         kernels.apply_rmsprop(p, g, s, learning_rate=0.1, rho="x")
     with pytest.raises(ValueError, match="learning_rate must be in"):
         kernels.apply_sgd(p, g, learning_rate=np.inf)
-
-
-def _fast(name, **arguments):
-    """The binding's fast path on ``apply_<name>``'s arguments (None: declined)."""
-    kind, states = kernels._FAST[name]
-    return _core.optimizer_step_fast(kind, states, arguments)
-
-
-def test_fast_path_takes_arguments_in_the_kernels_form_with_the_validated_result():
-    rng = np.random.default_rng(3)
-    for dtype in (np.float64, np.float32):
-        p0, g = rng.standard_normal((2, 5, 3)).astype(dtype)
-        m0, v0 = np.abs(rng.standard_normal((2, 5, 3))).astype(dtype)
-        p, m, v = p0.copy(), m0.copy(), v0.copy()
-        for lr in (0.1, np.float64(0.1), 1):  # Python float, NumPy float64, Python int
-            assert _fast("adam", params=p, grad=g, m=m, v=v, step=2, learning_rate=lr) is True
-        q, mq, vq = p0.copy(), m0.copy(), v0.copy()
-        hyper = (0.9, 0.9, 0.999, 0.9, 1e-8, 2.0, 0.0)
-        for lr in (0.1, 0.1, 1.0):
-            _core.optimizer_step(_core.CODES["optimizer"]["adam"], q, g, mq, vq, lr, *hyper)
-        for got, want in ((p, q), (m, mq), (v, vq)):
-            assert np.array_equal(got, want)
-    # -0.0 is not negative; empty arrays are taken (nothing to do).
-    assert _fast(
-        "adagrad",
-        params=np.zeros(2),
-        grad=np.ones(2),
-        sum_sq=np.array([-0.0, 0.0]),
-        learning_rate=0.1,
-        eps=1e-8,
-    )
-    assert _fast("sgd", params=np.zeros(0), grad=np.zeros(0), learning_rate=0.1) is True
-
-
-class _Subclass(np.ndarray):
-    pass
-
-
-def _declined_forms():
-    """(what, apply_<name>, arguments) the fast path must leave to the validation."""
-    p, g, s = np.zeros(4), np.ones(4), np.zeros(4)
-    big_endian = np.zeros(4, dtype=">f8")
-    readonly = np.zeros(4)
-    readonly.setflags(write=False)
-    shared = np.ones(5)
-    sgd = dict(params=p, grad=g, learning_rate=0.1)
-    mom = dict(params=p, grad=g, velocity=s, learning_rate=0.1, momentum=0.5)
-    adam = dict(params=p, grad=g, m=s, v=np.zeros(4), step=1, learning_rate=0.1)
-    return [
-        ("grad a list", "sgd", {**sgd, "grad": [1.0] * 4}),
-        ("grad float32", "sgd", {**sgd, "grad": g.astype(np.float32)}),
-        ("grad of another shape", "sgd", {**sgd, "grad": np.ones((2, 2))}),
-        ("params big-endian", "sgd", {**sgd, "params": big_endian}),
-        ("params float16", "sgd", {**sgd, "params": np.zeros(4, np.float16)}),
-        ("params a subclass", "sgd", {**sgd, "params": np.zeros(4).view(_Subclass)}),
-        ("params read-only", "sgd", {**sgd, "params": readonly}),
-        ("params strided", "sgd", {**sgd, "params": np.zeros(8)[::2]}),
-        (
-            "params Fortran order",
-            "sgd",
-            {**sgd, "params": np.zeros((2, 3), order="F"), "grad": np.ones((2, 3), order="F")},
-        ),
-        ("params NaN", "sgd", {**sgd, "params": np.array([0.0, np.nan, 0.0, 0.0])}),
-        ("grad inf", "sgd", {**sgd, "grad": np.array([0.0, np.inf, 0.0, 0.0])}),
-        ("state is params", "momentum", {**mom, "velocity": p}),
-        ("state overlaps grad", "momentum", {**mom, "grad": shared[:4], "velocity": shared[1:]}),
-        ("state read-only", "momentum", {**mom, "velocity": readonly}),
-        ("state negative", "adam", {**adam, "v": np.array([0.0, -1e-300, 0.0, 0.0])}),
-        ("learning_rate negative", "sgd", {**sgd, "learning_rate": -0.1}),
-        ("learning_rate NaN", "sgd", {**sgd, "learning_rate": np.nan}),
-        ("learning_rate float32", "sgd", {**sgd, "learning_rate": np.float32(0.1)}),
-        ("learning_rate bool", "sgd", {**sgd, "learning_rate": True}),
-        ("learning_rate a string", "sgd", {**sgd, "learning_rate": "0.1"}),
-        ("learning_rate a huge int", "sgd", {**sgd, "learning_rate": 10**400}),
-        ("momentum 1", "momentum", {**mom, "momentum": 1.0}),
-        ("momentum None", "momentum", {**mom, "momentum": None}),
-        ("step 0", "adam", {**adam, "step": 0}),
-        ("step a float", "adam", {**adam, "step": 1.0}),
-        ("step NumPy int64", "adam", {**adam, "step": np.int64(1)}),
-        ("step above 2**53", "adam", {**adam, "step": 2**53 + 1}),
-    ]
-
-
-@pytest.mark.parametrize(
-    "what, name, arguments", _declined_forms(), ids=[what for what, *_ in _declined_forms()]
-)
-def test_fast_path_declines_every_other_form_and_writes_nothing(what, name, arguments):
-    """Anything but the kernels' own form is left to the validation (which
-    accepts it, converting, or names what is wrong), with nothing written."""
-    arrays = {k: a.copy() for k, a in arguments.items() if isinstance(a, np.ndarray)}
-    assert _fast(name, **arguments) is None, what
-    for k, before in arrays.items():
-        assert np.array_equal(arguments[k], before, equal_nan=True), (what, k)
