@@ -104,10 +104,7 @@ def linear_predict(estimator, X, n_jobs=None) -> np.ndarray:
     X = validate_data(
         estimator, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
     )
-    coef = estimator.coef_
-    if sp.issparse(coef):
-        coef = coef.toarray().reshape(estimator._dense_coef_shape)
-    coef = np.asarray(coef, dtype=np.float64)
+    coef = np.asarray(estimator._dense_coef(), dtype=np.float64)
     intercept = np.asarray(estimator.intercept_, dtype=np.float64)
     multi = coef.ndim == 2
     k = coef.shape[0] if multi else 1
@@ -188,11 +185,17 @@ class SparseCoefMixin:
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "coef_")
 
+    def _dense_coef(self) -> np.ndarray:
+        """``coef_`` as a dense array of its fitted shape, whether or not
+        ``sparsify`` made it sparse: what a warm start or ``partial_fit``
+        resumes from."""
+        coef = self.coef_
+        return coef.toarray().reshape(self._dense_coef_shape) if sp.issparse(coef) else coef
+
     def densify(self):
         """Convert a sparse ``coef_`` back to a dense array of its original shape."""
         check_is_fitted(self)
-        if sp.issparse(self.coef_):
-            self.coef_ = self.coef_.toarray().reshape(self._dense_coef_shape)
+        self.coef_ = self._dense_coef()
         return self
 
     def sparsify(self):

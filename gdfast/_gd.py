@@ -285,18 +285,19 @@ class GDRegressor(GDEngine, MultiOutputMixin, LinearRegressorBase):
             ensure_all_finite=False,  # the kernels' passes find NaN/inf (see _descend)
         )
         X = kernel_ready(X)
-        if not first_call and (y.ndim == 2) != (self.coef_.ndim == 2):
+        fitted = None if first_call else self._dense_coef()
+        if fitted is not None and (y.ndim == 2) != (fitted.ndim == 2):
             raise ValueError(
                 f"y has {y.ndim} dimension(s) but the model was fitted with "
-                f"{self.coef_.ndim}; partial_fit needs the same targets."
+                f"{fitted.ndim}; partial_fit needs the same targets."
             )
         y2 = targets_as(y.reshape(y.shape[0], -1), X.dtype)
         n_features = X.shape[1]
         k = y2.shape[1]
-        if not first_call and self.coef_.reshape(-1, n_features).shape[0] != k:
+        if fitted is not None and fitted.reshape(-1, n_features).shape[0] != k:
             raise ValueError(
                 f"y has {k} targets but the model was fitted with "
-                f"{self.coef_.reshape(-1, n_features).shape[0]}."
+                f"{fitted.reshape(-1, n_features).shape[0]}."
             )
         # None stays None: the kernels then weigh every row 1 without an array.
         if sample_weight is not None:

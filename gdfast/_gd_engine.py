@@ -223,14 +223,15 @@ class GDEngine:
         where descent starts there)."""
         n_features = mean.shape[0]
         if warm:
-            shape = np.shape(self.coef_)
-            if np.size(self.coef_) != k * n_features or np.size(self.intercept_) != k:
+            fitted = self._dense_coef()
+            shape = fitted.shape
+            if fitted.size != k * n_features or np.size(self.intercept_) != k:
                 raise ValueError(
                     f"warm_start=True resumes the previous fit, whose coef_ has shape {shape}; "
                     f"this fit has {n_features} features and {k} output(s). Set "
                     "warm_start=False (or use a new estimator) to fit data of another shape."
                 )
-            coef0 = np.asarray(self.coef_, dtype=np.float64).reshape(k, n_features)
+            coef0 = np.asarray(fitted, dtype=np.float64).reshape(k, n_features)
             intercept0 = np.asarray(self.intercept_, dtype=np.float64).reshape(k)
             V, c = to_working(coef0, intercept0, mean, scale)
         else:

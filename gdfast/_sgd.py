@@ -307,7 +307,7 @@ class SGDRegressor(SGDEngine, LinearRegressorBase):
             average_coef = getattr(self, "_average_coef", None)
             average_intercept = getattr(self, "_average_intercept", None)
         else:
-            standard_coef, standard_intercept = self.coef_, self.intercept_
+            standard_coef, standard_intercept = self._dense_coef(), self.intercept_
         if self.average and average_coef is None:
             average_coef = np.zeros(n_features, dtype=dtype)
             average_intercept = np.zeros(1)

@@ -270,7 +270,7 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
         self._check_params()
         y, labels = check_classification_targets_of(self, y)
         if self.warm_start and getattr(self, "coef_", None) is not None:
-            coef_init = self.coef_ if coef_init is None else coef_init
+            coef_init = self._dense_coef() if coef_init is None else coef_init
             intercept_init = self.intercept_ if intercept_init is None else intercept_init
             if sp.issparse(coef_init):
                 coef_init = coef_init.toarray()
@@ -473,7 +473,7 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
                 coef, intercept = self._standard_coef, self._standard_intercept
                 avg_coef, avg_intercept = self._average_coef, self._average_intercept
             else:
-                coef = np.asarray(self.coef_.toarray() if sp.issparse(self.coef_) else self.coef_)
+                coef = self._dense_coef()
                 intercept = self.intercept_
                 avg_coef = np.zeros_like(coef) if self.average else None
                 avg_intercept = np.zeros_like(intercept) if self.average else None
@@ -494,7 +494,11 @@ class SGDClassifier(SGDEngine, LinearClassifierPredictions, SparseCoefMixin, Bas
         stack = lambda j: np.array([out["params"][j] for out in results]).reshape(  # noqa: E731
             len(results), -1
         )
-        coef, intercept = stack(0), stack(1).ravel().astype(dtype)
+        # scikit-learn's dtypes: a binary problem's plain intercept is its
+        # loop's double (float64 for float32 X too); the one-vs-all intercepts
+        # and the averaged ones are in X's dtype.
+        plain = np.float64 if len(results) == 1 else dtype
+        coef, intercept = stack(0), stack(1).ravel().astype(plain)
         n_iter = max(out["record"].n_iter for out in results)
         self.classes_ = classes_
         self.t_ = float(t + n_iter * n_samples)

@@ -153,6 +153,29 @@ def test_warm_start_and_coef_init_match_scikit_learn():
     assert_same_model(ours, ref, exact=False)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("average", [False, True, 10**7])
+@pytest.mark.parametrize("call", ["fit", "partial_fit", "fit then partial_fit"])
+def test_float32_dtypes_are_scikit_learns(n_classes, average, call):
+    """float32 coef_ always; intercept_ float64 for a binary problem unless the
+    averaged one is returned (scikit-learn's loop's double), else float32."""
+    X, y = make_classes(n=200, n_classes=n_classes)
+    X = X.astype(np.float32)
+    models = []
+    for Model in (SGDClassifier, SkSGDClassifier):
+        m = Model(random_state=0, max_iter=5, average=average)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if call != "partial_fit":
+                m.fit(X, y)
+            if call != "fit":
+                m.partial_fit(X, y, classes=np.unique(y))
+        models.append(m)
+    ours, ref = models
+    assert ours.coef_.dtype == ref.coef_.dtype == np.float32
+    assert ours.intercept_.dtype == ref.intercept_.dtype, (ours.intercept_, ref.intercept_)
+
+
 @pytest.mark.parametrize("loss", ["log_loss", "modified_huber"])
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_probabilities_are_scikit_learns(loss, n_classes):

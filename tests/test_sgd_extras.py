@@ -22,7 +22,14 @@ from sgd_helpers import (
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import SGDRegressor as SkSGDRegressor
 
-from gdfast import DivergenceError, DivergenceWarning, GDRegressor, SGDRegressor
+from gdfast import (
+    DivergenceError,
+    DivergenceWarning,
+    GDClassifier,
+    GDRegressor,
+    SGDClassifier,
+    SGDRegressor,
+)
 
 # Many comparisons deliberately run to max_iter or stop early; the warning itself
 # is tested below (test_convergence_warning_*).
@@ -412,6 +419,46 @@ def test_sparsify_densify_round_trip():
     assert isinstance(est.coef_, np.ndarray)
     assert est.coef_.shape == (X.shape[1],)
     np.testing.assert_array_equal(est.coef_, coef)
+
+
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+@pytest.mark.parametrize(
+    "Model, targets",
+    [
+        (SGDRegressor, "1-D"),
+        (SGDClassifier, "2 classes"),
+        (GDRegressor, "1-D"),
+        (GDRegressor, "2-D"),
+        (GDClassifier, "3 classes"),
+    ],
+)
+def test_a_sparsified_model_resumes_as_the_dense_one(Model, targets, how):
+    """A warm start or partial_fit after sparsify() resumes from the same
+    coefficients as without it (scikit-learn's SGDRegressor fails there)."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((120, 4))
+    y = X @ [1.0, 2.0, 0.0, 0.0]
+    y = {
+        "1-D": y,
+        "2-D": np.c_[y, -y],
+        "2 classes": (y > 0).astype(int),
+        "3 classes": np.digitize(y, [-1.0, 1.0]),
+    }[targets]
+    kw = {"classes": np.unique(y)} if "classes" in targets else {}
+    models = []
+    for sparsified in (False, True):
+        m = Model(random_state=0, warm_start=how == "warm_start")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m.fit(X, y) if how == "warm_start" else m.partial_fit(X, y, **kw)
+            if sparsified:
+                m.sparsify()
+            m.fit(X, y) if how == "warm_start" else m.partial_fit(X, y, **kw)
+        models.append(m)
+    dense, resumed = models
+    assert isinstance(resumed.coef_, np.ndarray) and resumed.coef_.shape == dense.coef_.shape
+    np.testing.assert_array_equal(resumed.coef_, dense.coef_)
+    np.testing.assert_array_equal(resumed.intercept_, dense.intercept_)
 
 
 def test_sparsify_unfitted_raises():
