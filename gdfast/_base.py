@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
 from sklearn.model_selection import ShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -247,6 +247,16 @@ def validation_split(estimator, y, sample_weight, splitter) -> tuple[np.ndarray,
             f"set ({idx_train.shape[0]} and {idx_val.shape[0]} samples). Please either "
             "change validation_fraction, increase number of samples, or disable "
             "early_stopping."
+        )
+    if splitter is ShuffleSplit and idx_val.shape[0] < 2:
+        warnings.warn(
+            f"early_stopping holds out a single sample (validation_fraction={fraction!r} of "
+            f"{n_samples}): its R² is undefined (NaN), so no epoch counts as an improvement or "
+            "a stall and the fit runs to max_iter (as scikit-learn's, which warns at every "
+            "epoch). Increase validation_fraction or disable "
+            "early_stopping.",
+            UndefinedMetricWarning,
+            stacklevel=4,
         )
     return np.sort(idx_train).astype(np.intp), np.sort(idx_val).astype(np.intp)
 

@@ -26,7 +26,7 @@ from sgd_helpers import (
     make_data,
 )
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import NotFittedError, UndefinedMetricWarning
 from sklearn.linear_model import SGDRegressor as SkSGDRegressor
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, ShuffleSplit, cross_val_score
@@ -193,6 +193,25 @@ def test_matches_sklearn_early_stopping(fmt):
     _, val = next(ShuffleSplit(test_size=0.2, random_state=0).split(np.zeros((len(y), 1))))
     expected = r2_score(y[val], ours.predict(X[val]))
     assert ours.validation_scores_[-1] == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("n", [5, 10])
+def test_early_stopping_on_a_single_held_out_row_is_scikit_learns(n):
+    """The R² of one held-out row is undefined (NaN, as scikit-learn's
+    r2_score): no epoch improves or stalls, the fit runs to max_iter as
+    scikit-learn's, with a warning that says why."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((n, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    params = {"early_stopping": True, "random_state": 0}
+    with pytest.warns(UndefinedMetricWarning, match="single sample"):
+        ours = SGDRegressor(**params).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = SkSGDRegressor(**params).fit(X, y)
+    assert ours.n_iter_ == ref.n_iter_ == 1000
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-12, atol=1e-12)
+    assert np.all(np.isnan(ours.validation_scores_))
 
 
 def test_validation_scores_none_without_early_stopping():

@@ -127,7 +127,8 @@ inline bool hopeless_step(double smallest_future_step, double curvature) {
 }
 
 // The held-out rows of early stopping and their score: the weighted R^2
-// averaged over targets (scikit-learn's r2_score(multioutput="uniform_average")),
+// averaged over targets (scikit-learn's r2_score(multioutput="uniform_average"),
+// NaN for a single row),
 // or with `accuracy` a classifier's weighted accuracy: of sign(p) on labels
 // +1/-1 for one output (p > 0 predicts +1), else of the output with the largest
 // p, the class being the column where y is largest (one-vs-rest labels) or,
@@ -180,6 +181,9 @@ class ValidationSet {
             }
             return weight_total_ > 0.0 ? right / weight_total_ : 0.0;
         }
+        // R^2 of a single row is undefined: NaN, as scikit-learn's r2_score
+        // (no epoch then counts as progress or as a stall).
+        if (rows_.size() < 2) return std::numeric_limits<double>::quiet_NaN();
         double total = 0.0;
         for (index_t t = 0; t < k_; ++t) {
             double ss_res = 0.0;
