@@ -138,7 +138,8 @@ shuffle, average, random_state, verbose, n_jobs, on_divergence
         Share of rows held out for early stopping.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplying the sample weights (``balanced``:
-        ``n_samples / (n_classes * np.bincount(y))``; not with partial_fit).
+        ``sum(sample_weight) / (n_classes * np.bincount(y, sample_weight))``,
+        as LogisticRegression's; not with partial_fit).
     warm_start : bool, default=False
         Start ``fit`` from the previous coefficients (the same classes).
 
@@ -356,7 +357,8 @@ shuffle, average, random_state, verbose, n_jobs, on_divergence
                 sample_weight, X, dtype=X.dtype, ensure_non_negative=True
             )
         if self.class_weight is not None:
-            weights = class_weights_of(self, classes_, y)
+            # "balanced" from the classes' total sample weights: LogisticRegression's.
+            weights = class_weights_of(self, classes_, y, sample_weight)
             factor = weights[index].astype(X.dtype)
             sample_weight = factor if sample_weight is None else factor * sample_weight
         multinomial, k = self._set_encoding(classes_, first_call)

@@ -79,20 +79,35 @@ def classes_of_call(estimator, classes, labels: np.ndarray, first_call: bool) ->
     return out
 
 
-def class_weights_of(estimator, classes: np.ndarray, y) -> np.ndarray:
+def class_weights_of(estimator, classes: np.ndarray, y, sample_weight=None) -> np.ndarray:
     """The weight of each class of ``classes`` (compute_class_weight's, from
-    ``estimator.class_weight``: ones when None), or a ValueError naming
-    class_weight when one is negative, NaN or infinite (a negative weight would
-    reward the loss it should penalize)."""
+    ``estimator.class_weight``: ones when None; "balanced" from the classes'
+    total ``sample_weight`` when given, as LogisticRegression's), checked by
+    ``checked_class_weights``."""
     if estimator.class_weight is None:
         return np.ones(len(classes))
-    weights = compute_class_weight(estimator.class_weight, classes=classes, y=y)
+    weights = compute_class_weight(
+        estimator.class_weight, classes=classes, y=y, sample_weight=sample_weight
+    )
+    return checked_class_weights(estimator, weights, classes)
+
+
+def checked_class_weights(estimator, weights: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """``weights``, or a ValueError naming class_weight and the class when one
+    is negative, NaN or infinite (a negative weight would reward the loss it
+    should penalize; "balanced" is infinite for a class of zero total weight)."""
     bad = ~np.isfinite(weights) | (weights < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        label = np.asarray(classes)[i].tolist()
+        if estimator.class_weight == "balanced":
+            raise ValueError(
+                f"class_weight='balanced' needs every class to have a positive total "
+                f"sample_weight; class {label!r} has 0."
+            )
         raise ValueError(
             f"class_weight must be finite and >= 0 for every class; got {float(weights[i])!r} "
-            f"for class {np.asarray(classes)[i].tolist()!r}."
+            f"for class {label!r}."
         )
     return weights
 

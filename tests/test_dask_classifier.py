@@ -89,6 +89,18 @@ def test_on_the_cluster_with_weights(scheduler, dtype):
     assert_same_model(a, b, 1e-6 if dtype == np.float64 else 1e-4)
 
 
+def test_balanced_class_weights_with_sample_weights_are_the_in_memory_ones():
+    """ "balanced" from each class's total sample weight over all blocks, as
+    in memory (LogisticRegression's rule)."""
+    X, y = labelled(n_classes=3)
+    w = np.random.default_rng(2).uniform(0.1, 4.0, X.shape[0]) * (1 + (y == 0))
+    dX, dy, dw = as_dask(X, y, w)
+    a = gdfast.GDClassifier(class_weight="balanced").fit(X, y, sample_weight=w)
+    with dask.config.set(scheduler="threads"):
+        b = GDClassifier(class_weight="balanced").fit(dX, dy, sample_weight=dw)
+    assert_same_model(a, b, 1e-6)
+
+
 def test_objective_of_logistic_regression(scheduler):
     """The optimum of scikit-learn's LogisticRegression, from the blocks (more
     rows than the in-memory fit's preconditioner reads: not its steps)."""

@@ -13,6 +13,7 @@ from conftest import LAYOUTS, make_layout
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils._test_common.instance_generator import PER_ESTIMATOR_XFAIL_CHECKS
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.estimator_checks import check_estimator
 
 from gdfast import DivergenceError, GDClassifier, kernels, reference
@@ -210,6 +211,23 @@ def test_other_margin_losses_classify(loss):
     clf = GDClassifier(loss=loss).fit(X, y)
     assert clf.coef_.shape == (3, 6)
     assert clf.score(X, y) > 0.8
+
+
+def test_balanced_with_sample_weights_is_logistic_regressions_rule():
+    """ "balanced" weighs each class by the total sample weight of its rows
+    (scikit-learn's compute_class_weight with sample_weight, as
+    LogisticRegression uses it), not by its count of rows."""
+    X, y = blobs(n_classes=3, n=600)
+    sw = np.random.default_rng(4).uniform(0.1, 3.0, len(y)) * (1 + 2 * (y == 1))
+    balanced = GDClassifier(class_weight="balanced", tol=1e-12).fit(X, y, sample_weight=sw)
+    per_class = compute_class_weight("balanced", classes=np.arange(3), y=y, sample_weight=sw)
+    totals = np.bincount(y, weights=sw)
+    np.testing.assert_allclose(per_class, sw.sum() / (3 * totals), rtol=1e-14)
+    weighted = GDClassifier(tol=1e-12).fit(X, y, sample_weight=sw * per_class[y])
+    np.testing.assert_allclose(balanced.coef_, weighted.coef_, rtol=1e-10, atol=1e-12)
+    zero = np.where(y == 2, 0.0, sw)
+    with pytest.raises(ValueError, match="positive total sample_weight; class 2 has 0"):
+        GDClassifier(class_weight="balanced").fit(X, y, sample_weight=zero)
 
 
 def test_class_weight_is_sample_weight_and_weights_are_repetitions():

@@ -15,6 +15,7 @@ from gdfast._gd_classifier import classes_threshold, encode_labels, log_odds_sta
 from gdfast._labels import (
     LinearClassifierPredictions,
     check_classification_targets_of,
+    checked_class_weights,
     class_weights_of,
     classes_of_call,
     labels_of_scores,
@@ -124,9 +125,9 @@ class GDClassifier(DaskGDEngine, _InMemoryGDClassifier):
     averaging. Full-batch fits give the in-memory fit's model on the same data
     (to rounding; the in-memory fit takes the preconditioner from a sample of
     rows when there are more than 16,384). ``class_weight="balanced"`` uses
-    the counts of all blocks. With ``early_stopping``, ceil(validation_fraction
-    · rows) rows of every block are held out (not stratified) and their
-    accuracy computed on the cluster.
+    the classes' total sample weights over all blocks. With
+    ``early_stopping``, ceil(validation_fraction · rows) rows of every block
+    are held out (not stratified) and their accuracy computed on the cluster.
 
     See :class:`gdfast.GDClassifier` for the parameters and attributes.
     """
@@ -217,8 +218,10 @@ class GDClassifier(DaskGDEngine, _InMemoryGDClassifier):
             )
         rows, weights = tally.on(classes_)
         factor = np.ones(len(classes_))
-        if self.class_weight == "balanced":
-            factor = rows.sum() / (len(classes_) * rows)
+        if self.class_weight == "balanced":  # from the total weights, as in memory
+            with np.errstate(divide="ignore"):
+                balanced = weights.sum() / (len(classes_) * weights)
+            factor = checked_class_weights(self, balanced, classes_)
         elif self.class_weight is not None:
             factor = class_weights_of(self, classes_, classes_)
         multinomial, k = self._set_encoding(classes_, first_call)
