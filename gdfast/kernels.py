@@ -1,9 +1,10 @@
 """GIL-free kernels for pipelines that own their loop.
 
-Each function validates its arguments (see ``gdfast._validation``), then runs
-one compiled kernel with the GIL released, so Python threads and distributed
-workers can call them concurrently. Results do not depend on ``n_jobs``: rows
-are summed in fixed blocks, in a fixed order.
+Each function validates its arguments (see ``gdfast._validation``; arguments
+already in the kernel's form are checked by the binding's fast path instead,
+against the same rules), then runs one compiled kernel with the GIL released,
+so Python threads and distributed workers can call them concurrently. Results
+do not depend on ``n_jobs``: rows are summed in fixed blocks, in a fixed order.
 
 Losses are *sums* over rows, not means, so that the results of chunks of the
 data add up to the result on the whole.
