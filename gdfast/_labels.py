@@ -86,9 +86,10 @@ def class_weights_of(estimator, classes: np.ndarray, y, sample_weight=None) -> n
     ``checked_class_weights``."""
     if estimator.class_weight is None:
         return np.ones(len(classes))
-    weights = compute_class_weight(
-        estimator.class_weight, classes=classes, y=y, sample_weight=sample_weight
-    )
+    with np.errstate(divide="ignore"):  # a class of zero weight: refused below
+        weights = compute_class_weight(
+            estimator.class_weight, classes=classes, y=y, sample_weight=sample_weight
+        )
     return checked_class_weights(estimator, weights, classes)
 
 
