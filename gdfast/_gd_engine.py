@@ -214,7 +214,17 @@ class GDEngine:
             )
 
         return self._commit(
-            run, params, threshold, mean, scale, multi, X.dtype, max_iter, final_loss_of, X
+            run,
+            params,
+            threshold,
+            mean,
+            scale,
+            multi,
+            X.dtype,
+            max_iter,
+            final_loss_of,
+            X,
+            y2 if self._engine_loss in _core.REGRESSION_LOSSES else None,  # (not labels)
         )
 
     def _starting_point(self, warm: bool, k: int, mean, scale, best_constant):
@@ -251,18 +261,17 @@ class GDEngine:
         return threshold
 
     def _commit(
-        self, run, params, threshold, mean, scale, multi, dtype, max_iter, final_loss_of, X
+        self, run, params, threshold, mean, scale, multi, dtype, max_iter, final_loss_of, X, y=None
     ):
         """Raise for a failed run, else set the fitted attributes from it.
 
         ``final_loss_of(coef, intercept)`` is the mean training loss of a model
-        (a pass over the data), needed when the run did not return it; X (or
-        None) is what the error messages quote the scale of.
+        (a pass over the data), needed when the run did not return it; X and y
+        (or None) are what the error messages quote the scale of.
         """
         name = type(self).__name__
-        raise_on_failure(
-            name, run.record, params.divergence_threshold, X, self._divergence_advice()
-        )
+        advice = self._divergence_advice(y)
+        raise_on_failure(name, run.record, params.divergence_threshold, X, advice)
         new_state = run.state
         V_new, c_new = run.V, run.c
         k, n_features = V_new.shape
@@ -285,7 +294,7 @@ class GDEngine:
             run.record.n_iter,
             threshold,
             X,
-            self._divergence_advice(),
+            advice,
         )
         final_loss = run.record.final_loss  # from the co-moments, when the fit had them
         if V_report is not V_new or not np.isfinite(final_loss):
@@ -300,7 +309,7 @@ class GDEngine:
             final_loss,
             threshold,
             X,
-            self._divergence_advice(),
+            advice,
             run.record.n_iter,
             raise_error=max_iter > 1 and self.on_divergence == "raise",
         )
@@ -504,13 +513,17 @@ class GDEngine:
         )
         return P
 
-    def _divergence_advice(self) -> Advice:
+    def _divergence_advice(self, y=None) -> Advice:
         if self.learning_rate == "auto":
             # The step comes from the data: what overflows is the arithmetic.
+            largest = ""
+            if y is not None and np.size(y):
+                with np.errstate(all="ignore"):
+                    largest = f"; the largest |target| is {float(np.max(np.abs(y))):.3g}"
             return Advice(
                 "rescale X and y" + ("." if self.standardize else " or set standardize=True."),
                 cause="The values of X or y are too large for double precision (their "
-                "squares and products overflow beyond 1e308)",
+                f"squares and products overflow beyond 1e308{largest})",
             )
         return Advice(
             "lower eta0 (now {}) or use learning_rate='auto'{}.".format(

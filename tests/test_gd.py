@@ -645,6 +645,9 @@ def test_values_beyond_double_range_squared_get_a_message_about_them(where):
     message = str(info.value)
     assert "too large for double precision" in message and "rescale X and y" in message
     assert "standardize=True" not in message and "step size is too large" not in message
+    # Both scales are quoted, so the one that overflows shows.
+    largest_y = f"the largest |target| is {np.abs(y).max():.3g}"
+    assert largest_y in message and "the largest |feature value| is" in message
 
 
 @pytest.mark.parametrize("batch_size", [None, 40])
