@@ -48,9 +48,9 @@ def first_overlap(arrays):
 #
 # Arguments already in a kernel's form need not pay for the Python layer's
 # validation (several microseconds against a kernel's one on small arrays).
-# The fast entry points (loss_grad_fast, optimizer_step_fast) check exactly
-# that validation's rules for such arguments only, and decline anything else:
-# the caller then validates, and names what is wrong.
+# The fast entry points (loss_grad_fast, predict_fast, optimizer_step_fast) check
+# exactly that validation's rules for such arguments only, and decline anything
+# else: the caller then validates, and names what is wrong.
 
 cdef object exact_ndarray = np.ndarray
 cdef object exact_float64 = np.float64
